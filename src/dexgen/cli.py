@@ -1,0 +1,217 @@
+"""The ``dexgen`` command line. Each command is a typed dataclass config; tyro turns its fields into flags.
+
+    dexgen sim-check                      # hold a grasp, render a video (the quick start's main job for now)
+    dexgen grasps generate --objects all  # build the grasp cache
+    dexgen grasps check --json            # hold every cached grasp for 10 s
+    dexgen bench sim --envs 128 --json    # simulator throughput
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import tyro
+
+
+class UserError(Exception):
+    """A problem with the user's input, reported as one line without a traceback."""
+
+
+# ---- sim-check ----------------------------------------------------------------------------------------------------
+@dataclass
+class SimCheckConfig:
+    """Hold cached grasps of a few objects with fixed targets, report whether they stay in hand, render a video."""
+
+    objects: str = "cube_60,cylinder_r25_h60,pen_r6_l140,ellipsoid_35x25x20"
+    """Object names or a set (train, heldout, all); the first one is rendered."""
+    wrist: str = "palm_up"
+    """Wrist orientation: palm_up, palm_down or sideways."""
+    seconds: float = 5.0
+    """Simulated seconds."""
+    out: str = "outputs/sim_check.mp4"
+    """Video path (.mp4 or .gif); a PNG of the last frame is written beside it."""
+    seed: int = 0
+    """Seed for grasp choice and randomization."""
+    json: bool = False
+    """Print one JSON object instead of a table."""
+
+
+def run_sim_check(cfg: SimCheckConfig) -> dict:
+    from tqdm import tqdm
+
+    from dexgen.sim.env import EnvConfig, HandEnv
+    from dexgen.sim.objects import resolve_objects
+    from dexgen.sim.render import SimRenderer, write_image, write_video
+
+    objects = resolve_objects(cfg.objects)
+    env = HandEnv(
+        EnvConfig(num_envs=len(objects), objects=",".join(o.name for o in objects), wrist=cfg.wrist,
+                  seed=cfg.seed, episode_seconds=cfg.seconds + 1.0)
+    )  # fmt: skip
+    renderer = SimRenderer(env.sims, sim=0)
+    frames, held = [renderer.frame()], np.ones(env.num_envs, dtype=bool)
+    hold = np.zeros((env.num_envs, env.num_actions))
+    steps = int(round(cfg.seconds / env.dt))
+    for _ in tqdm(range(steps), desc="simulating", disable=cfg.json, leave=False):
+        _, _, done, info = env.step(hold)
+        held &= ~(done & ~info["time_outs"])
+        frames.append(renderer.frame())
+    renderer.close()
+    video = write_video(cfg.out, frames, fps=1.0 / env.dt)
+    image = write_image(Path(cfg.out).with_suffix(".png"), frames[-1])
+    return {
+        "held": {o.name: bool(h) for o, h in zip(env.env_objects, held)},
+        "seconds": cfg.seconds,
+        "video": str(video),
+        "image": str(image),
+    }
+
+
+# ---- grasps -------------------------------------------------------------------------------------------------------
+@dataclass
+class GraspsGenerateConfig:
+    """Generate the grasp cache: sample, settle and filter stable grasps per object (see dexgen.sim.grasps)."""
+
+    objects: str = "all"
+    """Object set (train, heldout, all) or comma-separated names."""
+    wrist: str = "palm_up"
+    """Wrist orientation the grasps are made for."""
+    candidates: int = 2048
+    """Candidate grasps simulated per object."""
+    keep: int = 64
+    """Grasps kept per object."""
+    seed: int = 0
+    """Seed (object i uses seed + i)."""
+    out_dir: str | None = None
+    """Cache root; None writes into the package's shipped cache."""
+    threads: int = 0
+    """Threads; 0 uses every core."""
+
+
+def run_grasps_generate(cfg: GraspsGenerateConfig) -> dict:
+    from tqdm import tqdm
+
+    from dexgen.sim.grasps import GraspGenConfig, cache_path, generate_grasps
+    from dexgen.sim.hand import wrist_quat
+    from dexgen.sim.objects import resolve_objects
+
+    wrist_quat(cfg.wrist)
+    objects = resolve_objects(cfg.objects)
+    gen = GraspGenConfig(candidates=cfg.candidates, keep=cfg.keep)
+    root = Path(cfg.out_dir) if cfg.out_dir else None
+    command = "dexgen " + " ".join(sys.argv[1:])
+    out = {}
+    for i, obj in enumerate(tqdm(objects, desc="objects")):
+        cache = generate_grasps(obj, wrist=cfg.wrist, seed=cfg.seed + i, config=gen, num_threads=cfg.threads)
+        cache.meta["command"] = command
+        if len(cache) == 0:
+            tqdm.write(f"warning: no grasp of {obj.name} passed; nothing written")
+            continue
+        path = cache_path(obj.name, cfg.wrist, root=root)
+        cache.save(path)
+        out[obj.name] = {"kept": len(cache), "passed": cache.meta["passed"], "path": str(path)}
+        tqdm.write(f"{obj.name}: kept {len(cache)} of {cache.meta['passed']} passing / {cfg.candidates}")
+    return out
+
+
+@dataclass
+class GraspsCheckConfig:
+    """Hold every cached grasp for a while with fixed targets and nominal physics; report the hold rate."""
+
+    objects: str = "all"
+    """Object set (train, heldout, all) or comma-separated names."""
+    wrist: str = "palm_up"
+    """Wrist orientation."""
+    seconds: float = 10.0
+    """Simulated seconds each grasp must hold."""
+    grasp_dir: str | None = None
+    """Cache root; None uses the shipped cache."""
+    threads: int = 0
+    """Threads; 0 uses every core."""
+    json: bool = False
+    """Print one JSON object instead of a table."""
+
+
+def run_grasps_check(cfg: GraspsCheckConfig) -> dict:
+    from dexgen.sim.grasps import check_grasps, load_grasps
+    from dexgen.sim.objects import resolve_objects
+
+    objects = resolve_objects(cfg.objects)
+    root = Path(cfg.grasp_dir) if cfg.grasp_dir else None
+    caches = [load_grasps(o.name, cfg.wrist, root=root) for o in objects]
+    return check_grasps(caches, objects={o.name: o for o in objects}, seconds=cfg.seconds, num_threads=cfg.threads)
+
+
+# ---- bench --------------------------------------------------------------------------------------------------------
+def run_bench_sim(cfg) -> dict:
+    from dexgen.sim.bench import bench_sim
+
+    return bench_sim(cfg)
+
+
+def _bench_sim_config():
+    from dexgen.sim.bench import BenchSimConfig
+
+    return BenchSimConfig
+
+
+# ---- dispatch -----------------------------------------------------------------------------------------------------
+COMMANDS: dict[str, tuple[Callable[[], type], Callable]] = {
+    "sim-check": (lambda: SimCheckConfig, run_sim_check),
+    "grasps generate": (lambda: GraspsGenerateConfig, run_grasps_generate),
+    "grasps check": (lambda: GraspsCheckConfig, run_grasps_check),
+    "bench sim": (_bench_sim_config, run_bench_sim),
+}
+"""Command words -> (config class factory, runner). Factories keep heavy imports out of ``dexgen --help``."""
+
+
+def _print_result(result: dict, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, default=float))
+        return
+    from rich.console import Console
+    from rich.pretty import Pretty
+
+    Console().print(Pretty(result))
+
+
+def _usage() -> str:
+    lines = ["usage: dexgen COMMAND [--help] [options]", "", "commands:"]
+    for words, (factory, _) in COMMANDS.items():
+        doc = (factory().__doc__ or "").strip().splitlines()[0]
+        lines.append(f"  {words:<18} {doc}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for words in sorted(COMMANDS, key=lambda w: -len(w.split())):
+        n = len(words.split())
+        if argv[:n] == words.split():
+            factory, runner = COMMANDS[words]
+            cfg = tyro.cli(factory(), args=argv[n:], prog=f"dexgen {words}")
+            start = time.perf_counter()
+            try:
+                result = runner(cfg)
+            except (UserError, ValueError, FileNotFoundError) as e:
+                print(f"dexgen {words}: error: {e}", file=sys.stderr)
+                return 2
+            if isinstance(result, dict):
+                result.setdefault("wall_s", round(time.perf_counter() - start, 2))
+                _print_result(result, as_json=getattr(cfg, "json", False))
+            return 0
+    if argv and argv[0] not in ("-h", "--help"):
+        print(f"dexgen: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    print(_usage())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

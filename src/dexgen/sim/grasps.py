@@ -1,0 +1,272 @@
+"""Grasp cache: stable initial grasps per object and wrist orientation, generated in simulation.
+
+A grasp is a hand at rest around an object: joint positions, joint targets and the object pose (palm frame).
+Generation samples object placements above the palm and closing finger targets, settles for ``settle_s``, and
+keeps the grasps whose object stays in the hand (and barely moves) for ``hold_s`` more with the targets held fixed
+and at least ``min_contacts`` fingers touching it. Files are ``assets/grasps/<wrist>/<object>.npz``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dexgen.sim import constants as C
+from dexgen.sim.hand_batch import HandBatch
+from dexgen.sim.objects import ObjectSpec
+from dexgen.sim.rotations import axis_angle_quat, quat_mul, quat_to_rotvec
+from dexgen.sim.termination import DropConfig, dropped
+
+_ARRAYS = {"hand_q": (C.NUM_JOINTS,), "targets": (C.NUM_JOINTS,), "object_pos": (3,), "object_quat": (4,)}
+
+
+class GraspCacheError(ValueError):
+    """A grasp cache file is missing, unreadable or malformed."""
+
+
+@dataclass
+class GraspCache:
+    """Cached grasps of one object in one wrist orientation (G entries)."""
+
+    object_name: str
+    wrist: str
+    hand_q: np.ndarray
+    """(G, 16) joint positions, radians."""
+    targets: np.ndarray
+    """(G, 16) joint position targets, radians."""
+    object_pos: np.ndarray
+    """(G, 3) object centre, metres, palm frame."""
+    object_quat: np.ndarray
+    """(G, 4) object orientation (w, x, y, z), palm frame."""
+    meta: dict = field(default_factory=dict)
+    """How the cache was made: command, seed, code revision, generation statistics."""
+
+    def __len__(self) -> int:
+        return len(self.hand_q)
+
+    def save(self, path: Path) -> None:
+        """Write atomically (a temporary file renamed into place), so a crash never leaves half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(
+                    f,
+                    hand_q=self.hand_q,
+                    targets=self.targets,
+                    object_pos=self.object_pos,
+                    object_quat=self.object_quat,
+                    meta=np.array(json.dumps({"object": self.object_name, "wrist": self.wrist, **self.meta})),
+                )
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def cache_path(object_name: str, wrist: str, *, root: Path | None = None) -> Path:
+    """Where the cache of ``object_name`` in ``wrist`` orientation lives."""
+    return (root or C.GRASP_DIR) / wrist / f"{object_name}.npz"
+
+
+def load_grasps(object_name: str, wrist: str, *, root: Path | None = None) -> GraspCache:
+    """Load and validate a cache; a GraspCacheError with a one-line reason otherwise."""
+    path = cache_path(object_name, wrist, root=root)
+    if not path.exists():
+        raise GraspCacheError(
+            f"no grasp cache for object {object_name!r} ({wrist}) at {path}; "
+            f"create it with: dexgen grasps generate --objects {object_name} --wrist {wrist}"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: np.asarray(f[k], dtype=np.float64) for k in _ARRAYS}
+            meta = json.loads(str(f["meta"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise GraspCacheError(f"corrupt grasp cache {path}: {type(e).__name__}: {e}") from None
+    count = len(arrays["hand_q"])
+    for name, shape in _ARRAYS.items():
+        a = arrays[name]
+        if a.shape != (count, *shape):
+            raise GraspCacheError(f"corrupt grasp cache {path}: {name} has shape {a.shape}, expected {(count, *shape)}")
+        if not np.isfinite(a).all():
+            raise GraspCacheError(f"corrupt grasp cache {path}: {name} holds non-finite values")
+    if count == 0:
+        raise GraspCacheError(f"grasp cache {path} is empty")
+    if meta.get("object") != object_name or meta.get("wrist") != wrist:
+        raise GraspCacheError(f"grasp cache {path} was made for {meta.get('object')!r} ({meta.get('wrist')})")
+    meta = {k: v for k, v in meta.items() if k not in ("object", "wrist")}
+    return GraspCache(object_name, wrist, meta=meta, **arrays)
+
+
+# ---- generation ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GraspGenConfig:
+    """How grasps are sampled and filtered."""
+
+    candidates: int = 256
+    """Candidate grasps simulated per object."""
+    keep: int = 64
+    """Grasps kept per object (the first that pass, in candidate order)."""
+    settle_s: float = 1.0
+    """Seconds the fingers close on the object before the grasp is recorded."""
+    hold_s: float = 2.0
+    """Seconds the recorded grasp must then hold with fixed targets."""
+    max_drift: float = 0.015
+    """Largest object displacement during the hold, metres."""
+    max_turn: float = 0.3
+    """Largest object rotation during the hold, radians."""
+    min_contacts: int = 2
+    """Fewest fingers (thumb included) touching the object when the grasp is recorded."""
+
+
+def _resting_orientations(obj: ObjectSpec, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random orientations (n, 4), palm frame, with a principal axis along the palm normal; and the object's half
+    extent (n,) along that normal, metres."""
+    axes = [0, 1, 2]
+    if obj.shape in ("cylinder", "capsule") and obj.half_extent(2) > 2.5 * obj.half_extent(0):
+        axes = [0, 1]  # long thin objects lie down
+    up = rng.choice(axes, size=n)
+    s = np.sqrt(0.5)
+    align = {0: (s, 0.0, -s, 0.0), 1: (s, s, 0.0, 0.0), 2: (1.0, 0.0, 0.0, 0.0)}
+    q = np.array([align[int(k)] for k in up])
+    flip = np.where(rng.random(n) < 0.5, np.pi, 0.0)
+    q = quat_mul(axis_angle_quat(np.array([1.0, 0.0, 0.0]), flip), q)
+    yaw = rng.uniform(-np.pi, np.pi, n)
+    q = quat_mul(axis_angle_quat(np.array([0.0, 0.0, 1.0]), yaw), q)
+    half = np.array([obj.half_extent(int(k)) for k in up])
+    return q, half
+
+
+def _closing_targets(rng: np.random.Generator, n: int, joint_range: np.ndarray) -> np.ndarray:
+    """(n, 16) random finger targets that curl the fingers and thumb over the palm, radians."""
+    lo = np.array([-0.25, 0.5, 0.5, 0.3] * 3 + [0.9, 0.0, 0.3, 0.2])
+    hi = np.array([0.25, 1.6, 1.7, 1.6] * 3 + [1.396, 1.1, 1.6, 1.7])
+    return np.clip(rng.uniform(lo, hi, (n, C.NUM_JOINTS)), joint_range[:, 0], joint_range[:, 1])
+
+
+def revision() -> str:
+    """The git revision of the code, or 'unknown' outside a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).parent,
+            capture_output=True, text=True,
+        )  # fmt: skip
+    except OSError:
+        return "unknown"
+    if out.returncode != 0:
+        return "unknown"
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def generate_grasps(
+    obj: ObjectSpec,
+    *,
+    wrist: str = "palm_up",
+    seed: int = 0,
+    config: GraspGenConfig = GraspGenConfig(),
+    num_threads: int = 0,
+    drop: DropConfig = DropConfig(),
+) -> GraspCache:
+    """Sample, settle and filter grasps of ``obj``; returns the kept ones (possibly fewer than ``config.keep``)."""
+    rng = np.random.default_rng(seed)
+    n = config.candidates
+    sims = HandBatch([obj] * n, wrist=wrist, num_threads=num_threads)
+    ids = np.arange(n)
+    quat, half = _resting_orientations(obj, rng, n)
+    pos = np.column_stack(
+        (rng.uniform(-0.015, 0.03, n), rng.uniform(-0.015, 0.015, n), C.PALM_HALF_THICKNESS + half + 0.001)
+    )
+    targets = _closing_targets(rng, n, sims.index.joint_range)
+    open_q = np.tile(np.array(C.OPEN_POSE), (n, 1))
+    # Palm up, gravity seats the object on the palm while the fingers close; in other orientations the fingers
+    # close without gravity, which is switched on for the hold test.
+    gravity_during_settle = wrist == "palm_up"
+    if not gravity_during_settle:
+        for m in sims.models:
+            m.opt.gravity[:] = 0.0
+        sims.models_changed()
+    sims.set_state(ids, hand_q=open_q, targets=targets, object_pos=pos, object_quat=quat)
+    dt = sims.models[0].opt.timestep
+    sims.step(round(config.settle_s / dt))
+    if not gravity_during_settle:
+        for m, base in zip(sims.models, sims.base_models):
+            m.opt.gravity[:] = base.opt.gravity
+        sims.models_changed()
+    rec_q, rec_pos, rec_quat = sims.hand_q.copy(), *sims.object_pose()
+    contacts = np.array([sims.fingers_touching_object(i).sum() for i in range(n)])
+    # hold in 0.5 s chunks so an object that leaves and comes back is still caught
+    ok = ~dropped(rec_pos, drop)
+    for _ in range(max(1, round(config.hold_s / 0.5))):
+        sims.step(round(0.5 / dt))
+        ok &= ~dropped(sims.object_pose()[0], drop)
+    end_pos, end_quat = sims.object_pose()
+    drift = np.linalg.norm(end_pos - rec_pos, axis=-1)
+    turn = np.linalg.norm(quat_to_rotvec(quat_mul(end_quat, rec_quat * np.array([1, -1, -1, -1]))), axis=-1)
+    ok &= (drift < config.max_drift) & (turn < config.max_turn) & (contacts >= config.min_contacts)
+    kept = np.flatnonzero(ok)[: config.keep]
+    meta = {
+        "seed": seed,
+        "revision": revision(),
+        "config": asdict(config),
+        "candidates": n,
+        "passed": int(ok.sum()),
+        "kept": len(kept),
+    }
+    return GraspCache(
+        obj.name, wrist, rec_q[kept], targets[kept], rec_pos[kept], rec_quat[kept] / np.linalg.norm(
+            rec_quat[kept], axis=-1, keepdims=True
+        ), meta=meta,
+    )  # fmt: skip
+
+
+def check_grasps(
+    caches: list[GraspCache],
+    *,
+    objects: dict[str, ObjectSpec],
+    seconds: float = 10.0,
+    num_threads: int = 0,
+    drop: DropConfig = DropConfig(),
+) -> dict:
+    """Hold every cached grasp for ``seconds`` with fixed targets and nominal physics.
+
+    Returns {"hold_rate", "grasps", "held", "per_object": {name: {"grasps", "held", "hold_rate"}}}.
+    """
+    by_wrist: dict[str, list[GraspCache]] = {}
+    for c in caches:
+        by_wrist.setdefault(c.wrist, []).append(c)
+    per_object: dict[str, dict] = {}
+    for wrist, group in by_wrist.items():
+        objs = [objects[c.object_name] for c in group for _ in range(len(c))]
+        sims = HandBatch(objs, wrist=wrist, num_threads=num_threads)
+        cat = {k: np.concatenate([getattr(c, k) for c in group]) for k in _ARRAYS}
+        sims.set_state(np.arange(len(objs)), **cat)
+        held = np.ones(len(objs), dtype=bool)
+        dt = sims.models[0].opt.timestep
+        for _ in range(max(1, round(seconds / 0.5))):
+            sims.step(round(0.5 / dt))
+            held &= ~dropped(sims.object_pose()[0], drop)
+        start = 0
+        for c in group:
+            h = held[start : start + len(c)]
+            start += len(c)
+            key = c.object_name if len(by_wrist) == 1 else f"{c.object_name}@{wrist}"
+            per_object[key] = {"grasps": len(c), "held": int(h.sum()), "hold_rate": float(h.mean())}
+    total = sum(v["grasps"] for v in per_object.values())
+    held_total = sum(v["held"] for v in per_object.values())
+    return {
+        "hold_rate": held_total / max(total, 1),
+        "grasps": total,
+        "held": held_total,
+        "seconds": seconds,
+        "per_object": per_object,
+    }

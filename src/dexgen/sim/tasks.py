@@ -1,0 +1,254 @@
+"""Task definitions: commands, unscaled reward terms and termination for each motion primitive.
+
+A task sees the environment's per-step ``StepState`` and returns a dict of unscaled reward terms (each (N,)) and a
+(N,) termination flag; the environment multiplies the terms by the scales in the task's config and sums them, and
+logs every term on its own, so that a stalled learner shows which term is responsible.
+
+Tasks: ``rotate`` (about one of the six signed palm-frame axes), ``translate`` (along palm +-x or +-y) and
+``grasp_to_grasp`` (reach a target finger configuration taken from another cached grasp while holding the object).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dexgen.sim import constants as C
+from dexgen.sim.termination import DropConfig, dropped
+
+AXES: dict[str, tuple[float, float, float]] = {
+    "+x": (1.0, 0.0, 0.0),
+    "-x": (-1.0, 0.0, 0.0),
+    "+y": (0.0, 1.0, 0.0),
+    "-y": (0.0, -1.0, 0.0),
+    "+z": (0.0, 0.0, 1.0),
+    "-z": (0.0, 0.0, -1.0),
+}
+"""Signed palm-frame axes by name."""
+
+
+@dataclass
+class StepState:
+    """What a task may look at after a control step (all arrays have leading dimension N; palm frame)."""
+
+    q: np.ndarray
+    """(N, 16) joint positions, radians (true, without observation noise)."""
+    qd: np.ndarray
+    """(N, 16) joint velocities, rad/s."""
+    torque: np.ndarray
+    """(N, 16) actuator torques, N m."""
+    targets: np.ndarray
+    """(N, 16) joint targets applied this step, radians."""
+    object_pos: np.ndarray
+    """(N, 3) object centre, metres."""
+    object_quat: np.ndarray
+    """(N, 4) object orientation."""
+    object_linvel: np.ndarray
+    """(N, 3) object linear velocity at control rate (finite difference over the control step), m/s."""
+    object_angvel: np.ndarray
+    """(N, 3) object angular velocity at control rate (finite difference over the control step), rad/s."""
+    grasp_q: np.ndarray
+    """(N, 16) joint positions of the grasp the episode started from, radians."""
+
+
+def _parse_axes(spec: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    names = tuple(allowed) if spec == "all" else tuple(a.strip() for a in spec.split(","))
+    for a in names:
+        if a not in allowed:
+            raise ValueError(f"unknown axis {a!r}; expected 'all' or a comma-separated list of {', '.join(allowed)}")
+    return names
+
+
+class Task:
+    """Base class: per-environment commands, reward terms and termination."""
+
+    name: str = ""
+    command_dim: int = 0
+
+    def __init__(self, config, num_envs: int):
+        self.config = config
+        self.num_envs = num_envs
+        self.drop = config.drop
+        self.command = np.zeros((num_envs, self.command_dim))
+
+    @property
+    def scales(self) -> dict[str, float]:
+        return dict(self.config.scales)
+
+    def reset(self, ids: np.ndarray, rng: np.random.Generator, grasp_q: np.ndarray, env) -> None:
+        """Draw new commands for environments ``ids`` at the start of their episodes."""
+
+    def observation(self) -> np.ndarray:
+        """(N, command_dim) command features that the expert policy sees."""
+        return self.command
+
+    def compute(self, s: StepState) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        raise NotImplementedError
+
+    def _common_terms(self, s: StepState) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        drop = dropped(s.object_pos, self.drop)
+        terms = {
+            "pose_deviation": np.sum((s.q - s.grasp_q) ** 2, axis=-1),
+            "torque": np.sum(s.torque**2, axis=-1),
+            "work": np.abs(np.sum(s.torque * s.qd, axis=-1)),
+            "drop": drop.astype(np.float64),
+        }
+        return terms, drop
+
+
+@dataclass(frozen=True)
+class RotateConfig:
+    """Rotation about a signed palm-frame axis."""
+
+    axes: str = "+z"
+    """Axis per episode, drawn uniformly: 'all' or a comma-separated subset of +x,-x,+y,-y,+z,-z."""
+    angvel_clip: float = 0.5
+    """Rotation reward saturates at this angular velocity about the axis, rad/s."""
+    scales: dict[str, float] = field(
+        default_factory=lambda: {
+            "rotate": 1.0,
+            "off_axis": -0.1,
+            "linvel": -0.3,
+            "pose_deviation": -0.1,
+            "torque": -0.01,
+            "work": -0.05,
+            "drop": -10.0,
+        }
+    )
+    """Weight of each reward term."""
+    drop: DropConfig = DropConfig()
+    """When the object counts as dropped (ends the episode)."""
+
+
+class RotateTask(Task):
+    """Rotate the object about a commanded signed palm-frame axis. Command: the unit axis (3)."""
+
+    name = "rotate"
+    command_dim = 3
+
+    def __init__(self, config: RotateConfig, num_envs: int):
+        super().__init__(config, num_envs)
+        self.axis_names = _parse_axes(config.axes, tuple(AXES))
+        self.axis_vectors = np.array([AXES[a] for a in self.axis_names])
+
+    def reset(self, ids, rng, grasp_q, env) -> None:
+        self.command[ids] = self.axis_vectors[rng.integers(len(self.axis_names), size=len(ids))]
+
+    def compute(self, s):
+        terms, drop = self._common_terms(s)
+        along = np.sum(s.object_angvel * self.command, axis=-1)
+        clip = self.config.angvel_clip
+        terms["rotate"] = np.clip(along, -clip, clip)
+        terms["off_axis"] = np.linalg.norm(s.object_angvel - along[:, None] * self.command, axis=-1)
+        terms["linvel"] = np.linalg.norm(s.object_linvel, axis=-1)
+        return terms, drop
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    """Translation along a palm axis."""
+
+    axes: str = "+x"
+    """Direction per episode: 'all' or a comma-separated subset of +x,-x,+y,-y."""
+    speed_clip: float = 0.03
+    """Translation reward saturates at this speed along the direction, m/s."""
+    max_offset: float = 0.04
+    """Beyond this distance from the grasp centre along the direction, progress is no longer rewarded, metres."""
+    scales: dict[str, float] = field(
+        default_factory=lambda: {
+            "translate": 20.0,
+            "off_axis": -5.0,
+            "angvel": -0.1,
+            "pose_deviation": -0.05,
+            "torque": -0.01,
+            "work": -0.05,
+            "drop": -10.0,
+        }
+    )
+    """Weight of each reward term."""
+    drop: DropConfig = DropConfig()
+    """When the object counts as dropped (ends the episode)."""
+
+
+class TranslateTask(Task):
+    """Slide the object along a palm axis. Command: the unit direction (3)."""
+
+    name = "translate"
+    command_dim = 3
+
+    def __init__(self, config: TranslateConfig, num_envs: int):
+        super().__init__(config, num_envs)
+        self.axis_names = _parse_axes(config.axes, ("+x", "-x", "+y", "-y"))
+        self.axis_vectors = np.array([AXES[a] for a in self.axis_names])
+
+    def reset(self, ids, rng, grasp_q, env) -> None:
+        self.command[ids] = self.axis_vectors[rng.integers(len(self.axis_names), size=len(ids))]
+
+    def compute(self, s):
+        terms, drop = self._common_terms(s)
+        along = np.sum(s.object_linvel * self.command, axis=-1)
+        offset = np.sum((s.object_pos - np.asarray(C.GRASP_CENTRE)) * self.command, axis=-1)
+        clip = self.config.speed_clip
+        progress = np.clip(along, -clip, clip)
+        terms["translate"] = np.where(offset > self.config.max_offset, np.minimum(progress, 0.0), progress)
+        terms["off_axis"] = np.linalg.norm(s.object_linvel - along[:, None] * self.command, axis=-1)
+        terms["angvel"] = np.linalg.norm(s.object_angvel, axis=-1)
+        return terms, drop
+
+
+@dataclass(frozen=True)
+class GraspToGraspConfig:
+    """Reach another cached grasp's finger configuration while holding the object."""
+
+    success_tolerance: float = 0.15
+    """Success when the RMS joint error to the target falls below this, radians."""
+    terminate_on_success: bool = True
+    """End the episode at success (the next one starts from a fresh grasp)."""
+    scales: dict[str, float] = field(
+        default_factory=lambda: {
+            "joint_error": -1.0,
+            "success": 10.0,
+            "linvel": -0.3,
+            "torque": -0.01,
+            "work": -0.05,
+            "drop": -10.0,
+        }
+    )
+    """Weight of each reward term."""
+    drop: DropConfig = DropConfig()
+    """When the object counts as dropped (ends the episode)."""
+
+
+class GraspToGraspTask(Task):
+    """Move the fingers to a target configuration drawn from the object's grasp cache. Command: the target (16)."""
+
+    name = "grasp_to_grasp"
+    command_dim = C.NUM_JOINTS
+
+    def reset(self, ids, rng, grasp_q, env) -> None:
+        self.command[ids] = env.sample_grasp_q(ids, rng)
+
+    def compute(self, s):
+        terms, drop = self._common_terms(s)
+        rms = np.sqrt(np.mean((s.q - self.command) ** 2, axis=-1))
+        success = rms < self.config.success_tolerance
+        terms["joint_error"] = rms
+        terms["success"] = success.astype(np.float64)
+        terms["linvel"] = np.linalg.norm(s.object_linvel, axis=-1)
+        del terms["pose_deviation"]
+        done = drop | (success & self.config.terminate_on_success)
+        return terms, done
+
+
+TASKS = {"rotate": (RotateTask, RotateConfig), "translate": (TranslateTask, TranslateConfig),
+         "grasp_to_grasp": (GraspToGraspTask, GraspToGraspConfig)}  # fmt: skip
+"""Task class and default config by name."""
+
+
+def make_task(name: str, num_envs: int, config=None) -> Task:
+    """Build a task by name with its default config (or ``config``); a ValueError naming the choices otherwise."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}")
+    cls, config_cls = TASKS[name]
+    return cls(config if config is not None else config_cls(), num_envs)

@@ -1,9 +1,9 @@
 """The ``dexgen`` command line. Each command is a typed dataclass config; tyro turns its fields into flags.
 
-    dexgen sim-check                      # hold a grasp, render a video (the quick start's main job for now)
-    dexgen grasps generate --objects all  # build the grasp cache
-    dexgen grasps check --json            # hold every cached grasp for 10 s
-    dexgen bench sim --envs 128 --json    # simulator throughput
+dexgen sim-check                      # hold a grasp, render a video (the quick start's main job for now)
+dexgen grasps generate --objects all  # build the grasp cache
+dexgen grasps check --json            # hold every cached grasp for 10 s
+dexgen bench sim --envs 128 --json    # simulator throughput
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             try:
                 result = runner(cfg)
-            except (UserError, ValueError, FileNotFoundError) as e:
+            except (UserError, ValueError, OSError) as e:
                 print(f"dexgen {words}: error: {e}", file=sys.stderr)
                 return 2
             if isinstance(result, dict):

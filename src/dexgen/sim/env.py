@@ -104,6 +104,7 @@ class HandEnv:
         self._prev_obj_pos = np.zeros((n, 3))
         self._prev_obj_quat = np.zeros((n, 4))
         self._state: StepState | None = None
+        self._warnings_seen = self.sims.warning_counts()
         self.reset()
 
     # ---- episodes -----------------------------------------------------------------------------------------------
@@ -160,7 +161,8 @@ class HandEnv:
             obs: dict of observation groups (see module docstring), after automatic resets.
             reward: (N,) scaled and summed reward terms.
             done: (N,) bool, episode ended (dropped, task end, or time-out); those environments were reset.
-            info: {"terms": unscaled terms (N,) each, "time_outs": (N,) bool, "episode_length": (N,)}.
+            info: {"terms": unscaled terms (N,) each, "time_outs": (N,) bool, "unstable": (N,) bool (MuJoCo
+                reset a diverging simulation; the episode ends), "episode_length": (N,) steps before any reset}.
         """
         actions = self._check_actions(actions) * self.config.action_scale
         if self.config.action_mode == "relative":
@@ -170,15 +172,26 @@ class HandEnv:
         self.sims.step(self.config.substeps)
         self.episode_length += 1
 
+        # MuJoCo resets a simulation that went unstable; its state is then meaningless, so end the episode.
+        warnings = self.sims.warning_counts()
+        unstable = warnings > self._warnings_seen
+        self._warnings_seen = warnings
+
         s = self._step_state()
         terms, terminated = self.task.compute(s)
+        terminated = terminated | unstable
         scales = self.task.scales
         reward = np.zeros(self.num_envs)
         for k, v in terms.items():
             reward += scales.get(k, 0.0) * v
         time_outs = (self.episode_length >= self.max_episode_length) & ~terminated
         done = terminated | time_outs
-        info = {"terms": terms, "time_outs": time_outs, "episode_length": self.episode_length.copy()}
+        info = {
+            "terms": terms,
+            "time_outs": time_outs,
+            "unstable": unstable,
+            "episode_length": self.episode_length.copy(),
+        }
 
         frame = self._policy_frame(None)
         self._history[:, :-1] = self._history[:, 1:]
@@ -218,9 +231,7 @@ class HandEnv:
         pos, quat = self.sims.object_pose()
         linvel, angvel = self.sims.object_velocity()
         policy = self._history.reshape(self.num_envs, -1)
-        privileged = np.concatenate(
-            (self._history[:, -1], pos, quat, linvel, angvel, self.randomizer.params), axis=-1
-        )
+        privileged = np.concatenate((self._history[:, -1], pos, quat, linvel, angvel, self.randomizer.params), axis=-1)
         return {"policy": policy.astype(np.float32), "privileged": privileged.astype(np.float32)}
 
     # ---- inspection ---------------------------------------------------------------------------------------------

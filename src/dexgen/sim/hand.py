@@ -54,11 +54,12 @@ def build_spec(obj: ObjectSpec, *, wrist: str = "palm_up") -> mujoco.MjSpec:
     palm.quat = quat
     # The camera rides with the palm so that every wrist orientation is seen from the palm side.
     eye, target = np.array([-0.16, -0.2, 0.24]), np.array([0.03, 0.0, 0.03])
-    palm.add_camera(
-        name="view", pos=eye, xyaxes=_lookat_xyaxes(eye, target, np.array([0.0, 0.0, 1.0])), fovy=45
-    )
+    palm.add_camera(name="view", pos=eye, xyaxes=_lookat_xyaxes(eye, target, np.array([0.0, 0.0, 1.0])), fovy=45)
 
     body = spec.worldbody.add_body(name=C.OBJECT_BODY)
+    # Not "simple": domain randomization moves the centre of mass off the body frame, which the fast path for
+    # simple bodies (inertial frame == body frame) does not allow.
+    body.simple = 0
     body.add_freejoint(name=C.OBJECT_JOINT)
     size = np.zeros(3)
     size[: len(obj.size)] = obj.size
@@ -94,12 +95,8 @@ class ModelIndex:
         self.palm_body = mujoco.mj_name2id(model, name.mjOBJ_BODY, C.PALM_BODY)
         self.object_body = mujoco.mj_name2id(model, name.mjOBJ_BODY, C.OBJECT_BODY)
         self.object_geom = mujoco.mj_name2id(model, name.mjOBJ_GEOM, C.OBJECT_GEOM)
-        self.fingertip_sites = np.array(
-            [mujoco.mj_name2id(model, name.mjOBJ_SITE, s) for s in C.FINGERTIP_SITES]
-        )
-        self.fingertip_geoms = np.array(
-            [mujoco.mj_name2id(model, name.mjOBJ_GEOM, g) for g in C.FINGERTIP_GEOMS]
-        )
+        self.fingertip_sites = np.array([mujoco.mj_name2id(model, name.mjOBJ_SITE, s) for s in C.FINGERTIP_SITES])
+        self.fingertip_geoms = np.array([mujoco.mj_name2id(model, name.mjOBJ_GEOM, g) for g in C.FINGERTIP_GEOMS])
         joints = [mujoco.mj_name2id(model, name.mjOBJ_JOINT, j) for j in C.JOINT_NAMES]
         self.hand_qpos = np.array([model.jnt_qposadr[j] for j in joints])
         self.hand_dof = np.array([model.jnt_dofadr[j] for j in joints])

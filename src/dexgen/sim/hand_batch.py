@@ -41,6 +41,7 @@ class HandBatch:
         self.index = ModelIndex(self.models[0])
         self.batch = mujoco.batch.Batch(self.models[0], nsim=len(objects), nthread=num_threads, persistent=True)
         self.batch.set_models(self.models)
+        self._scratch = mujoco.MjData(self.models[0])  # workspace for mj_setConst, shared by every model
 
         quat = wrist_quat(wrist)
         self.palm_quat = quat
@@ -66,8 +67,15 @@ class HandBatch:
     def num_threads(self) -> int:
         return self.batch.nthread
 
-    def models_changed(self) -> None:
-        """Tell the batch that per-simulation models were edited."""
+    def models_changed(self, ids: np.ndarray | None = None) -> None:
+        """Tell the batch that the models of simulations ``ids`` (all by default) were edited.
+
+        Runs mj_setConst on them: the constants it derives (from masses, inertias, sizes, ...) must follow the
+        edited parameters, or the dynamics become inconsistent (a free object gains energy and blows up).
+        """
+        ids = range(self.num_sims) if ids is None else ids
+        for i in ids:
+            mujoco.mj_setConst(self.models[i], self._scratch)
         self.batch.set_models(self.models)
 
     # ---- stepping ---------------------------------------------------------------------------------------------
@@ -104,6 +112,10 @@ class HandBatch:
         self.qvel[ids] = 0.0
         self.ctrl[ids] = targets
         self.batch.forward(ids, stage=mujoco.mjtStage.mjSTAGE_VEL)
+
+    def warning_counts(self) -> np.ndarray:
+        """(N,) MuJoCo warnings raised so far per simulation (an unstable simulation raises one and is reset)."""
+        return self.batch.warning[:, :, 1].sum(axis=1)
 
     # ---- state in the palm frame ------------------------------------------------------------------------------
     @property

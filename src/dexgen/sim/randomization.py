@@ -95,7 +95,7 @@ class DomainRandomizer:
             model.actuator_gainprm[:, 0] = base.actuator_gainprm[:, 0] * kp
             model.actuator_biasprm[:, 1] = base.actuator_biasprm[:, 1] * kp
             model.dof_damping[self._dofs] = base.dof_damping[self._dofs] * damping
-        self.sims.models_changed()
+        self.sims.models_changed(ids)
 
     def joint_noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """Observation noise for joint positions, radians."""

@@ -5,17 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import mujoco
 import numpy as np
 
-# Headless by default: EGL where a GPU or Mesa's EGL is present, else set MUJOCO_GL=osmesa before importing dexgen.
-os.environ.setdefault("MUJOCO_GL", "egl")
-
-import mujoco  # noqa: E402
-
-from dexgen.sim.hand_batch import HandBatch  # noqa: E402
+from dexgen.sim.hand_batch import HandBatch
 
 
-class RenderError(RuntimeError):
+class RenderError(OSError):
     """No offscreen OpenGL context could be made."""
 
 

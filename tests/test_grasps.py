@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from dexgen.sim.grasps import (
+    GraspCache,
+    GraspCacheError,
+    GraspGenConfig,
+    cache_path,
+    check_grasps,
+    generate_grasps,
+    load_grasps,
+)
+from dexgen.sim.objects import TRAIN_OBJECTS, get_object
+
+
+def _cache(n=3):
+    rng = np.random.default_rng(0)
+    quat = rng.normal(size=(n, 4))
+    return GraspCache(
+        "cube_45", "palm_up", rng.normal(size=(n, 16)), rng.normal(size=(n, 16)), rng.normal(size=(n, 3)),
+        quat / np.linalg.norm(quat, axis=1, keepdims=True), meta={"seed": 0},
+    )  # fmt: skip
+
+
+def test_save_load_round_trip(tmp_path):
+    c = _cache()
+    c.save(cache_path("cube_45", "palm_up", root=tmp_path))
+    d = load_grasps("cube_45", "palm_up", root=tmp_path)
+    for k in ("hand_q", "targets", "object_pos", "object_quat"):
+        np.testing.assert_array_equal(getattr(c, k), getattr(d, k))
+    assert d.meta == {"seed": 0}
+    assert not list(tmp_path.rglob("*.tmp.npz"))
+
+
+def test_missing_corrupt_and_malformed_files(tmp_path):
+    with pytest.raises(GraspCacheError, match="no grasp cache for object 'cube_45'.*dexgen grasps generate"):
+        load_grasps("cube_45", "palm_up", root=tmp_path)
+    path = cache_path("cube_45", "palm_up", root=tmp_path)
+    _cache().save(path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(GraspCacheError, match="corrupt grasp cache"):
+        load_grasps("cube_45", "palm_up", root=tmp_path)
+    bad = _cache()
+    bad.hand_q = bad.hand_q[:, :15]
+    bad.save(path)
+    with pytest.raises(GraspCacheError, match="hand_q has shape"):
+        load_grasps("cube_45", "palm_up", root=tmp_path)
+    nan = _cache()
+    nan.targets[0, 0] = np.nan
+    nan.save(path)
+    with pytest.raises(GraspCacheError, match="non-finite"):
+        load_grasps("cube_45", "palm_up", root=tmp_path)
+
+
+def test_shipped_cache_covers_every_object():
+    for obj in TRAIN_OBJECTS:
+        cache = load_grasps(obj.name, "palm_up")
+        assert len(cache) >= 8, obj.name
+        assert "revision" in cache.meta and "command" in cache.meta
+
+
+def test_generation_and_check_on_a_tiny_budget():
+    obj = get_object("cube_60")
+    cfg = GraspGenConfig(candidates=48, keep=4, settle_s=0.5, hold_s=0.5)
+    a = generate_grasps(obj, seed=1, config=cfg, num_threads=1)
+    b = generate_grasps(obj, seed=1, config=cfg, num_threads=2)
+    assert 0 < len(a) <= 4
+    np.testing.assert_array_equal(a.hand_q, b.hand_q)  # deterministic at any thread count
+    report = check_grasps([a], objects={obj.name: obj}, seconds=1.0, num_threads=1)
+    assert report["grasps"] == len(a)
+    assert report["hold_rate"] == pytest.approx(report["per_object"]["cube_60"]["held"] / len(a))

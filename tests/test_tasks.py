@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from dexgen.sim import constants as C
+from dexgen.sim.tasks import AXES, RotateConfig, StepState, make_task
+
+
+def _state(n, *, angvel=(0.0, 0.0, 0.0), linvel=(0.0, 0.0, 0.0), pos=C.GRASP_CENTRE):
+    z = np.zeros((n, 16))
+    return StepState(
+        q=z, qd=z, torque=z, targets=z,
+        object_pos=np.tile(pos, (n, 1)), object_quat=np.tile([1.0, 0, 0, 0], (n, 1)),
+        object_linvel=np.tile(linvel, (n, 1)), object_angvel=np.tile(angvel, (n, 1)), grasp_q=z,
+    )  # fmt: skip
+
+
+def test_rotation_reward_follows_the_signed_axis_and_clips():
+    task = make_task("rotate", 2, RotateConfig(axes="+z,-z"))
+    task.command[:] = [AXES["+z"], AXES["-z"]]
+    terms, done = task.compute(_state(2, angvel=(0.0, 0.0, 0.3)))
+    np.testing.assert_allclose(terms["rotate"], [0.3, -0.3])
+    terms, _ = task.compute(_state(2, angvel=(0.0, 0.0, 5.0)))
+    np.testing.assert_allclose(terms["rotate"], [0.5, -0.5])
+    assert not done.any()
+    assert set(terms) == set(task.scales)
+
+
+def test_drop_terminates_every_task():
+    for name in ("rotate", "translate", "grasp_to_grasp"):
+        task = make_task(name, 1)
+        task.command[:] = 1.0  # any command
+        terms, done = task.compute(_state(1, pos=(0.0, 0.0, -0.05)))
+        assert done.all() and terms["drop"][0] == 1.0, name
+        assert set(terms) == set(task.scales), name
+
+
+def test_translation_progress_and_grasp_success():
+    task = make_task("translate", 1)
+    task.command[:] = AXES["+x"]
+    terms, _ = task.compute(_state(1, linvel=(0.01, 0.0, 0.0)))
+    assert terms["translate"][0] == pytest.approx(0.01)
+    g2g = make_task("grasp_to_grasp", 1)
+    g2g.command[:] = 0.0
+    terms, done = g2g.compute(_state(1))
+    assert terms["success"][0] == 1.0 and done[0]
+
+
+def test_bad_names():
+    with pytest.raises(ValueError, match="unknown task"):
+        make_task("juggle", 1)
+    with pytest.raises(ValueError, match="unknown axis"):
+        make_task("rotate", 1, RotateConfig(axes="+w"))

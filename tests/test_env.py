@@ -75,7 +75,7 @@ def test_actions_absolute_and_relative():
     np.testing.assert_allclose(rel.targets, np.clip(before + 0.05, rel.joint_range[:, 0], rel.joint_range[:, 1]))
 
 
-def test_bad_input_is_named():
+def test_bad_input_is_named(tmp_path):
     env = HandEnv(EnvConfig(num_envs=2, objects="cube_60", num_threads=1))
     with pytest.raises(ValueError, match=r"actions must have shape \(2, 16\)"):
         env.step(np.zeros((2, 15)))
@@ -88,7 +88,7 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="unknown task 'juggle'"):
         HandEnv(EnvConfig(num_envs=1, objects="cube_60", task="juggle"))
     with pytest.raises(GraspCacheError, match="no grasp cache"):
-        HandEnv(EnvConfig(num_envs=1, objects="cube_60", wrist="sideways"))
+        HandEnv(EnvConfig(num_envs=1, objects="cube_60", grasp_dir=str(tmp_path)))
     with pytest.raises(ValueError, match="action_mode"):
         EnvConfig(action_mode="velocity")
 

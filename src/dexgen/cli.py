@@ -86,6 +86,8 @@ class GraspsGenerateConfig:
     """Candidate grasps simulated per object."""
     keep: int = 64
     """Grasps kept per object."""
+    hold_s: float = 2.0
+    """Seconds a grasp must hold with fixed targets to be kept (longer filters slow slips out)."""
     seed: int = 0
     """Seed (object i uses seed + i)."""
     out_dir: str | None = None
@@ -103,7 +105,7 @@ def run_grasps_generate(cfg: GraspsGenerateConfig) -> dict:
 
     wrist_quat(cfg.wrist)
     objects = resolve_objects(cfg.objects)
-    gen = GraspGenConfig(candidates=cfg.candidates, keep=cfg.keep)
+    gen = GraspGenConfig(candidates=cfg.candidates, keep=cfg.keep, hold_s=cfg.hold_s)
     root = Path(cfg.out_dir) if cfg.out_dir else None
     command = "dexgen " + " ".join(sys.argv[1:])
     out = {}
@@ -161,12 +163,65 @@ def _bench_sim_config():
     return BenchSimConfig
 
 
+# ---- rl -----------------------------------------------------------------------------------------------------------
+def _train_expert_config():
+    from dexgen.rl.train import TrainExpertConfig
+
+    return TrainExpertConfig
+
+
+def run_train_expert(cfg) -> dict:
+    from dexgen.rl.train import train_expert
+
+    return train_expert(cfg)
+
+
+def _eval_expert_config():
+    from dexgen.rl.evaluate import EvalExpertConfig
+
+    return EvalExpertConfig
+
+
+def run_eval_expert(cfg) -> dict:
+    from dexgen.rl.evaluate import evaluate_expert, load_expert_for_eval
+
+    return evaluate_expert(load_expert_for_eval(cfg), cfg, progress_bar=not cfg.json)
+
+
+def _export_expert_config():
+    from dexgen.rl.export import ExportExpertConfig
+
+    return ExportExpertConfig
+
+
+def run_export_expert(cfg) -> dict:
+    from dexgen.rl.export import export_expert
+
+    return export_expert(cfg)
+
+
+def _bench_ppo_config():
+    from dexgen.rl.bench import BenchPPOConfig
+
+    return BenchPPOConfig
+
+
+def run_bench_ppo(cfg) -> dict:
+    from dexgen.rl.bench import bench_ppo
+
+    return bench_ppo(cfg)
+
+
 # ---- dispatch -----------------------------------------------------------------------------------------------------
 COMMANDS: dict[str, tuple[Callable[[], type], Callable]] = {
     "sim-check": (lambda: SimCheckConfig, run_sim_check),
     "grasps generate": (lambda: GraspsGenerateConfig, run_grasps_generate),
     "grasps check": (lambda: GraspsCheckConfig, run_grasps_check),
     "bench sim": (_bench_sim_config, run_bench_sim),
+    "train-expert": (_train_expert_config, run_train_expert),
+    "eval-expert": (_eval_expert_config, run_eval_expert),
+    "export-expert": (_export_expert_config, run_export_expert),
+    "bench ppo": (_bench_ppo_config, run_bench_ppo),
 }
 """Command words -> (config class factory, runner). Factories keep heavy imports out of ``dexgen --help``."""
 

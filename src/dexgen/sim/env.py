@@ -235,6 +235,11 @@ class HandEnv:
         return {"policy": policy.astype(np.float32), "privileged": privileged.astype(np.float32)}
 
     # ---- inspection ---------------------------------------------------------------------------------------------
+    @property
+    def last_state(self) -> StepState | None:
+        """The StepState of the last control step (before any reset it triggered), or None before the first."""
+        return self._state
+
     def fingertips(self) -> np.ndarray:
         """(N, 4, 3) fingertip positions, metres, palm frame."""
         return self.sims.fingertips()

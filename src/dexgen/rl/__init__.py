@@ -1,0 +1,1 @@
+"""RL stage: PPO experts (through rsl-rl) that generate the motion dataset."""

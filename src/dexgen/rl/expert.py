@@ -1,0 +1,110 @@
+"""A trained expert's actor: saved as safetensors weights with a JSON record beside them, loaded for inference.
+
+Shipped experts live in ``dexgen/rl/experts/<task><axis>.safetensors`` (e.g. ``rotate+z``), each with a ``.json``
+record of the command, seed, code revision, environment steps, wall time and evaluation figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+
+from dexgen.rl.config import PPOConfig
+
+EXPERT_DIR = Path(__file__).parent / "experts"
+
+
+class ExpertError(ValueError):
+    """Expert weights are missing, unreadable or do not match their record."""
+
+
+def expert_name(task: str, axis: str) -> str:
+    return task if task == "grasp_to_grasp" else f"{task}{axis}"
+
+
+def shipped_expert_path(task: str, axis: str) -> Path:
+    """Path of the shipped expert's weights for a task and axis."""
+    return EXPERT_DIR / f"{expert_name(task, axis)}.safetensors"
+
+
+def make_actor(obs_dims: dict[str, int], num_actions: int, ppo: PPOConfig) -> torch.nn.Module:
+    """rsl-rl's actor MLP for observation groups of the given sizes."""
+    from rsl_rl.models import MLPModel
+
+    rsl = ppo.to_rsl()
+    obs = TensorDict({k: torch.zeros(1, d) for k, d in obs_dims.items()}, batch_size=[1])
+    actor_cfg = {k: v for k, v in rsl["actor"].items() if k != "class_name"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        return MLPModel(obs, rsl["obs_groups"], "actor", num_actions, **actor_cfg)
+
+
+class Expert:
+    """Deterministic actor of a trained expert.
+
+    ``record`` holds at least: task, axis, obs_dims, num_actions, ppo (PPOConfig fields), env (the TrainExpertConfig
+    the expert was trained with).
+    """
+
+    def __init__(self, actor: torch.nn.Module, record: dict):
+        self.actor = actor.eval()
+        self.record = record
+
+    @property
+    def task(self) -> str:
+        return self.record["task"]
+
+    @property
+    def axis(self) -> str:
+        return self.record["axis"]
+
+    def save(self, path: Path) -> None:
+        """Write ``path`` (.safetensors) and its JSON record beside it."""
+        from safetensors.torch import save_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.actor.state_dict().items()}
+        save_file(state, str(path))
+        path.with_suffix(".json").write_text(json.dumps(self.record, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Expert:
+        """Load weights and record; an ExpertError with a one-line reason otherwise."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        record_path = path.with_suffix(".json")
+        if not path.exists():
+            raise ExpertError(f"no expert weights at {path}")
+        if not record_path.exists():
+            raise ExpertError(f"expert {path} has no JSON record at {record_path}")
+        try:
+            record = json.loads(record_path.read_text())
+            state = load_file(str(path))
+        except (json.JSONDecodeError, SafetensorError, OSError) as e:
+            raise ExpertError(f"corrupt expert {path}: {e}") from None
+        try:
+            ppo_fields = dict(record["ppo"])
+            ppo_fields["actor_hidden"] = tuple(ppo_fields["actor_hidden"])
+            ppo_fields["critic_hidden"] = tuple(ppo_fields["critic_hidden"])
+            actor = make_actor(record["obs_dims"], record["num_actions"], PPOConfig(**ppo_fields))
+        except (KeyError, TypeError) as e:
+            raise ExpertError(f"expert record {record_path} is incomplete: {e}") from None
+        try:
+            actor.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()
+            raise ExpertError(f"expert {path} does not match its record: {' '.join(first[:2])}") from None
+        return cls(actor, record)
+
+    @torch.inference_mode()
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """(N, 16) deterministic actions for observation groups (N, dim) each."""
+        td = TensorDict({k: torch.as_tensor(v) for k, v in obs.items()}, batch_size=[len(obs["policy"])])
+        return self.actor(td).numpy().astype(np.float64)

@@ -1,0 +1,78 @@
+"""Turning a training run into a shippable expert: actor weights, evaluation figures and a JSON record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dexgen.rl.config import PPOConfig
+from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert
+from dexgen.rl.expert import Expert, expert_name, make_actor, shipped_expert_path
+from dexgen.rl.train import TrainExpertConfig, load_checkpoint, make_env
+from dexgen.sim.grasps import revision
+
+
+@dataclass
+class ExportExpertConfig:
+    """Export a training run's actor with a JSON record (command, seed, revision, steps, time, eval figures)."""
+
+    run_dir: str
+    """Training run directory (holds last.pt)."""
+    ship: bool = False
+    """Write into the package's shipped experts instead of the run directory."""
+    episodes: int = 8
+    """Evaluation episodes per object (training and held-out sets)."""
+    seconds: float = 20.0
+    """Evaluation episode length, seconds."""
+    seed: int = 1
+    """Evaluation seed."""
+    threads: int = 0
+    """Simulation threads; 0 uses every core."""
+
+
+def expert_from_checkpoint(path: Path) -> Expert:
+    """The actor of a training checkpoint, with a record of how it was trained."""
+    ckpt = load_checkpoint(path)
+    cfg_dict = ckpt["config"]
+    ppo = dict(cfg_dict["ppo"])
+    ppo_cfg = PPOConfig(**{**ppo, "actor_hidden": tuple(ppo["actor_hidden"]),
+                           "critic_hidden": tuple(ppo["critic_hidden"])})  # fmt: skip
+    train_cfg = TrainExpertConfig(**{**{k: v for k, v in cfg_dict.items() if k != "ppo"}, "ppo": ppo_cfg})
+    env = make_env(train_cfg, num_envs=1)
+    actor = make_actor(env.obs_dims, env.num_actions, ppo_cfg)
+    actor.load_state_dict(ckpt["alg"]["actor_state_dict"])
+    record = {
+        "task": train_cfg.task,
+        "axis": train_cfg.axis,
+        "obs_dims": env.obs_dims,
+        "num_actions": env.num_actions,
+        "ppo": cfg_dict["ppo"],
+        "env": {k: v for k, v in cfg_dict.items() if k != "ppo"},
+        "command": ckpt.get("command", ""),
+        "seed": train_cfg.seed,
+        "revision": ckpt.get("revision", "unknown"),
+        "iterations": ckpt["iteration"],
+        "env_steps": ckpt["env_steps"],
+        "wall_s": round(ckpt["wall_s"], 1),
+        "final_training_stats": ckpt.get("stats", {}),
+    }
+    return Expert(actor, record)
+
+
+def export_expert(cfg: ExportExpertConfig) -> dict:
+    expert = expert_from_checkpoint(Path(cfg.run_dir) / "last.pt")
+    evals = {}
+    for objects in ("train", "heldout"):
+        ev = EvalExpertConfig(task=expert.task, axis=expert.axis, episodes=cfg.episodes, seconds=cfg.seconds,
+                              objects=objects, seed=cfg.seed, threads=cfg.threads)  # fmt: skip
+        evals[objects] = evaluate_expert(expert, ev)
+    expert.record["eval"] = {
+        "command": f"dexgen eval-expert --task {expert.task} --axis {expert.axis} --episodes {cfg.episodes} "
+        f"--seconds {cfg.seconds} --seed {cfg.seed} --objects train|heldout",
+        "export_revision": revision(),
+        **evals,
+    }
+    name = expert_name(expert.task, expert.axis)
+    path = shipped_expert_path(expert.task, expert.axis) if cfg.ship else Path(cfg.run_dir) / f"{name}.safetensors"
+    expert.save(path)
+    return {"path": str(path), "train": evals["train"]["overall"], "heldout": evals["heldout"]["overall"]}

@@ -1,0 +1,249 @@
+"""Training PPO experts: a loop over rsl-rl's PPO with progress, TensorBoard, checkpoints and exact resume.
+
+Exact resume: training runs in segments of ``save_interval`` iterations. Each segment starts by re-seeding torch
+and resetting every environment from a seed derived from (seed, iteration), and ends with a checkpoint. A run
+that is interrupted and resumed from its last checkpoint therefore continues exactly as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexgen.rl.config import PPOConfig
+from dexgen.rl.vec_env import RslVecEnv
+from dexgen.sim.env import EnvConfig, HandEnv
+from dexgen.sim.grasps import revision
+from dexgen.sim.tasks import TASKS, RotateConfig, TranslateConfig
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or does not match the configuration."""
+
+
+@dataclass
+class TrainExpertConfig:
+    """Train one PPO expert (a motion primitive) in the batched simulator."""
+
+    task: str = "rotate"
+    """Task: rotate, translate or grasp_to_grasp."""
+    axis: str = "+z"
+    """Rotation axis (+x,-x,+y,-y,+z,-z, a comma list, or all) or translation direction (+x,-x,+y,-y); ignored
+    by grasp_to_grasp."""
+    envs: int = 256
+    """Parallel environments."""
+    iterations: int = 500
+    """PPO iterations (each collects envs x steps_per_env transitions)."""
+    seed: int = 0
+    """Seed of the environment, the networks and sampling."""
+    out: str = "runs/experts"
+    """Parent directory of the run directory."""
+    run_name: str | None = None
+    """Run directory name; default <task><axis>_s<seed>."""
+    save_interval: int = 50
+    """Iterations per checkpoint (and per re-seeded segment)."""
+    resume: bool = False
+    """Continue from the run directory's last checkpoint."""
+    device: str = "auto"
+    """Torch device for the update: auto (cuda if present), cpu or cuda."""
+    objects: str = "train"
+    """Object set or names."""
+    wrist: str = "palm_up"
+    """Wrist orientation."""
+    episode_seconds: float = 20.0
+    """Episode length, seconds."""
+    action_scale: float = 0.05
+    """Radians of target change per unit action (relative actions)."""
+    threads: int = 0
+    """Simulation threads; 0 uses every core."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO settings."""
+
+    @property
+    def name(self) -> str:
+        suffix = "" if self.task == "grasp_to_grasp" else self.axis.replace(",", "")
+        return self.run_name or f"{self.task}{suffix}_s{self.seed}"
+
+
+def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int | None = None) -> HandEnv:
+    """The environment an expert of ``cfg`` trains and runs in."""
+    if cfg.task not in TASKS:
+        raise ValueError(f"unknown task {cfg.task!r}; expected one of {', '.join(TASKS)}")
+    task_config = {"rotate": RotateConfig(axes=cfg.axis), "translate": TranslateConfig(axes=cfg.axis)}.get(cfg.task)
+    env_cfg = EnvConfig(
+        num_envs=num_envs or cfg.envs,
+        task=cfg.task,
+        objects=cfg.objects,
+        wrist=cfg.wrist,
+        episode_seconds=cfg.episode_seconds,
+        action_mode="relative",
+        action_scale=cfg.action_scale,
+        num_threads=cfg.threads,
+        seed=cfg.seed if seed is None else seed,
+    )
+    return HandEnv(env_cfg, task_config=task_config)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device cuda requested but torch sees no GPU")
+    return device
+
+
+def build_ppo(vec_env: RslVecEnv, ppo: PPOConfig, device: str):
+    """rsl-rl's PPO with our actor and critic settings."""
+    from rsl_rl.algorithms import PPO
+
+    with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints the networks
+        return PPO.construct_algorithm(vec_env.get_observations().to(device), vec_env, ppo.to_rsl(), device)
+
+
+def _segment_seed(seed: int, iteration: int) -> int:
+    return int(np.random.SeedSequence([seed, iteration]).generate_state(1)[0])
+
+
+def _atomic_torch_save(obj: dict, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Read a training checkpoint; a CheckpointError with a one-line reason otherwise."""
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a damaged file
+        raise CheckpointError(f"corrupt checkpoint {path}: {type(e).__name__}: {e}") from None
+    if not isinstance(ckpt, dict) or "alg" not in ckpt or "config" not in ckpt:
+        raise CheckpointError(f"{path} is not a dexgen expert checkpoint")
+    return ckpt
+
+
+def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
+    """Train (or resume) an expert; returns a summary with the run directory and final statistics."""
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    device = resolve_device(cfg.device)
+    run_dir = Path(cfg.out) / cfg.name
+    last = run_dir / "last.pt"
+    start_it, env_steps, wall = 0, 0, 0.0
+    ckpt = None
+    if cfg.resume:
+        ckpt = load_checkpoint(last)
+        saved = ckpt["config"]
+        for key in ("task", "axis", "envs", "seed", "objects", "wrist", "action_scale", "episode_seconds"):
+            if saved[key] != getattr(cfg, key):
+                raise CheckpointError(f"cannot resume {last}: it was trained with {key}={saved[key]!r}")
+        if saved["ppo"] != asdict(cfg.ppo) | {"actor_hidden": list(cfg.ppo.actor_hidden),
+                                              "critic_hidden": list(cfg.ppo.critic_hidden)}:  # fmt: skip
+            raise CheckpointError(f"cannot resume {last}: its PPO settings differ from the ones given")
+        start_it, env_steps, wall = ckpt["iteration"], ckpt["env_steps"], ckpt["wall_s"]
+    elif last.exists():
+        raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose --run-name")
+    if start_it >= cfg.iterations:
+        return {"run_dir": str(run_dir), "iterations": start_it, "env_steps": env_steps, "wall_s": wall}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(_config_dict(cfg), indent=2))
+
+    command = ckpt["command"] if ckpt is not None else "dexgen " + " ".join(sys.argv[1:])
+    torch.manual_seed(cfg.seed)
+    env = make_env(cfg)
+    vec_env = RslVecEnv(env, device=device)
+    alg = build_ppo(vec_env, cfg.ppo, device)
+    if ckpt is not None:
+        alg.load(ckpt["alg"], None, strict=True)
+    writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_it)
+
+    stats: dict[str, float] = {}
+    bar = tqdm(total=cfg.iterations, initial=start_it, desc=cfg.name, disable=not progress, unit="it")
+    it = start_it
+    t0 = time.perf_counter() - wall
+    while it < cfg.iterations:
+        if it % cfg.save_interval == 0:  # segment start: re-seed everything (see module docstring)
+            s = _segment_seed(cfg.seed, it)
+            torch.manual_seed(s)
+            env.rng = np.random.default_rng(s)
+            env.reset()
+        obs = vec_env.get_observations().to(device)
+        alg.train_mode()
+        ep_terms: dict[str, list[float]] = {}
+        rewards, drops, dones_n = [], 0, 0
+        t_collect = time.perf_counter()
+        with torch.inference_mode():
+            for _ in range(cfg.ppo.steps_per_env):
+                actions = alg.act(obs)
+                obs, rew, dones, extras = vec_env.step(actions)
+                obs, rew, dones = obs.to(device), rew.to(device), dones.to(device)
+                alg.process_env_step(obs, rew, dones, extras)
+                rewards.append(float(rew.mean()))
+                drops += int((dones & ~extras["time_outs"]).sum())
+                dones_n += int(dones.sum())
+                for k, v in extras["log"].items():
+                    ep_terms.setdefault(k, []).append(v)
+            alg.compute_returns(obs)
+        collect_s = time.perf_counter() - t_collect
+        t_learn = time.perf_counter()
+        losses = alg.update()
+        learn_s = time.perf_counter() - t_learn
+        it += 1
+        env_steps += cfg.envs * cfg.ppo.steps_per_env
+
+        stats = {
+            "reward_per_step": float(np.mean(rewards)),
+            "drops_per_1k_steps": 1000.0 * drops / (cfg.envs * cfg.ppo.steps_per_env),
+            "env_steps_per_s": cfg.envs * cfg.ppo.steps_per_env / (collect_s + learn_s),
+            "collect_s": collect_s,
+            "learn_s": learn_s,
+            "learning_rate": float(alg.learning_rate),
+            "action_std": float(alg.get_policy().output_std.mean().detach()),
+            **{f"loss/{k}": float(v) for k, v in losses.items()},
+            **{f"terms{k[len('/terms'):]}" if k.startswith("/terms") else k.lstrip("/"): float(np.mean(v))
+               for k, v in ep_terms.items()},
+        }  # fmt: skip
+        for k, v in stats.items():
+            writer.add_scalar(k, v, it)
+        bar.update(1)
+        bar.set_postfix(
+            rew=f"{stats['reward_per_step']:.3f}",
+            drops=f"{stats['drops_per_1k_steps']:.1f}",
+            sps=f"{stats['env_steps_per_s']:.0f}",
+            **({"rot": f"{stats['terms/rotate']:.3f}"} if "terms/rotate" in stats else {}),
+        )
+        if it % cfg.save_interval == 0 or it == cfg.iterations:
+            wall = time.perf_counter() - t0
+            _atomic_torch_save(
+                {"alg": alg.save(), "iteration": it, "env_steps": env_steps, "wall_s": wall,
+                 "config": _config_dict(cfg), "stats": stats, "command": command, "revision": revision()},
+                last,
+            )  # fmt: skip
+            writer.flush()
+    bar.close()
+    writer.close()
+    return {"run_dir": str(run_dir), "iterations": it, "env_steps": env_steps, "wall_s": round(wall, 1), **stats}
+
+
+def _config_dict(cfg: TrainExpertConfig) -> dict:
+    d = asdict(cfg)
+    d["ppo"]["actor_hidden"] = list(cfg.ppo.actor_hidden)
+    d["ppo"]["critic_hidden"] = list(cfg.ppo.critic_hidden)
+    return d

@@ -1,0 +1,9 @@
+from dexgen.rl.config import PPOConfig
+
+
+def test_rsl_dict_maps_groups_for_an_asymmetric_actor_critic():
+    d = PPOConfig(actor_privileged=False).to_rsl()
+    assert d["obs_groups"] == {"actor": ["policy"], "critic": ["policy", "privileged"]}
+    assert d["actor"]["obs_normalization"] and d["critic"]["obs_normalization"]
+    assert PPOConfig().to_rsl()["obs_groups"]["actor"] == ["policy", "privileged"]
+    assert d["algorithm"]["class_name"] == "PPO" and d["num_steps_per_env"] == 24

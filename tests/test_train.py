@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from dexgen.rl.train import CheckpointError, load_checkpoint, train_expert
+from rl_helpers import tiny_config
+
+
+def _actor(run_dir):
+    return load_checkpoint(run_dir / "last.pt")["alg"]["actor_state_dict"]
+
+
+def test_ppo_iterations_change_the_weights(tmp_path):
+    out = train_expert(tiny_config(tmp_path, iterations=1, run_name="a"), progress=False)
+    assert out["iterations"] == 1 and out["env_steps"] == 6 * 8
+    ckpt = load_checkpoint(tmp_path / "a" / "last.pt")
+    assert ckpt["iteration"] == 1 and ckpt["command"] and ckpt["revision"]
+    # compare with the untrained actor of the same seed
+    from dexgen.rl.train import build_ppo, make_env
+    from dexgen.rl.vec_env import RslVecEnv
+
+    cfg = tiny_config(tmp_path)
+    torch.manual_seed(cfg.seed)
+    fresh = build_ppo(RslVecEnv(make_env(cfg)), cfg.ppo, "cpu").save()["actor_state_dict"]
+    trained = ckpt["alg"]["actor_state_dict"]
+    assert any(not torch.equal(fresh[k], trained[k]) for k in fresh if k.startswith("mlp"))
+
+
+def test_interrupted_and_resumed_training_equals_uninterrupted(tmp_path):
+    train_expert(tiny_config(tmp_path, iterations=4, run_name="straight"), progress=False)
+    train_expert(tiny_config(tmp_path, iterations=2, run_name="split"), progress=False)
+    train_expert(tiny_config(tmp_path, iterations=4, run_name="split", resume=True), progress=False)
+    a, b = _actor(tmp_path / "straight"), _actor(tmp_path / "split")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    assert load_checkpoint(tmp_path / "split" / "last.pt")["env_steps"] == 4 * 6 * 8
+
+
+def test_resume_refuses_mismatch_and_bad_files(tmp_path):
+    train_expert(tiny_config(tmp_path, iterations=2, run_name="r"), progress=False)
+    with pytest.raises(CheckpointError, match="already holds a run"):
+        train_expert(tiny_config(tmp_path, iterations=2, run_name="r"), progress=False)
+    with pytest.raises(CheckpointError, match="trained with envs=6"):
+        train_expert(tiny_config(tmp_path, iterations=4, run_name="r", envs=4, resume=True), progress=False)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        train_expert(tiny_config(tmp_path, run_name="missing", resume=True), progress=False)
+    (tmp_path / "r" / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt checkpoint"):
+        train_expert(tiny_config(tmp_path, iterations=4, run_name="r", resume=True), progress=False)

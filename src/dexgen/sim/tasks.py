@@ -110,9 +110,9 @@ class RotateConfig:
             "rotate": 1.0,
             "off_axis": -0.1,
             "linvel": -0.3,
-            "pose_deviation": -0.1,
-            "torque": -0.01,
-            "work": -0.05,
+            "pose_deviation": -0.02,
+            "torque": -0.002,
+            "work": -0.02,
             "drop": -10.0,
         }
     )

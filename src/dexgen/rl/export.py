@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert
 from dexgen.rl.expert import Expert, expert_name, make_actor, shipped_expert_path
 from dexgen.rl.train import TrainExpertConfig, load_checkpoint, make_env
-from dexgen.sim.grasps import revision
 
 
 @dataclass

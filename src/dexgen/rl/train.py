@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.vec_env import RslVecEnv
 from dexgen.sim.env import EnvConfig, HandEnv
-from dexgen.sim.grasps import revision
 from dexgen.sim.tasks import TASKS, RotateConfig, TranslateConfig
 
 
@@ -165,7 +165,9 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(_config_dict(cfg), indent=2))
 
+    # provenance of the run as started (a resumed run keeps its original command and revision)
     command = ckpt["command"] if ckpt is not None else "dexgen " + " ".join(sys.argv[1:])
+    code_revision = ckpt["revision"] if ckpt is not None else revision()
     torch.manual_seed(cfg.seed)
     env = make_env(cfg)
     vec_env = RslVecEnv(env, device=device)
@@ -233,7 +235,7 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
             wall = time.perf_counter() - t0
             _atomic_torch_save(
                 {"alg": alg.save(), "iteration": it, "env_steps": env_steps, "wall_s": wall,
-                 "config": _config_dict(cfg), "stats": stats, "command": command, "revision": revision()},
+                 "config": _config_dict(cfg), "stats": stats, "command": command, "revision": code_revision},
                 last,
             )  # fmt: skip
             writer.flush()

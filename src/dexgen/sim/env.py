@@ -14,6 +14,7 @@ Observation groups (all palm frame):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -74,8 +75,6 @@ class HandEnv:
     """N in-hand manipulation environments of one task, stepped together."""
 
     def __init__(self, config: EnvConfig = EnvConfig(), *, task_config=None):
-        from pathlib import Path
-
         self.config = cfg = config
         objects = resolve_objects(cfg.objects)
         self.env_objects = tuple(objects[i % len(objects)] for i in range(cfg.num_envs))

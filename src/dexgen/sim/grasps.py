@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexgen.provenance import revision
 from dexgen.sim import constants as C
 from dexgen.sim.hand_batch import HandBatch
 from dexgen.sim.objects import ObjectSpec
@@ -149,23 +149,6 @@ def _closing_targets(rng: np.random.Generator, n: int, joint_range: np.ndarray) 
     lo = np.array([-0.25, 0.5, 0.5, 0.3] * 3 + [0.9, 0.0, 0.3, 0.2])
     hi = np.array([0.25, 1.6, 1.7, 1.6] * 3 + [1.396, 1.1, 1.6, 1.7])
     return np.clip(rng.uniform(lo, hi, (n, C.NUM_JOINTS)), joint_range[:, 0], joint_range[:, 1])
-
-
-def revision() -> str:
-    """The git revision of the code, or 'unknown' outside a checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).parent,
-            capture_output=True, text=True,
-        )  # fmt: skip
-    except OSError:
-        return "unknown"
-    if out.returncode != 0:
-        return "unknown"
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def generate_grasps(

@@ -45,6 +45,7 @@ def _summary(hold_s, drop, progress, success, seconds) -> dict:
         "holding_s_median": float(np.median(hold_s)),
         "drop_rate": float(np.mean(drop)),
         "progress_mean": float(np.mean(progress)),
+        "progress_median": float(np.median(progress)),
         "success_rate": float(np.mean(success)),
         "seconds": seconds,
     }
@@ -66,16 +67,17 @@ def load_expert_for_eval(cfg: EvalExpertConfig) -> Expert:
 
 
 def _rename(fig: dict, key: str) -> dict:
-    value = fig.pop("progress_mean")
+    mean, median = fig.pop("progress_mean"), fig.pop("progress_median")
     if key != "progress":
-        fig[key] = value
+        fig[key], fig[f"{key}_median"] = mean, median
     return fig
 
 
 def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool = True) -> dict:
     """Returns {"per_object": {name: figures}, "overall": figures} where the figures are episodes,
-    holding_s_mean / _median, drop_rate, success_rate (grasp_to_grasp), and angvel_rad_per_s (rotate: mean angular
-    velocity about the commanded axis while held, signed) or speed_m_per_s (translate: along the direction)."""
+    holding_s_mean / _median, drop_rate, success_rate (grasp_to_grasp), and angvel_rad_per_s (rotate: mean over
+    episodes of the mean angular velocity about the commanded axis while held, signed; _median: the median over
+    episodes, which one fast-spinning object cannot inflate) or speed_m_per_s (translate: along the direction)."""
     from tqdm import tqdm
 
     if expert.task != cfg.task:

@@ -6,14 +6,21 @@ import subprocess
 from pathlib import Path
 
 
+GENERATED = ("src/dexgen/sim/assets/grasps", "src/dexgen/rl/experts")
+"""Generated artifacts, which do not make the code dirty (a generator rewrites them while it runs)."""
+
+
 def revision() -> str:
-    """The git revision of the code ("<sha>" or "<sha>-dirty"), or "unknown" outside a checkout."""
+    """The git revision of the code ("<sha>", or "<sha>-dirty" if tracked code differs from it), or "unknown"
+    outside a checkout."""
     here = Path(__file__).parent
+    excludes = [f":(top,exclude){p}" for p in GENERATED]
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True)
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True
-        )
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *excludes],
+            cwd=here, capture_output=True, text=True,
+        )  # fmt: skip
     except OSError:
         return "unknown"
     if sha.returncode != 0:

@@ -15,7 +15,14 @@ def test_eval_json_has_every_key(tmp_path):
                            video=str(tmp_path / "ep.gif"))  # fmt: skip
     out = evaluate_expert(expert, cfg, progress_bar=False)
     for fig in (out["overall"], *out["per_object"].values()):
-        assert {"angvel_rad_per_s", "angvel_rad_per_s_median", "drop_rate", "holding_s_mean", "success_rate", "episodes"} <= set(fig)
+        assert {
+            "angvel_rad_per_s",
+            "angvel_rad_per_s_median",
+            "drop_rate",
+            "holding_s_mean",
+            "success_rate",
+            "episodes",
+        } <= set(fig)
         assert 0 <= fig["holding_s_mean"] <= 0.5
     assert out["overall"]["episodes"] == 4 and set(out["per_object"]) == {"cube_60", "sphere_r35"}
     assert Path(out["video"]).exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-
 GENERATED = ("src/dexgen/sim/assets/grasps", "src/dexgen/rl/experts")
 """Generated artifacts, which do not make the code dirty (a generator rewrites them while it runs)."""
 

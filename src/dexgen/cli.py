@@ -8,6 +8,7 @@ dexgen bench sim --envs 128 --json    # simulator throughput
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
@@ -150,80 +151,26 @@ def run_grasps_check(cfg: GraspsCheckConfig) -> dict:
     return check_grasps(caches, objects={o.name: o for o in objects}, seconds=cfg.seconds, num_threads=cfg.threads)
 
 
-# ---- bench --------------------------------------------------------------------------------------------------------
-def run_bench_sim(cfg) -> dict:
-    from dexgen.sim.bench import bench_sim
-
-    return bench_sim(cfg)
-
-
-def _bench_sim_config():
-    from dexgen.sim.bench import BenchSimConfig
-
-    return BenchSimConfig
-
-
-# ---- rl -----------------------------------------------------------------------------------------------------------
-def _train_expert_config():
-    from dexgen.rl.train import TrainExpertConfig
-
-    return TrainExpertConfig
-
-
-def run_train_expert(cfg) -> dict:
-    from dexgen.rl.train import train_expert
-
-    return train_expert(cfg)
-
-
-def _eval_expert_config():
-    from dexgen.rl.evaluate import EvalExpertConfig
-
-    return EvalExpertConfig
-
-
-def run_eval_expert(cfg) -> dict:
-    from dexgen.rl.evaluate import evaluate_expert, load_expert_for_eval
-
-    return evaluate_expert(load_expert_for_eval(cfg), cfg, progress_bar=not cfg.json)
-
-
-def _export_expert_config():
-    from dexgen.rl.export import ExportExpertConfig
-
-    return ExportExpertConfig
-
-
-def run_export_expert(cfg) -> dict:
-    from dexgen.rl.export import export_expert
-
-    return export_expert(cfg)
-
-
-def _bench_ppo_config():
-    from dexgen.rl.bench import BenchPPOConfig
-
-    return BenchPPOConfig
-
-
-def run_bench_ppo(cfg) -> dict:
-    from dexgen.rl.bench import bench_ppo
-
-    return bench_ppo(cfg)
-
-
 # ---- dispatch -----------------------------------------------------------------------------------------------------
-COMMANDS: dict[str, tuple[Callable[[], type], Callable]] = {
-    "sim-check": (lambda: SimCheckConfig, run_sim_check),
-    "grasps generate": (lambda: GraspsGenerateConfig, run_grasps_generate),
-    "grasps check": (lambda: GraspsCheckConfig, run_grasps_check),
-    "bench sim": (_bench_sim_config, run_bench_sim),
-    "train-expert": (_train_expert_config, run_train_expert),
-    "eval-expert": (_eval_expert_config, run_eval_expert),
-    "export-expert": (_export_expert_config, run_export_expert),
-    "bench ppo": (_bench_ppo_config, run_bench_ppo),
+COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
+    "sim-check": (SimCheckConfig, run_sim_check),
+    "grasps generate": (GraspsGenerateConfig, run_grasps_generate),
+    "grasps check": (GraspsCheckConfig, run_grasps_check),
+    "bench sim": ("dexgen.sim.bench:BenchSimConfig", "dexgen.sim.bench:bench_sim"),
+    "train-expert": ("dexgen.rl.train:TrainExpertConfig", "dexgen.rl.train:train_expert"),
+    "eval-expert": ("dexgen.rl.evaluate:EvalExpertConfig", "dexgen.rl.evaluate:run_eval_expert"),
+    "export-expert": ("dexgen.rl.export:ExportExpertConfig", "dexgen.rl.export:export_expert"),
+    "bench ppo": ("dexgen.rl.bench:BenchPPOConfig", "dexgen.rl.bench:bench_ppo"),
 }
-"""Command words -> (config class factory, runner). Factories keep heavy imports out of ``dexgen --help``."""
+"""Command words -> (config class, runner taking the config), either given directly or as "module:name" so that
+heavy imports (torch, mujoco) stay out of ``dexgen --help``."""
+
+
+def _resolve(ref):
+    if not isinstance(ref, str):
+        return ref
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _print_result(result: dict, *, as_json: bool) -> None:
@@ -238,8 +185,8 @@ def _print_result(result: dict, *, as_json: bool) -> None:
 
 def _usage() -> str:
     lines = ["usage: dexgen COMMAND [--help] [options]", "", "commands:"]
-    for words, (factory, _) in COMMANDS.items():
-        doc = (factory().__doc__ or "").strip().splitlines()[0]
+    for words, (config, _) in COMMANDS.items():
+        doc = (_resolve(config).__doc__ or "").strip().splitlines()[0]
         lines.append(f"  {words:<18} {doc}")
     return "\n".join(lines)
 
@@ -249,11 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     for words in sorted(COMMANDS, key=lambda w: -len(w.split())):
         n = len(words.split())
         if argv[:n] == words.split():
-            factory, runner = COMMANDS[words]
-            cfg = tyro.cli(factory(), args=argv[n:], prog=f"dexgen {words}")
+            config, runner = COMMANDS[words]
+            cfg = tyro.cli(_resolve(config), args=argv[n:], prog=f"dexgen {words}")
             start = time.perf_counter()
             try:
-                result = runner(cfg)
+                result = _resolve(runner)(cfg)
             except (UserError, ValueError, OSError) as e:
                 print(f"dexgen {words}: error: {e}", file=sys.stderr)
                 return 2

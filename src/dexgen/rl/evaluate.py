@@ -140,3 +140,8 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
         renderer.close()
         out["video"] = str(write_video(cfg.video, frames, fps=1.0 / env.dt))
     return out
+
+
+def run_eval_expert(cfg: EvalExpertConfig) -> dict:
+    """The eval-expert command: load the expert ``cfg`` names and evaluate it."""
+    return evaluate_expert(load_expert_for_eval(cfg), cfg, progress_bar=not cfg.json)

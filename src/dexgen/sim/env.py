@@ -139,7 +139,7 @@ class HandEnv:
         pos, quat = self.sims.object_pose()
         self._prev_obj_pos[ids] = pos[ids]
         self._prev_obj_quat[ids] = quat[ids]
-        self.task.reset(ids, self.rng, self.grasp_q[ids], self)
+        self.task.reset(ids, self.rng, self)
         frame = self._policy_frame(ids)
         self._history[ids] = frame[:, None, :]
 

@@ -76,7 +76,7 @@ class Task:
     def scales(self) -> dict[str, float]:
         return dict(self.config.scales)
 
-    def reset(self, ids: np.ndarray, rng: np.random.Generator, grasp_q: np.ndarray, env) -> None:
+    def reset(self, ids: np.ndarray, rng: np.random.Generator, env) -> None:
         """Draw new commands for environments ``ids`` at the start of their episodes."""
 
     def observation(self) -> np.ndarray:
@@ -121,19 +121,25 @@ class RotateConfig:
     """When the object counts as dropped (ends the episode)."""
 
 
-class RotateTask(Task):
-    """Rotate the object about a commanded signed palm-frame axis. Command: the unit axis (3)."""
+class AxisTask(Task):
+    """A task commanded by a signed palm axis drawn per episode from ``config.axes``. Command: the unit axis (3)."""
 
-    name = "rotate"
     command_dim = 3
+    allowed_axes: tuple[str, ...] = tuple(AXES)
 
-    def __init__(self, config: RotateConfig, num_envs: int):
+    def __init__(self, config, num_envs: int):
         super().__init__(config, num_envs)
-        self.axis_names = _parse_axes(config.axes, tuple(AXES))
+        self.axis_names = _parse_axes(config.axes, self.allowed_axes)
         self.axis_vectors = np.array([AXES[a] for a in self.axis_names])
 
-    def reset(self, ids, rng, grasp_q, env) -> None:
+    def reset(self, ids, rng, env) -> None:
         self.command[ids] = self.axis_vectors[rng.integers(len(self.axis_names), size=len(ids))]
+
+
+class RotateTask(AxisTask):
+    """Rotate the object about a commanded signed palm-frame axis."""
+
+    name = "rotate"
 
     def compute(self, s):
         terms, drop = self._common_terms(s)
@@ -171,19 +177,11 @@ class TranslateConfig:
     """When the object counts as dropped (ends the episode)."""
 
 
-class TranslateTask(Task):
-    """Slide the object along a palm axis. Command: the unit direction (3)."""
+class TranslateTask(AxisTask):
+    """Slide the object along a palm axis (x or y: the palm's normal is blocked by the palm)."""
 
     name = "translate"
-    command_dim = 3
-
-    def __init__(self, config: TranslateConfig, num_envs: int):
-        super().__init__(config, num_envs)
-        self.axis_names = _parse_axes(config.axes, ("+x", "-x", "+y", "-y"))
-        self.axis_vectors = np.array([AXES[a] for a in self.axis_names])
-
-    def reset(self, ids, rng, grasp_q, env) -> None:
-        self.command[ids] = self.axis_vectors[rng.integers(len(self.axis_names), size=len(ids))]
+    allowed_axes = ("+x", "-x", "+y", "-y")
 
     def compute(self, s):
         terms, drop = self._common_terms(s)
@@ -226,7 +224,7 @@ class GraspToGraspTask(Task):
     name = "grasp_to_grasp"
     command_dim = C.NUM_JOINTS
 
-    def reset(self, ids, rng, grasp_q, env) -> None:
+    def reset(self, ids, rng, env) -> None:
         self.command[ids] = env.sample_grasp_q(ids, rng)
 
     def compute(self, s):

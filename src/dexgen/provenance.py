@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -10,8 +11,9 @@ GENERATED = ("src/dexgen/sim/assets/grasps", "src/dexgen/rl/experts")
 
 
 def revision() -> str:
-    """The git revision of the code ("<sha>", or "<sha>-dirty" if tracked code differs from it), or "unknown"
-    outside a checkout."""
+    """The git revision of the code ("<sha>", or "<sha>-dirty" if tracked code differs from it); outside a checkout,
+    the revision a copy of the tree was made from as given by $DEXGEN_REVISION, else "unknown"."""
+    outside = os.environ.get("DEXGEN_REVISION", "unknown")
     here = Path(__file__).parent
     excludes = [f":(top,exclude){p}" for p in GENERATED]
     try:
@@ -21,7 +23,7 @@ def revision() -> str:
             cwd=here, capture_output=True, text=True,
         )  # fmt: skip
     except OSError:
-        return "unknown"
+        return outside
     if sha.returncode != 0:
-        return "unknown"
+        return outside
     return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")

@@ -66,6 +66,9 @@ class TrainExpertConfig:
     """Radians of target change per unit action (relative actions)."""
     threads: int = 0
     """Simulation threads; 0 uses every core."""
+    max_minutes: float = 0.0
+    """Stop at the last checkpoint before this much wall time has passed in this process (0: no limit); the run
+    continues exactly with --resume."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO settings."""
 
@@ -92,6 +95,13 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
         seed=cfg.seed if seed is None else seed,
     )
     return HandEnv(env_cfg, task_config=task_config)
+
+
+def reward_scales(cfg: TrainExpertConfig) -> dict[str, float]:
+    """The reward scales an expert of ``cfg`` trains with (its task's defaults)."""
+    if cfg.task not in TASKS:
+        raise ValueError(f"unknown task {cfg.task!r}; expected one of {', '.join(TASKS)}")
+    return dict(TASKS[cfg.task][1]().scales)
 
 
 def resolve_device(device: str) -> str:
@@ -157,6 +167,9 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
         if saved["ppo"] != asdict(cfg.ppo) | {"actor_hidden": list(cfg.ppo.actor_hidden),
                                               "critic_hidden": list(cfg.ppo.critic_hidden)}:  # fmt: skip
             raise CheckpointError(f"cannot resume {last}: its PPO settings differ from the ones given")
+        scales = reward_scales(cfg)
+        if ckpt.get("reward_scales", scales) != scales:
+            raise CheckpointError(f"cannot resume {last}: it was trained with reward scales {ckpt['reward_scales']}")
         start_it, env_steps, wall = ckpt["iteration"], ckpt["env_steps"], ckpt["wall_s"]
     elif last.exists():
         raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose --run-name")
@@ -180,6 +193,7 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
     bar = tqdm(total=cfg.iterations, initial=start_it, desc=cfg.name, disable=not progress, unit="it")
     it = start_it
     t0 = time.perf_counter() - wall
+    t_process, t_segment, segment_s = time.perf_counter(), time.perf_counter(), 0.0
     while it < cfg.iterations:
         if it % cfg.save_interval == 0:  # segment start: re-seed everything (see module docstring)
             s = _segment_seed(cfg.seed, it)
@@ -235,10 +249,15 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
             wall = time.perf_counter() - t0
             _atomic_torch_save(
                 {"alg": alg.save(), "iteration": it, "env_steps": env_steps, "wall_s": wall,
-                 "config": _config_dict(cfg), "stats": stats, "command": command, "revision": code_revision},
+                 "config": _config_dict(cfg), "stats": stats, "command": command, "revision": code_revision,
+                 "reward_scales": env.task.scales},
                 last,
             )  # fmt: skip
             writer.flush()
+            now = time.perf_counter()
+            segment_s, t_segment = max(segment_s, now - t_segment), now
+            if cfg.max_minutes > 0 and now - t_process + segment_s > 60.0 * cfg.max_minutes:
+                break
     bar.close()
     writer.close()
     return {"run_dir": str(run_dir), "iterations": it, "env_steps": env_steps, "wall_s": round(wall, 1), **stats}

@@ -93,6 +93,7 @@ class Task:
             "torque": np.sum(s.torque**2, axis=-1),
             "work": np.abs(np.sum(s.torque * s.qd, axis=-1)),
             "drop": drop.astype(np.float64),
+            "alive": (~drop).astype(np.float64),
         }
         return terms, drop
 
@@ -113,10 +114,12 @@ class RotateConfig:
             "pose_deviation": -0.02,
             "torque": -0.002,
             "work": -0.02,
-            "drop": -10.0,
+            "drop": -20.0,
+            "alive": 0.1,
         }
     )
-    """Weight of each reward term."""
+    """Weight of each reward term ("alive" pays for every step the object stays in hand, so that a learner whose
+    rotation reward does not yet outweigh its penalties still prefers holding on to dropping)."""
     drop: DropConfig = DropConfig()
     """When the object counts as dropped (ends the episode)."""
 
@@ -169,7 +172,8 @@ class TranslateConfig:
             "pose_deviation": -0.05,
             "torque": -0.01,
             "work": -0.05,
-            "drop": -10.0,
+            "drop": -20.0,
+            "alive": 0.1,
         }
     )
     """Weight of each reward term."""
@@ -234,7 +238,7 @@ class GraspToGraspTask(Task):
         terms["joint_error"] = rms
         terms["success"] = success.astype(np.float64)
         terms["linvel"] = np.linalg.norm(s.object_linvel, axis=-1)
-        del terms["pose_deviation"]
+        del terms["pose_deviation"], terms["alive"]  # success ends the episode: holding on is not the goal
         done = drop | (success & self.config.terminate_on_success)
         return terms, done
 

@@ -54,6 +54,7 @@ def expert_from_checkpoint(path: Path) -> Expert:
         "iterations": ckpt["iteration"],
         "env_steps": ckpt["env_steps"],
         "wall_s": round(ckpt["wall_s"], 1),
+        "training_history": ckpt.get("history", []),
         "final_training_stats": ckpt.get("stats", {}),
     }
     return Expert(actor, record)

@@ -181,6 +181,13 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
     # provenance of the run as started (a resumed run keeps its original command and revision)
     command = ckpt["command"] if ckpt is not None else "dexgen " + " ".join(sys.argv[1:])
     code_revision = ckpt["revision"] if ckpt is not None else revision()
+    # every process that trained the run, in order: where each segment ran and from which code
+    history = list(ckpt.get("history", [])) if ckpt is not None else []
+    if ckpt is not None and not history:
+        history = [{"command": command, "revision": code_revision, "from_iteration": 0, "to_iteration": start_it}]
+    history.append({"command": "dexgen " + " ".join(sys.argv[1:]), "revision": revision(), "device": device,
+                    "threads": cfg.threads or os.cpu_count(), "cpus": os.cpu_count(),
+                    "from_iteration": start_it, "to_iteration": start_it})  # fmt: skip
     torch.manual_seed(cfg.seed)
     env = make_env(cfg)
     vec_env = RslVecEnv(env, device=device)
@@ -247,10 +254,11 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
         )
         if it % cfg.save_interval == 0 or it == cfg.iterations:
             wall = time.perf_counter() - t0
+            history[-1]["to_iteration"] = it
             _atomic_torch_save(
                 {"alg": alg.save(), "iteration": it, "env_steps": env_steps, "wall_s": wall,
                  "config": _config_dict(cfg), "stats": stats, "command": command, "revision": code_revision,
-                 "reward_scales": env.task.scales},
+                 "reward_scales": env.task.scales, "history": history},
                 last,
             )  # fmt: skip
             writer.flush()

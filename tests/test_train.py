@@ -47,3 +47,22 @@ def test_resume_refuses_mismatch_and_bad_files(tmp_path):
     (tmp_path / "r" / "last.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="corrupt checkpoint"):
         train_expert(tiny_config(tmp_path, iterations=4, run_name="r", resume=True), progress=False)
+
+
+def test_time_limit_stops_at_a_checkpoint_and_history_records_each_process(tmp_path):
+    out = train_expert(tiny_config(tmp_path, iterations=6, run_name="t", max_minutes=1e-9), progress=False)
+    assert out["iterations"] == 2  # stopped at the first checkpoint, not mid-segment
+    train_expert(tiny_config(tmp_path, iterations=6, run_name="t", resume=True), progress=False)
+    history = load_checkpoint(tmp_path / "t" / "last.pt")["history"]
+    assert [(h["from_iteration"], h["to_iteration"]) for h in history] == [(0, 2), (2, 6)]
+    assert all(h["command"].startswith("dexgen") and h["revision"] for h in history)
+
+
+def test_resume_refuses_other_reward_scales(tmp_path):
+    train_expert(tiny_config(tmp_path, iterations=2, run_name="s"), progress=False)
+    path = tmp_path / "s" / "last.pt"
+    ckpt = load_checkpoint(path)
+    ckpt["reward_scales"] = {**ckpt["reward_scales"], "drop": -1.0}
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="reward scales"):
+        train_expert(tiny_config(tmp_path, iterations=4, run_name="s", resume=True), progress=False)

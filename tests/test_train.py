@@ -1,8 +1,10 @@
+import dataclasses
+
 import pytest
 import torch
 
 from dexgen.rl.train import CheckpointError, load_checkpoint, train_expert
-from rl_helpers import tiny_config
+from rl_helpers import TINY_PPO, tiny_config
 
 
 def _actor(run_dir):
@@ -66,3 +68,16 @@ def test_resume_refuses_other_reward_scales(tmp_path):
     torch.save(ckpt, path)
     with pytest.raises(CheckpointError, match="reward scales"):
         train_expert(tiny_config(tmp_path, iterations=4, run_name="s", resume=True), progress=False)
+
+
+def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path):
+    source = tmp_path / "src" / "last.pt"
+    train_expert(tiny_config(tmp_path, iterations=2, run_name="src"), progress=False)
+    faster = dataclasses.replace(TINY_PPO, learning_rate=1e-3)
+    out = train_expert(tiny_config(tmp_path, run_name="dst", init_from=str(source), ppo=faster), progress=False)
+    assert out["env_steps"] == 2 * 2 * 6 * 8  # the source's steps count toward the new run
+    history = load_checkpoint(tmp_path / "dst" / "last.pt")["history"]
+    assert len(history) == 2 and history[-1]["init_from"] == str(source)
+    other_net = dataclasses.replace(TINY_PPO, actor_hidden=(16,))
+    with pytest.raises(CheckpointError, match="networks do not match"):
+        train_expert(tiny_config(tmp_path, run_name="bad", init_from=str(source), ppo=other_net), progress=False)

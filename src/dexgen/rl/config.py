@@ -35,8 +35,8 @@ class PPOConfig:
     """Initial Adam learning rate (then adapted to keep the KL near ``desired_kl``)."""
     desired_kl: float = 0.01
     """Target KL divergence of the adaptive learning-rate schedule."""
-    entropy_coef: float = 0.003
-    """Entropy bonus."""
+    entropy_coef: float = 0.0
+    """Entropy bonus (0: with a bonus the action noise of the rotation experts grew instead of shrinking)."""
     value_loss_coef: float = 1.0
     """Value loss weight."""
     max_grad_norm: float = 1.0

@@ -54,6 +54,9 @@ class TrainExpertConfig:
     """Iterations per checkpoint (and per re-seeded segment)."""
     resume: bool = False
     """Continue from the run directory's last checkpoint."""
+    init_from: str | None = None
+    """Start a new run from the actor and critic (with their normalizers) of another run's checkpoint, e.g. to
+    continue with other PPO settings or reward scales; its environment steps and wall time count toward this run."""
     device: str = "auto"
     """Torch device for the update: auto (cuda if present), cpu or cuda."""
     objects: str = "train"
@@ -173,6 +176,14 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
         start_it, env_steps, wall = ckpt["iteration"], ckpt["env_steps"], ckpt["wall_s"]
     elif last.exists():
         raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose --run-name")
+    source = None
+    if cfg.init_from and ckpt is None:
+        source = load_checkpoint(Path(cfg.init_from))
+        for key in ("task", "seed", "objects", "wrist", "action_scale"):
+            if source["config"][key] != getattr(cfg, key):
+                raise CheckpointError(f"cannot start from {cfg.init_from}: it was trained with {key}="
+                                      f"{source['config'][key]!r}")  # fmt: skip
+        env_steps, wall = source["env_steps"], source["wall_s"]
     if start_it >= cfg.iterations:
         return {"run_dir": str(run_dir), "iterations": start_it, "env_steps": env_steps, "wall_s": wall}
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -182,18 +193,29 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
     command = ckpt["command"] if ckpt is not None else "dexgen " + " ".join(sys.argv[1:])
     code_revision = ckpt["revision"] if ckpt is not None else revision()
     # every process that trained the run, in order: where each segment ran and from which code
-    history = list(ckpt.get("history", [])) if ckpt is not None else []
-    if ckpt is not None and not history:
-        history = [{"command": command, "revision": code_revision, "from_iteration": 0, "to_iteration": start_it}]
+    prior = ckpt if ckpt is not None else source
+    history = list(prior.get("history", [])) if prior is not None else []
+    if prior is not None and not history:
+        history = [{"command": prior["command"], "revision": prior["revision"], "from_iteration": 0,
+                    "to_iteration": prior["iteration"]}]  # fmt: skip
+    if source is not None:
+        command, code_revision = "dexgen " + " ".join(sys.argv[1:]), revision()
     history.append({"command": "dexgen " + " ".join(sys.argv[1:]), "revision": revision(), "device": device,
                     "threads": cfg.threads or os.cpu_count(), "cpus": os.cpu_count(),
-                    "from_iteration": start_it, "to_iteration": start_it})  # fmt: skip
+                    "from_iteration": start_it, "to_iteration": start_it,
+                    **({"init_from": cfg.init_from} if source is not None else {})})  # fmt: skip
     torch.manual_seed(cfg.seed)
     env = make_env(cfg)
     vec_env = RslVecEnv(env, device=device)
     alg = build_ppo(vec_env, cfg.ppo, device)
     if ckpt is not None:
         alg.load(ckpt["alg"], None, strict=True)
+    elif source is not None:
+        try:
+            alg.load(source["alg"], {"actor": True, "critic": True}, strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"cannot start from {cfg.init_from}: its networks do not match "
+                                  f"({str(e).strip().splitlines()[0]})") from None  # fmt: skip
     writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_it)
 
     stats: dict[str, float] = {}

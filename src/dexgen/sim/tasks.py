@@ -108,7 +108,7 @@ class RotateConfig:
     """Rotation reward saturates at this angular velocity about the axis, rad/s."""
     scales: dict[str, float] = field(
         default_factory=lambda: {
-            "rotate": 1.0,
+            "rotate": 2.0,
             "off_axis": -0.1,
             "linvel": -0.3,
             "pose_deviation": -0.02,

@@ -4,6 +4,7 @@ dexgen sim-check                      # hold a grasp, render a video (the quick 
 dexgen grasps generate --objects all  # build the grasp cache
 dexgen grasps check --json            # hold every cached grasp for 10 s
 dexgen bench sim --envs 128 --json    # simulator throughput
+dexgen data check data.h5 --json      # validate a dataset file
 """
 
 from __future__ import annotations
@@ -161,6 +162,8 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "eval-expert": ("dexgen.rl.evaluate:EvalExpertConfig", "dexgen.rl.evaluate:run_eval_expert"),
     "export-expert": ("dexgen.rl.export:ExportExpertConfig", "dexgen.rl.export:export_expert"),
     "bench ppo": ("dexgen.rl.bench:BenchPPOConfig", "dexgen.rl.bench:bench_ppo"),
+    "data check": ("dexgen.data.stats:DataCheckConfig", "dexgen.data.stats:run_data_check"),
+    "data stats": ("dexgen.data.stats:DataStatsConfig", "dexgen.data.stats:run_data_stats"),
 }
 """Command words -> (config class, runner taking the config), either given directly or as "module:name" so that
 heavy imports (torch, mujoco) stay out of ``dexgen --help``."""

@@ -1,0 +1,100 @@
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from data_helpers import marker_episode, write_synthetic_dataset
+from dexgen.data.store import EpisodeWriter
+from dexgen.data.windows import MotionWindows, compute_stats, load_stats, split_episodes
+
+LENGTHS = (1, 2, 5, 13, 9, 30)
+"""Episode lengths of the marker dataset: shorter and longer than history and horizon."""
+
+
+@pytest.fixture(scope="module")
+def marker_path(tmp_path_factory):
+    """Episode e holds 1000 * (e + 1) + t in every float field at its step t."""
+    path = tmp_path_factory.mktemp("windows") / "marker.h5"
+    with EpisodeWriter(path, chunk_rows=8) as w:
+        for e, n in enumerate(LENGTHS):
+            w.append_episode(marker_episode(1000.0 * (e + 1), n), object_name="cube_60", wrist="palm_up")
+    return path
+
+
+def test_windows_never_cross_episodes_and_pad_at_edges(marker_path):
+    H, T = 3, 8
+    ds = MotionWindows(marker_path, history=H, horizon=T, val_fraction=0.0)
+    assert len(ds) == sum(n - 1 for n in LENGTHS)  # every step but each episode's last
+    starts = np.concatenate(([0], np.cumsum(LENGTHS)[:-1]))
+    for i in range(len(ds)):
+        t = ds.step_of(i)
+        e = int(np.searchsorted(np.cumsum(LENGTHS), t, side="right"))
+        n, k = LENGTHS[e], t - starts[e]  # episode length, step within it
+        base = 1000.0 * (e + 1)
+        item = ds[i]
+        assert item["obs"].shape == (H, 44) and item["dx"].shape == (T, 4, 3) and item["action"].shape == (16,)
+        # history: steps k-2, k-1, k, the ones before the episode's start repeat its first frame
+        expected_obs = base + np.maximum(np.arange(k - H + 1, k + 1), 0)
+        np.testing.assert_array_equal(item["obs"].numpy(), np.repeat(expected_obs[:, None], 44, axis=1))
+        # future: k+1 .. k+T, steps past the end repeat the last position, so padded dx stays constant
+        ahead = np.arange(k + 1, k + T + 1)
+        np.testing.assert_array_equal(item["dx_mask"].numpy(), ahead <= n - 1)
+        expected_dx = np.minimum(ahead, n - 1) - k
+        np.testing.assert_array_equal(item["dx"].numpy(), np.broadcast_to(expected_dx[:, None, None], (T, 4, 3)))
+        np.testing.assert_array_equal(item["action"].numpy(), np.full(16, base + k + 1))  # next joint targets
+        assert item["dx_mask"].dtype == torch.bool and item["primitive_id"].dtype == torch.int64
+
+
+def test_split_is_by_episode_disjoint_and_deterministic(tmp_path):
+    train, val = split_episodes(20, val_fraction=0.2, seed=3)
+    assert len(val) == 4 and not set(train) & set(val) and set(train) | set(val) == set(range(20))
+    again = split_episodes(20, val_fraction=0.2, seed=3)
+    np.testing.assert_array_equal(again[1], val)
+    assert len(split_episodes(3, val_fraction=0.01)[1]) == 1 and len(split_episodes(1, val_fraction=0.5)[1]) == 0
+
+    path = write_synthetic_dataset(tmp_path / "d.h5", episodes=10, steps=(6, 12), seed=0)
+    tr = MotionWindows(path, split="train", val_fraction=0.3, seed=1)
+    va = MotionWindows(path, split="val", val_fraction=0.3, seed=1)
+    assert len(va.episodes) == 3 and not set(tr.episodes) & set(va.episodes)
+    with h5py.File(path) as f:
+        ends = f["episode_ends"][:]
+    episode_of = lambda ds: {int(np.searchsorted(ends, ds.step_of(i), side="right")) for i in range(len(ds))}  # noqa: E731
+    assert episode_of(tr) == set(tr.episodes) and episode_of(va) == set(va.episodes)
+
+
+def test_stats_are_computed_once_stored_and_reloaded(tmp_path):
+    path = write_synthetic_dataset(tmp_path / "d.h5", episodes=8, steps=(10, 20), seed=2)
+    assert load_stats(path) is None
+    ds = MotionWindows(path, val_fraction=0.25, seed=5, horizon=4)
+    with h5py.File(path) as f:
+        assert f["stats"].attrs["split"] == "train" and f["stats"].attrs["seed"] == 5
+        assert f["stats"]["dx_std"].shape == (4, 4, 3)
+    stored = load_stats(path, val_fraction=0.25, seed=5, horizon=4)
+    for k, v in ds.stats.items():
+        np.testing.assert_array_equal(stored[k], v)
+    assert load_stats(path, val_fraction=0.25, seed=6, horizon=4) is None  # other split: stale
+    # reference: moments over the train split's samples
+    batch = ds.batch(np.arange(len(ds)))
+    np.testing.assert_allclose(ds.stats["action_mean"], batch["action"].mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ds.stats["dx_std"], batch["dx"].std(0).clip(1e-6), rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(ds.stats["obs_mean"], batch["obs"][:, -1].mean(0), rtol=1e-5, atol=1e-6)
+    val = MotionWindows(path, split="val", val_fraction=0.25, seed=5, horizon=4)
+    for k, v in ds.stats.items():
+        np.testing.assert_array_equal(val.stats[k], v)  # the train split's statistics
+    recomputed = compute_stats(path, val_fraction=0.25, seed=5, horizon=4)
+    np.testing.assert_allclose(recomputed["obs_std"], ds.stats["obs_std"])
+
+
+def test_windows_batch_through_a_dataloader(tmp_path):
+    path = write_synthetic_dataset(tmp_path / "d.h5", episodes=4, steps=15, seed=4)
+    ds = MotionWindows(path, history=2, horizon=5, val_fraction=0.0)
+    batch = next(iter(DataLoader(ds, batch_size=16, shuffle=True)))
+    assert batch["obs"].shape == (16, 2, ds.obs_dim) and batch["dx"].shape == (16, 5, 4, 3)
+    assert batch["dx_mask"].shape == (16, 5) and batch["action"].shape == (16, 16)
+    assert batch["obs"].dtype == torch.float32
+    assert torch.isfinite(batch["dx"]).all()
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+    with pytest.raises(ValueError, match="split"):
+        MotionWindows(path, split="test")

@@ -5,6 +5,7 @@ dexgen grasps generate --objects all  # build the grasp cache
 dexgen grasps check --json            # hold every cached grasp for 10 s
 dexgen bench sim --envs 128 --json    # simulator throughput
 dexgen data check data.h5 --json      # validate a dataset file
+dexgen collect --out data.h5 --transitions 1000000  # roll out the experts into a dataset
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "bench ppo": ("dexgen.rl.bench:BenchPPOConfig", "dexgen.rl.bench:bench_ppo"),
     "data check": ("dexgen.data.stats:DataCheckConfig", "dexgen.data.stats:run_data_check"),
     "data stats": ("dexgen.data.stats:DataStatsConfig", "dexgen.data.stats:run_data_stats"),
+    "collect": ("dexgen.data.collect:CollectConfig", "dexgen.data.collect:run_collect"),
 }
 """Command words -> (config class, runner taking the config), either given directly or as "module:name" so that
 heavy imports (torch, mujoco) stay out of ``dexgen --help``."""

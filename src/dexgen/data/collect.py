@@ -1,0 +1,539 @@
+"""``dexgen collect``: roll out the RL experts in the batched simulator and write their motion to a dataset.
+
+Worker processes (``multiprocessing``, forkserver start) each step their own ``HandEnv`` per wrist orientation
+(one simulation thread each). Every simulation carries out one primitive at a time (rotate about a signed palm axis,
+translate along one, or grasp_to_grasp toward a target finger configuration); at random moments (``switch_prob_per_s``)
+it switches to another primitive within the same episode, so the data covers the transitions between motions. The
+expert of the current primitive acts, Gaussian exploration noise is added to its action, and the environment applies
+the noisy action with the expert's action scale. An episode ends when the object drops (its last step, with
+``dropped`` set, is kept) or at a time-out; the worker then sends it to the parent process, the only writer, which
+commits it with ``EpisodeWriter.append_episode``. So the file only ever shows complete episodes, and a collection
+killed at any moment and restarted with ``resume`` loses no committed episode: a resumed round seeds its workers
+with the number of episodes already in the file, so it draws new episodes rather than the lost round's again.
+
+Commands and observations: the environment runs the ``rotate`` task, whose 3-value command slot carries the axis of
+the current primitive (``env.task.command``, written before every step). The collector does not rely on the
+observation the environment cached at the end of the previous step (its command slice is stale after a switch, and
+a grasp_to_grasp expert needs 16 values there): for each expert it re-derives the observation from the cached one's
+command-free part (noisy joint positions, previous targets, fingertips) and tail (object state and physical
+parameters), with the current command of each simulation in between, in the layout of the environment the expert was
+trained in (history 1). All simulations that use one expert are batched into one forward pass.
+
+Rows follow ``dexgen.data.schema``: each is the state at the start of a control step (true joint positions), the
+targets then in force, and the raw (noisy, unscaled) action computed from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue as queue_mod
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from dexgen.data.schema import (
+    CONTROL_HZ,
+    PARAM_DIM,
+    PRIMITIVES,
+    ROTATE_AXES,
+    STEP_FIELDS,
+    TRANSLATE_AXES,
+    axis_vector,
+    primitive_name,
+    row_dtype,
+)
+
+COMMAND_DIMS = {"rotate": 3, "translate": 3, "grasp_to_grasp": 16}
+"""Length of each task's command in the expert's observation."""
+
+G2G_SUCCESS_RMS = 0.15
+"""A grasp_to_grasp target counts as reached (and a new one is drawn) below this RMS joint error, radians (as
+``dexgen.sim.tasks.GraspToGraspConfig.success_tolerance``)."""
+
+QUEUE_SIZE = 256
+"""Finished episodes that may wait in the queue between the workers and the writer."""
+
+FORKSERVER_PRELOAD = ["dexgen.data.collect", "dexgen.sim.env", "dexgen.rl.expert", "rsl_rl.models"]
+"""Modules the fork server imports once, so that workers start without importing torch and MuJoCo again."""
+
+
+class CollectError(ValueError):
+    """A collection that cannot start or whose worker failed; the message is one line."""
+
+
+@dataclass
+class CollectConfig:
+    """Collect a motion dataset: roll out the RL experts over primitives, objects, wrists and randomized physics."""
+
+    out: str
+    """Dataset file to write (.h5); with --resume, the file to continue."""
+    transitions: int
+    """Stop once the file holds at least this many transitions (control steps at 20 Hz)."""
+    workers: int = 0
+    """Worker processes, each stepping its own simulations on one core; 0 uses every core."""
+    envs_per_worker: int = 64
+    """Simulations per worker (split evenly among the wrist orientations)."""
+    seed: int = 0
+    """Seed; each worker's is derived from it, the worker's index and the number of episodes already in the file."""
+    resume: bool = False
+    """Continue an existing file (after an interruption, or to make it larger) until it holds --transitions."""
+    experts: str | None = None
+    """Comma-separated expert weights (.safetensors, each with its .json record beside it); default: every expert
+    shipped in dexgen/rl/experts."""
+    objects: str = "train"
+    """Object set (train, heldout, all) or comma-separated object names, assigned to simulations round-robin."""
+    wrists: str = "palm_up"
+    """Comma-separated wrist orientations (palm_up, palm_down, sideways); every worker simulates each of them."""
+    episode_seconds: float = 10.0
+    """Episode length before a time-out, seconds (each simulation's first episode ends after a random part of it,
+    so that episodes finish at a steady rate); an episode also ends when the object drops."""
+    action_noise_std: float = 0.1
+    """Standard deviation of the Gaussian exploration noise added to the expert's action, in action units (the
+    action is then scaled by the expert's action scale, radians of target change per unit)."""
+    switch_prob_per_s: float = 0.2
+    """Rate of random switches to another primitive within an episode, per second (0: one primitive per episode)."""
+    json: bool = False
+    """Print one JSON object instead of a table (and no progress bar)."""
+
+
+# ---- experts and primitives (parent side: JSON records only, no torch) ---------------------------------------------
+def _default_expert_dir() -> Path:
+    """``dexgen.rl.expert.EXPERT_DIR``, found without importing torch when that module is not loaded yet."""
+    import importlib.util
+    import sys
+
+    module = sys.modules.get("dexgen.rl.expert")
+    if module is not None:
+        return Path(module.EXPERT_DIR)
+    spec = importlib.util.find_spec("dexgen.rl")
+    return Path(list(spec.submodule_search_locations)[0]) / "experts"
+
+
+def _expert_axes(task: str, axis: str) -> tuple[str, ...]:
+    if task == "grasp_to_grasp":
+        return ("",)
+    allowed = ROTATE_AXES if task == "rotate" else TRANSLATE_AXES
+    return allowed if axis == "all" else tuple(a.strip() for a in axis.split(","))
+
+
+def _read_expert(path: Path) -> dict:
+    """What the collector needs of an expert, from its JSON record (weights are loaded by the workers)."""
+    from safetensors import SafetensorError, safe_open
+
+    record_path = path.with_suffix(".json")
+    if not path.is_file():
+        raise CollectError(f"no expert weights at {path}")
+    if not record_path.is_file():
+        raise CollectError(f"expert {path} has no JSON record at {record_path}")
+    try:
+        record = json.loads(record_path.read_text())
+        with safe_open(str(path), framework="numpy"):
+            pass
+    except (json.JSONDecodeError, SafetensorError, OSError) as e:
+        raise CollectError(f"corrupt expert {path}: {' '.join(str(e).split())}") from None
+    try:
+        task, axis, obs_dims = record["task"], record["axis"], record["obs_dims"]
+        scale = float(record["env"]["action_scale"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CollectError(f"expert record {record_path} is incomplete: {e!r}") from None
+    if task not in COMMAND_DIMS:
+        raise CollectError(f"expert {path}: unknown task {task!r}")
+    if not isinstance(obs_dims, dict) or set(obs_dims) != {"policy", "privileged"}:
+        raise CollectError(f"expert record {record_path}: obs_dims must give the policy and privileged sizes")
+    try:
+        names = [primitive_name(task, a) for a in _expert_axes(task, axis)]
+    except ValueError as e:
+        raise CollectError(f"expert {path}: {e}") from None
+    return {"path": str(path), "task": task, "axis": axis, "primitives": names, "command_dim": COMMAND_DIMS[task],
+            "obs_dims": obs_dims, "action_scale": scale, "revision": record.get("revision", "unknown")}  # fmt: skip
+
+
+def resolve_experts(spec: str | None) -> list[dict]:
+    """The experts to roll out: those named in ``spec`` (comma-separated .safetensors paths) or, if None, every
+    shipped one; a one-line CollectError if there are none or one is unusable."""
+    if spec is None:
+        directory = _default_expert_dir()
+        paths = sorted(directory.glob("*.safetensors")) if directory.is_dir() else []
+        if not paths:
+            raise CollectError(f"no shipped experts in {directory}: ship some (dexgen export-expert RUN_DIR --ship) "
+                               f"or name them with --experts PATH[,PATH...]")  # fmt: skip
+    else:
+        paths = [Path(p.strip()) for p in spec.split(",") if p.strip()]
+        if not paths:
+            raise CollectError("--experts names no file")
+    return [_read_expert(p) for p in paths]
+
+
+def primitive_table(experts: list[dict]) -> list[dict]:
+    """One entry per available primitive, in ``PRIMITIVES`` order: name, id, expert index, command dim, action scale.
+    Where several experts cover a primitive, the one covering fewest primitives (the most specialized) acts, the
+    first named among equals."""
+    best: dict[str, int] = {}
+    for e, ex in enumerate(experts):
+        for name in ex["primitives"]:
+            if name not in best or len(ex["primitives"]) < len(experts[best[name]]["primitives"]):
+                best[name] = e
+    return [{"name": name, "id": PRIMITIVES.index(name), "expert": best[name],
+             "command_dim": experts[best[name]]["command_dim"], "action_scale": experts[best[name]]["action_scale"]}
+            for name in PRIMITIVES if name in best]  # fmt: skip
+
+
+# ---- worker side ----------------------------------------------------------------------------------------------------
+class Rollout:
+    """One ``HandEnv`` of one wrist orientation, with each simulation's current primitive, command and episode
+    buffer. ``step()`` advances every simulation by one control step and returns the episodes that ended."""
+
+    def __init__(self, env, wrist: str, primitives: list[dict], actors: list, *, rng: np.random.Generator,
+                 episode_steps: int, noise_std: float, switch_prob: float):  # fmt: skip
+        self.env, self.wrist, self.actors, self.rng = env, wrist, actors, rng
+        self.noise_std, self.switch_prob = noise_std, switch_prob
+        n, self.n = env.num_envs, env.num_envs
+        self.episode_steps = episode_steps
+        self.base_dim = env.obs_dims["policy"] - env.task.command_dim  # the frame's command comes last
+        self.prim_id = np.array([p["id"] for p in primitives], dtype=np.int8)
+        self.prim_expert = np.array([p["expert"] for p in primitives])
+        self.prim_scale = np.array([p["action_scale"] for p in primitives])
+        self.prim_g2g = np.array([PRIMITIVES[p["id"]] == "grasp_to_grasp" for p in primitives])
+        self.prim_axis = np.zeros((len(primitives), 3))
+        for j, p in enumerate(primitives):
+            if not self.prim_g2g[j]:
+                self.prim_axis[j] = axis_vector(PRIMITIVES[p["id"]][-2:])
+        self.expert_dims = {p["expert"]: p["command_dim"] for p in primitives}
+        self.rows = np.arange(n)
+        self.current = np.zeros(n, dtype=np.int64)
+        self.command = np.zeros((n, PARAM_DIM))
+        self.length = np.zeros(n, dtype=np.int64)
+        # each simulation's first episode ends after a random part of a full one, so episodes finish steadily
+        self.limit = rng.integers(1, episode_steps + 1, size=n)
+        self.buffers = {k: np.zeros((n, episode_steps, *f.shape), dtype=row_dtype(f)) for k, f in STEP_FIELDS.items()}
+        self.names = [o.name for o in env.env_objects]
+        self._assign(self.rows, switch=False)
+        self.obs = env.get_observations()
+
+    def _assign(self, ids: np.ndarray, *, switch: bool) -> None:
+        """Give simulations ``ids`` a random primitive (another than their current one when switching)."""
+        p = len(self.prim_id)
+        if switch:
+            new = (self.current[ids] + self.rng.integers(1, p, size=len(ids))) % p
+        else:
+            new = self.rng.integers(p, size=len(ids))
+        self.current[ids] = new
+        self.command[ids] = 0.0
+        self.command[ids, :3] = self.prim_axis[new]
+        self._new_targets(ids[self.prim_g2g[new]])
+
+    def _new_targets(self, ids: np.ndarray) -> None:
+        if len(ids):
+            self.command[ids] = self.env.sample_grasp_q(ids, self.rng)
+
+    def _actions(self) -> np.ndarray:
+        """Each simulation's expert action from the current observation with its current command."""
+        policy, privileged = self.obs["policy"], self.obs["privileged"]  # history 1: policy is one frame
+        base, tail = policy[:, : self.base_dim], privileged[:, policy.shape[1] :]
+        experts = self.prim_expert[self.current]
+        actions = np.zeros((self.n, 16))
+        for e, k in self.expert_dims.items():
+            ids = np.flatnonzero(experts == e)
+            if len(ids) == 0:
+                continue
+            pol = np.concatenate((base[ids], self.command[ids, :k].astype(np.float32)), axis=1)
+            priv = np.concatenate((pol, tail[ids]), axis=1)
+            actions[ids] = self.actors[e].act({"policy": pol, "privileged": priv})
+        if self.noise_std > 0:
+            actions += self.noise_std * self.rng.standard_normal(actions.shape)
+        return actions
+
+    def step(self) -> list[tuple[dict[str, np.ndarray], str, str]]:
+        env, rng, rows = self.env, self.rng, self.rows
+        if self.switch_prob > 0 and len(self.prim_id) > 1:
+            switching = np.flatnonzero((rng.random(self.n) < self.switch_prob) & (self.length > 0))
+            if len(switching):
+                self._assign(switching, switch=True)
+        g2g = np.flatnonzero(self.prim_g2g[self.current])
+        if len(g2g):
+            rms = np.sqrt(np.mean((env.sims.hand_q[g2g] - self.command[g2g]) ** 2, axis=1))
+            self._new_targets(g2g[rms < G2G_SUCCESS_RMS])
+        env.task.command[:] = self.prim_axis[self.current]  # the rotate task's command slot (zero for grasp_to_grasp)
+        actions = self._actions()
+
+        t, b = self.length, self.buffers
+        b["joint_pos"][rows, t] = env.sims.hand_q
+        b["joint_target"][rows, t] = env.targets
+        b["action"][rows, t] = actions
+        b["fingertip_pos"][rows, t] = env.fingertips()
+        b["primitive_id"][rows, t] = self.prim_id[self.current]
+        b["primitive_param"][rows, t] = self.command
+        pos, quat = env.object_pose()
+        linvel, angvel = env.sims.object_velocity()
+        b["object_pos"][rows, t], b["object_quat"][rows, t] = pos, quat
+        b["object_linvel"][rows, t], b["object_angvel"][rows, t] = linvel, angvel
+
+        self.obs, _, done, info = env.step(actions * self.prim_scale[self.current][:, None])
+        dropped = done & (info["terms"]["drop"] > 0) & ~info["unstable"]
+        b["dropped"][rows, t] = dropped
+        self.length += 1
+        timed_out = ~done & (self.length >= self.limit)
+        ended = np.flatnonzero(done | timed_out)
+        episodes = [({k: v[i, : self.length[i]].copy() for k, v in b.items()}, self.names[i], self.wrist)
+                    for i in ended]  # fmt: skip
+        if timed_out.any():  # the env resets dropped ones itself, inside step
+            self.obs = env.reset(np.flatnonzero(timed_out))
+        if len(ended):
+            self.length[ended] = 0
+            self.limit[ended] = self.episode_steps
+            self._assign(ended, switch=False)
+        return episodes
+
+
+def make_rollouts(spec: dict, seed_seq: np.random.SeedSequence, index: int = 0) -> list[Rollout]:
+    """Worker ``index``'s rollouts (one per wrist), seeded from ``seed_seq``. Objects go round-robin over all
+    simulations of all workers and wrists, so that every object is used even when a worker has few simulations."""
+    import torch
+
+    from dexgen.rl.expert import Expert
+    from dexgen.sim.env import EnvConfig, HandEnv
+    from dexgen.sim.objects import resolve_objects
+    from dexgen.sim.tasks import RotateConfig
+
+    torch.set_num_threads(1)
+    actors = None
+    wrists = spec["wrists"]
+    sizes = [spec["envs"] // len(wrists) + (1 if j < spec["envs"] % len(wrists) else 0) for j in range(len(wrists))]
+    names = [o.name for o in resolve_objects(spec["objects"])]
+    rollouts, first = [], index * spec["envs"]
+    for wrist, n, ss in zip(wrists, sizes, seed_seq.spawn(len(wrists))):
+        env_ss, own_ss = ss.spawn(2)
+        objects = ",".join(names[(first + i) % len(names)] for i in range(min(n, len(names))))
+        first += n
+        env = HandEnv(
+            EnvConfig(num_envs=n, task="rotate", objects=objects, wrist=wrist, action_mode="relative",
+                      action_scale=1.0, episode_seconds=spec["episode_seconds"] + 1.0, num_threads=1,
+                      seed=int(env_ss.generate_state(1, dtype=np.uint64)[0])),
+            task_config=RotateConfig(axes="all"),
+        )  # fmt: skip
+        if abs(env.dt * CONTROL_HZ - 1.0) > 1e-9:
+            raise CollectError(f"the environment's control step is {env.dt} s, the dataset's {1.0 / CONTROL_HZ} s")
+        for e in spec["experts"]:  # the layout of the environment each expert was trained in: history 1, its command
+            k = e["command_dim"] - env.task.command_dim
+            expected = {"policy": env.obs_dims["policy"] + k, "privileged": env.obs_dims["privileged"] + k}
+            if e["obs_dims"] != expected:
+                raise CollectError(f"expert {e['path']} expects observations {e['obs_dims']}; the collector gives "
+                                   f"{expected} (history 1, {e['command_dim']}-value command)")  # fmt: skip
+        if actors is None:  # loaded once the layouts are known to fit (else a weight mismatch would hide that)
+            actors = [Expert.load(e["path"]) for e in spec["experts"]]
+        steps = max(1, int(round(spec["episode_seconds"] / env.dt)))
+        rollouts.append(Rollout(env, wrist, spec["primitives"], actors, rng=np.random.default_rng(own_ss),
+                                episode_steps=steps, noise_std=spec["action_noise_std"],
+                                switch_prob=-np.expm1(-spec["switch_prob_per_s"] * env.dt)))  # fmt: skip
+    return rollouts
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}"[:400]
+
+
+def _worker_main(spec: dict, index: int, entropy: list[int], episodes: queue_mod.Queue, stop) -> None:
+    """A worker process: step the rollouts and send each finished episode until ``stop`` (the read end of a pipe
+    that only the parent writes to) says the parent is done or gone."""
+    try:
+        rollouts = make_rollouts(spec, np.random.SeedSequence(entropy), index)
+        episodes.put(("ready", index, None))
+        while True:
+            for rollout in rollouts:
+                if stop.poll():
+                    episodes.cancel_join_thread()  # the parent no longer reads: exit without flushing
+                    return
+                for episode in rollout.step():
+                    while True:
+                        try:
+                            episodes.put(("episode", index, episode), timeout=0.5)
+                            break
+                        except queue_mod.Full:
+                            if stop.poll():
+                                episodes.cancel_join_thread()
+                                return
+    except BaseException as e:  # reported to the parent, which raises it
+        if not stop.poll():
+            episodes.put(("error", index, _one_line(e)))
+        else:
+            episodes.cancel_join_thread()
+
+
+# ---- parent side ----------------------------------------------------------------------------------------------------
+def _context():
+    """The multiprocessing context of the workers: forkserver, with torch, MuJoCo and the expert code preloaded."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return ctx
+
+
+def _command_line(cfg: CollectConfig) -> str:
+    words = ["dexgen", "collect"]
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if f.name in ("out", "transitions") or value != f.default:
+            if isinstance(value, bool):
+                words.append(flag if value else f"--no-{flag[2:]}")
+            elif value is not None:
+                words += [flag, str(value)]
+    return " ".join(words)
+
+
+def _validate(cfg: CollectConfig) -> list[str]:
+    from dexgen.sim.grasps import cache_path
+    from dexgen.sim.hand import wrist_quat
+    from dexgen.sim.objects import resolve_objects
+
+    if cfg.transitions < 1:
+        raise CollectError(f"--transitions must be at least 1, got {cfg.transitions}")
+    if cfg.workers < 0 or cfg.envs_per_worker < 1:
+        raise CollectError("--workers must be >= 0 and --envs-per-worker >= 1")
+    if cfg.episode_seconds < 1.0 / CONTROL_HZ:
+        raise CollectError(f"--episode-seconds must be at least one control step ({1.0 / CONTROL_HZ} s)")
+    if cfg.seed < 0:
+        raise CollectError(f"--seed must be non-negative, got {cfg.seed}")
+    if cfg.action_noise_std < 0 or cfg.switch_prob_per_s < 0:
+        raise CollectError("--action-noise-std and --switch-prob-per-s must be non-negative")
+    wrists = [w.strip() for w in cfg.wrists.split(",") if w.strip()]
+    if not wrists:
+        raise CollectError("--wrists names no wrist orientation")
+    if cfg.envs_per_worker < len(wrists):
+        raise CollectError(f"--envs-per-worker ({cfg.envs_per_worker}) must be at least the number of wrists")
+    objects = resolve_objects(cfg.objects)
+    for w in wrists:
+        wrist_quat(w)
+        for o in objects:
+            path = cache_path(o.name, w)
+            if not path.is_file():
+                fix = f"dexgen grasps generate --objects {o.name} --wrist {w}"
+                raise CollectError(f"no grasp cache for {o.name!r} ({w}) at {path}; create it with: {fix}")
+    return wrists
+
+
+def _stop_workers(procs: list, stop_w) -> None:
+    stop_w.close()  # every worker sees EOF on its end and returns
+    deadline = time.monotonic() + 10.0
+    for p in procs:
+        p.join(timeout=max(0.1, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(timeout=5.0)
+
+
+def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
+    """Run a collection (see the module docstring); returns a summary: path, episodes and transitions in the file,
+    new_episodes and new_transitions of this run, seconds, transitions_per_s (new transitions over the whole wall
+    time, worker start included), startup_s (until every worker was ready), per-primitive transitions and dropped
+    episodes in the file, workers."""
+    from tqdm import tqdm
+
+    from dexgen.data.store import EpisodeWriter
+
+    start = time.perf_counter()
+    wrists = _validate(cfg)
+    experts = resolve_experts(cfg.experts)
+    primitives = primitive_table(experts)
+    workers = cfg.workers or len(os.sched_getaffinity(0))
+    meta = {"collect_config": json.dumps(asdict(cfg)),
+            "experts": json.dumps([{k: e[k] for k in ("path", "task", "axis", "action_scale", "revision")}
+                                   for e in experts]),
+            "action_scales": json.dumps({p["name"]: p["action_scale"] for p in primitives})}  # fmt: skip
+    spec = {"experts": experts, "primitives": primitives, "objects": cfg.objects, "wrists": wrists,
+            "envs": cfg.envs_per_worker, "episode_seconds": cfg.episode_seconds,
+            "action_noise_std": cfg.action_noise_std, "switch_prob_per_s": cfg.switch_prob_per_s}  # fmt: skip
+
+    created = not Path(cfg.out).exists()
+    writer = EpisodeWriter(cfg.out, command=_command_line(cfg), seed=cfg.seed, resume=cfg.resume, meta=meta)
+    procs, stop_w, bar, finished = [], None, None, False
+    try:
+        at_open = writer.num_episodes
+        n0 = writer.num_transitions
+        counts = np.bincount(writer.file["steps"]["primitive_id"][:n0], minlength=len(PRIMITIVES))
+        drops = int(np.sum(writer.file["steps"]["dropped"][:n0]))
+        startup_s = 0.0
+        if n0 < cfg.transitions:
+            ctx = _context()
+            stop_r, stop_w = ctx.Pipe(duplex=False)
+            episodes = ctx.Queue(QUEUE_SIZE)
+            for w in range(workers):
+                entropy = [cfg.seed, w, at_open]  # a resumed round draws other episodes than the rounds before it
+                p = ctx.Process(target=_worker_main, args=(spec, w, entropy, episodes, stop_r), daemon=True,
+                                name=f"dexgen-collect-{w}")  # fmt: skip
+                p.start()
+                procs.append(p)
+            stop_r.close()
+            bar = tqdm(total=cfg.transitions, initial=n0, unit="step", desc="collecting", smoothing=0.1,
+                       disable=not progress or cfg.json)  # fmt: skip
+            ready = 0
+            while writer.num_transitions < cfg.transitions:
+                try:
+                    kind, index, payload = episodes.get(timeout=1.0)
+                except queue_mod.Empty:
+                    _check_workers(procs, episodes)
+                    continue
+                if kind == "error":
+                    raise CollectError(f"collect worker {index}: {payload}")
+                if kind == "ready":
+                    ready += 1
+                    if ready == workers:
+                        startup_s = time.perf_counter() - start
+                    continue
+                steps, object_name, wrist = payload
+                writer.append_episode(steps, object_name=object_name, wrist=wrist)
+                n = len(steps["joint_pos"])
+                counts += np.bincount(steps["primitive_id"], minlength=len(PRIMITIVES))
+                drops += int(steps["dropped"][-1])
+                bar.update(min(n, cfg.transitions - bar.n))
+        seconds = time.perf_counter() - start
+        total, finished = writer.num_transitions, True
+        return {
+            "path": str(cfg.out),
+            "episodes": writer.num_episodes,
+            "transitions": total,
+            "new_episodes": writer.num_episodes - at_open,
+            "new_transitions": total - n0,
+            "seconds": round(seconds, 2),
+            "transitions_per_s": round((total - n0) / seconds, 1),
+            "startup_s": round(startup_s, 2),
+            "per_primitive": {name: int(c) for name, c in zip(PRIMITIVES, counts) if c},
+            "drops": drops,
+            "workers": workers,
+        }
+    finally:
+        if bar is not None:
+            bar.close()
+        if stop_w is not None:
+            _stop_workers(procs, stop_w)
+        empty = writer.num_episodes == 0
+        writer.close()
+        if created and empty and not finished:  # a run that failed before its first episode leaves no file
+            Path(cfg.out).unlink(missing_ok=True)
+
+
+def _check_workers(procs: list, episodes) -> None:
+    """Raise if a worker has exited while the parent still needs it (with its error message if it sent one)."""
+    dead = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode is not None]
+    if not dead:
+        return
+    try:
+        while True:
+            kind, index, payload = episodes.get(timeout=1.0)
+            if kind == "error":
+                raise CollectError(f"collect worker {index}: {payload}")
+    except queue_mod.Empty:
+        pass
+    i, code = dead[0]
+    raise CollectError(f"collect worker {i} exited unexpectedly (exit code {code})")
+
+
+def run_collect(cfg: CollectConfig) -> dict:
+    """The collect command."""
+    return collect(cfg, progress=not cfg.json)

@@ -1,0 +1,209 @@
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from collect_helpers import make_in_fork_server
+from dexgen.cli import main
+from dexgen.data import collect as collect_mod
+from dexgen.data.collect import CollectConfig, collect
+from dexgen.data.schema import PRIMITIVES, STEP_FIELDS, axis_vector
+from dexgen.data.store import check_dataset, open_dataset
+
+SPECS = [("rotate", "+z,-x"), ("translate", "+x"), ("grasp_to_grasp", "+z")]
+"""Test experts: one covering two rotation axes, one translation, one grasp_to_grasp (random weights)."""
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    return make_in_fork_server(tmp_path_factory.mktemp("experts"), SPECS)
+
+
+@pytest.fixture(scope="module")
+def experts(made):
+    return ",".join(str(p) for p in made[0])
+
+
+def tiny(out, experts, **overrides) -> CollectConfig:
+    base = dict(out=str(out), transitions=300, workers=1, envs_per_worker=4, objects="cube_60", episode_seconds=0.5,
+                switch_prob_per_s=4.0, experts=experts, json=True)  # fmt: skip
+    return CollectConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def collected(experts, tmp_path_factory):
+    path = tmp_path_factory.mktemp("collect") / "c.h5"
+    return path, collect(tiny(path, experts), progress=False)
+
+
+def _read_all(path):
+    with open_dataset(path) as r:
+        return ({k: r.read(k) for k in STEP_FIELDS}, r.episode_ends.copy(), r.episode_info("object_name"),
+                r.episode_info("wrist"), r.attrs)  # fmt: skip
+
+
+def test_collect_writes_complete_consistent_episodes(collected):
+    from dexgen.sim.grasps import load_grasps
+    from dexgen.sim.hand import ModelIndex, build_model
+    from dexgen.sim.objects import get_object
+
+    path, result = collected
+    report = check_dataset(path)
+    assert report["ok"] and report["transitions"] == result["transitions"] >= 300, report
+    assert result["episodes"] == result["new_episodes"] == report["episodes"]
+    assert sum(result["per_primitive"].values()) == result["transitions"]
+    assert set(result["per_primitive"]) == {"rotate+z", "rotate-x", "translate+x", "grasp_to_grasp"}
+    steps, ends, objects, wrists, attrs = _read_all(path)
+    n = len(steps["joint_pos"])
+    for k, f in STEP_FIELDS.items():
+        assert steps[k].shape == (n, *f.shape) and steps[k].dtype == np.dtype(f.dtype), k
+    assert set(objects) == {"cube_60"} and set(wrists) == {"palm_up"}
+    assert attrs["command"].startswith("dexgen collect --out") and attrs["seed"] == 0
+    assert json.loads(attrs["action_scales"])["grasp_to_grasp"] == 0.05
+    lengths = np.diff(ends, prepend=0)
+    assert lengths.max() <= 10 and len(set(lengths.tolist())) > 1  # 0.5 s at 20 Hz; first episodes end early
+
+    # every episode starts from a cached grasp (the state after the env's reset, not the previous episode's end)
+    cache = load_grasps("cube_60", "palm_up").hand_q.astype(np.float32)
+    starts = np.concatenate(([0], ends[:-1]))
+    assert np.all(np.abs(steps["joint_pos"][starts][:, None] - cache[None]).max(-1).min(1) == 0)
+    # joint_target[t + 1] is joint_target[t] + action_scale * action[t], clipped to the joint range
+    joint_range = ModelIndex(build_model(get_object("cube_60"))).joint_range
+    jt, a = steps["joint_target"].astype(np.float64), steps["action"].astype(np.float64)
+    pred = np.clip(jt[:-1] + 0.05 * a[:-1], joint_range[:, 0], joint_range[:, 1])
+    within = np.ones(n - 1, dtype=bool)
+    within[ends[:-1] - 1] = False
+    np.testing.assert_allclose(pred[within], jt[1:][within], atol=1e-5)
+
+    # primitive_param matches primitive_id; within an episode the primitive changes only at switches
+    ids, params = steps["primitive_id"], steps["primitive_param"]
+    for name in ("rotate+z", "rotate-x", "translate+x"):
+        rows = ids == PRIMITIVES.index(name)
+        assert np.all(params[rows, :3] == axis_vector(name[-2:])) and np.all(params[rows, 3:] == 0)
+    g2g = ids == PRIMITIVES.index("grasp_to_grasp")
+    assert np.all(np.abs(params[g2g][:, None] - cache[None]).max(-1).min(1) == 0)  # targets are cached grasps
+    change = np.flatnonzero(np.diff(ids) != 0) + 1
+    switches = np.setdiff1d(change, ends[:-1])
+    assert len(switches) >= 5  # 4 switches/s over ~15 s of motion
+    same = np.ones(n - 1, dtype=bool)
+    same[np.concatenate((ends[:-1], switches)) - 1] = False  # steps that keep episode and primitive
+    axis_rows = same & ~g2g[1:]
+    assert np.all(params[1:][axis_rows] == params[:-1][axis_rows])
+
+
+def test_same_seed_same_file(collected, experts, tmp_path):
+    path, _ = collected
+    again = tmp_path / "again.h5"
+    collect(tiny(again, experts), progress=False)
+    a, b = _read_all(path), _read_all(again)
+    for k in STEP_FIELDS:
+        np.testing.assert_array_equal(a[0][k], b[0][k], err_msg=k)
+    assert np.array_equal(a[1], b[1]) and a[2:4] == b[2:4]
+
+
+def _descendants(pid: int) -> list[int]:
+    """Processes below ``pid`` (children, grandchildren...), from /proc."""
+    parents = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out, frontier = [], [pid]
+    while frontier:
+        frontier = [p for p, pp in parents.items() if pp in frontier]
+        out += frontier
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _fingerprints(path) -> list[str]:
+    """One hash per episode of its actions (which carry the exploration noise, so no two episodes share one)."""
+    with open_dataset(path) as r:
+        a, ends = r.read("action"), r.episode_ends
+    return [hashlib.sha1(a[s:e].tobytes()).hexdigest() for s, e in zip(np.concatenate(([0], ends[:-1])), ends)]
+
+
+def test_killed_collection_resumes_without_loss_or_duplicates(experts, tmp_path):
+    path = tmp_path / "killed.h5"
+    cmd = [sys.executable, "-m", "dexgen.cli", "collect", "--out", str(path), "--transitions", "1000000",
+           "--workers", "1", "--envs-per-worker", "4", "--objects", "cube_60", "--episode-seconds", "0.5",
+           "--switch-prob-per-s", "0", "--experts", experts, "--json"]  # fmt: skip
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300.0
+        while not (path.exists() and check_dataset(path)["episodes"] >= 6):
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, "no episodes committed"
+            time.sleep(0.1)
+        below = _descendants(child.pid)
+        assert below  # the fork server and the worker
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    deadline = time.monotonic() + 60.0
+    while any(_alive(p) for p in below):  # orphaned workers notice and exit
+        assert time.monotonic() < deadline, "workers outlived the killed collector"
+        time.sleep(0.1)
+    before = check_dataset(path)
+    assert before["ok"] and before["unclosed"], before  # killed with the file open
+    prints = _fingerprints(path)
+
+    target = before["transitions"] + 150
+    result = collect(tiny(path, experts, transitions=target, resume=True, switch_prob_per_s=0.0), progress=False)
+    after = check_dataset(path)
+    assert after["ok"] and not after["unclosed"] and after["transitions"] == result["transitions"] >= target
+    assert result["new_transitions"] == after["transitions"] - before["transitions"] > 0
+    prints_after = _fingerprints(path)
+    assert prints_after[: len(prints)] == prints  # no committed episode lost or changed
+    assert len(set(prints_after)) == len(prints_after)  # nor any episode drawn twice
+    with open_dataset(path) as r:
+        assert len(json.loads(r.attrs["history"])) == 2
+        ids, ends = r.read("primitive_id"), r.episode_ends
+    changes = np.flatnonzero(np.diff(ids) != 0) + 1
+    assert np.all(np.isin(changes, ends))  # no switches: one primitive per episode
+    done = collect(tiny(path, experts, transitions=100, resume=True), progress=False)  # already complete
+    assert done["new_transitions"] == 0 and done["transitions"] == after["transitions"]
+
+
+def test_missing_experts_and_bad_paths_are_one_line_errors(made, experts, tmp_path, monkeypatch, capsys):
+    expert_dir, found_without_torch = made[1]
+    assert found_without_torch == expert_dir
+    out = tmp_path / "x.h5"
+    monkeypatch.setattr(collect_mod, "_default_expert_dir", lambda: tmp_path / "no_experts")
+    cases = (([], f"no shipped experts in {tmp_path / 'no_experts'}"),
+             (["--experts", str(tmp_path / "none.safetensors")], "no expert weights at"),
+             (["--experts", experts, "--wrists", "upside_down"], "unknown wrist orientation"),
+             (["--experts", experts, "--objects", "teapot"], "unknown object"))  # fmt: skip
+    mismatched = tmp_path / "mismatched.safetensors"  # weights that do not fit their record: the worker finds out
+    source = Path(experts.split(",")[1])
+    mismatched.write_bytes(source.read_bytes())
+    record = json.loads(source.with_suffix(".json").read_text())
+    record["ppo"]["actor_hidden"] = [48]
+    mismatched.with_suffix(".json").write_text(json.dumps(record))
+    other_layout = tmp_path / "other_layout.safetensors"  # trained with observations the collector cannot give
+    other_layout.write_bytes(source.read_bytes())
+    record["obs_dims"] = {"policy": 50, "privileged": 71}
+    other_layout.with_suffix(".json").write_text(json.dumps(record))
+    one = ["--workers", "1", "--envs-per-worker", "2", "--objects", "cube_60"]
+    cases += ((["--experts", str(mismatched), *one], "collect worker 0: ExpertError: expert"),
+              (["--experts", str(other_layout), *one], "other_layout.safetensors expects observations"))  # fmt: skip
+    for args, words in cases:
+        assert main(["collect", "--out", str(out), "--transitions", "10", "--json", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("dexgen collect: error:") and words in err, err
+        assert not out.exists()

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from dexgen.rl.expert import Expert, ExpertError
+from dexgen.rl.expert import EXPERT_DIR, Expert, ExpertError
 from dexgen.rl.export import expert_from_checkpoint
-from dexgen.rl.train import train_expert
+from dexgen.rl.train import TrainExpertConfig, make_env, train_expert
 from dexgen.sim.env import HandEnv
 from rl_helpers import tiny_config
 
@@ -54,3 +54,13 @@ def test_expert_drives_the_env(run_dir):
     env: HandEnv = make_env(tiny_config("unused"), num_envs=2)
     obs, *_ = env.step(expert.act(env.get_observations()))
     assert np.isfinite(obs["policy"]).all()
+
+
+def test_shipped_rotation_experts_load_and_act_in_their_env():
+    for name in ("rotate+z", "rotate-z"):
+        expert = Expert.load(EXPERT_DIR / f"{name}.safetensors")
+        assert expert.record["eval"]["train"]["overall"]["episodes"] > 0 and expert.record["training_history"]
+        env = make_env(TrainExpertConfig(task=expert.task, axis=expert.axis, objects="cube_60", threads=1), num_envs=2)
+        assert env.obs_dims == expert.record["obs_dims"]
+        actions = expert.act(env.get_observations())
+        assert actions.shape == (2, 16) and np.isfinite(actions).all()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+import tyro
 
 from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
@@ -16,7 +19,7 @@ from dexgen.rl.train import TrainExpertConfig, load_checkpoint, make_env
 class ExportExpertConfig:
     """Export a training run's actor with a JSON record (command, seed, revision, steps, time, eval figures)."""
 
-    run_dir: str
+    run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
     """Training run directory (holds last.pt)."""
     ship: bool = False
     """Write into the package's shipped experts instead of the run directory."""

@@ -190,7 +190,8 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
     (run_dir / "config.json").write_text(json.dumps(_config_dict(cfg), indent=2))
 
     # provenance of the run as started (a resumed run keeps its original command and revision)
-    command = ckpt["command"] if ckpt is not None else "dexgen " + " ".join(sys.argv[1:])
+    this_command = "dexgen " + " ".join(sys.argv[1:])
+    command = ckpt["command"] if ckpt is not None else this_command
     code_revision = ckpt["revision"] if ckpt is not None else revision()
     # every process that trained the run, in order: where each segment ran and from which code
     prior = ckpt if ckpt is not None else source
@@ -199,8 +200,8 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
         history = [{"command": prior["command"], "revision": prior["revision"], "from_iteration": 0,
                     "to_iteration": prior["iteration"]}]  # fmt: skip
     if source is not None:
-        command, code_revision = "dexgen " + " ".join(sys.argv[1:]), revision()
-    history.append({"command": "dexgen " + " ".join(sys.argv[1:]), "revision": revision(), "device": device,
+        command, code_revision = this_command, revision()
+    history.append({"command": this_command, "revision": revision(), "device": device,
                     "threads": cfg.threads or os.cpu_count(), "cpus": os.cpu_count(),
                     "from_iteration": start_it, "to_iteration": start_it,
                     **({"init_from": cfg.init_from} if source is not None else {})})  # fmt: skip

@@ -6,6 +6,7 @@ dexgen grasps check --json            # hold every cached grasp for 10 s
 dexgen bench sim --envs 128 --json    # simulator throughput
 dexgen data check data.h5 --json      # validate a dataset file
 dexgen collect --out data.h5 --transitions 1000000  # roll out the experts into a dataset
+dexgen train --dataset data.h5        # train the diffusion model and the inverse dynamics model
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "data check": ("dexgen.data.stats:DataCheckConfig", "dexgen.data.stats:run_data_check"),
     "data stats": ("dexgen.data.stats:DataStatsConfig", "dexgen.data.stats:run_data_stats"),
     "collect": ("dexgen.data.collect:CollectConfig", "dexgen.data.collect:run_collect"),
+    "train": ("dexgen.model.train:TrainModelConfig", "dexgen.model.train:train_model"),
 }
 """Command words -> (config class, runner taking the config), either given directly or as "module:name" so that
 heavy imports (torch, mujoco) stay out of ``dexgen --help``."""

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-GENERATED = ("src/dexgen/sim/assets/grasps", "src/dexgen/rl/experts")
+GENERATED = ("src/dexgen/sim/assets/grasps", "src/dexgen/rl/experts", "src/dexgen/model/weights")
 """Generated artifacts, which do not make the code dirty (a generator rewrites them while it runs)."""
 
 

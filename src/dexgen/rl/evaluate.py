@@ -10,6 +10,7 @@ import tyro
 from dexgen.rl.expert import Expert
 from dexgen.rl.train import TrainExpertConfig, make_env
 from dexgen.sim.objects import resolve_objects
+from dexgen.sim.rollout import rollout
 
 
 @dataclass
@@ -78,8 +79,6 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
     holding_s_mean / _median, drop_rate, success_rate (grasp_to_grasp), and angvel_rad_per_s (rotate: mean over
     episodes of the mean angular velocity about the commanded axis while held, signed; _median: the median over
     episodes, which one fast-spinning object cannot inflate) or speed_m_per_s (translate: along the direction)."""
-    from tqdm import tqdm
-
     if expert.task != cfg.task:
         raise ValueError(f"expert was trained for task {expert.task!r}, not {cfg.task!r}")
     train_cfg = TrainExpertConfig(**{k: v for k, v in expert.record["env"].items() if k != "ppo"})
@@ -97,34 +96,23 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
         from dexgen.sim.render import SimRenderer
 
         renderer, frames = SimRenderer(env.sims, sim=0), []
-    steps = env.max_episode_length
-    alive = np.ones(n, dtype=bool)
-    hold_steps = np.zeros(n)
-    progress_sum = np.zeros(n)
-    dropped = np.zeros(n, dtype=bool)
-    succeeded = np.zeros(n, dtype=bool)
     command = env.task.command.copy()
-    obs = env.get_observations()
-    for _ in tqdm(range(steps), desc="evaluating", disable=not progress_bar, leave=False):
-        obs, _, done, info = env.step(expert.act(obs))
-        s = env.last_state
-        if cfg.task == "rotate":
-            rate = np.sum(s.object_angvel * command, axis=1)
-        elif cfg.task == "translate":
-            rate = np.sum(s.object_linvel * command, axis=1)
-        else:
-            rate = np.zeros(n)
-        progress_sum += np.where(alive, rate, 0.0)
-        hold_steps += alive
-        ended = alive & done & ~info["time_outs"]
-        dropped |= ended & (info["terms"]["drop"] > 0)
-        if "success" in info["terms"]:
-            succeeded |= alive & (info["terms"]["success"] > 0)
-        alive &= ~done
-        if renderer is not None and alive[0]:
+    held_first = np.ones(1, dtype=bool)
+
+    def render(_t: int) -> None:
+        held_first[0] &= env.episode_length[0] > 0  # the first environment's episode has not restarted
+        if held_first[0]:
             frames.append(renderer.frame())
-    hold_s = np.where(dropped, hold_steps * env.dt, cfg.seconds)
-    prog = progress_sum / np.maximum(hold_steps, 1)
+
+    r = rollout(env, lambda obs, _t: expert.act(obs), on_step=render if renderer is not None else None,
+                progress="evaluating" if progress_bar else None)  # fmt: skip
+    if cfg.task == "rotate":
+        prog = r.rate_about(command)
+    elif cfg.task == "translate":
+        prog = r.speed_along(command)
+    else:
+        prog = np.zeros(n)
+    hold_s, dropped, succeeded = r.hold_s, r.dropped, r.succeeded
     key = {"rotate": "angvel_rad_per_s", "translate": "speed_m_per_s"}.get(cfg.task, "progress")
     per_object = {}
     names = np.array([o.name for o in env.env_objects])

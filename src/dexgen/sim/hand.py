@@ -8,7 +8,7 @@ import mujoco
 import numpy as np
 
 from dexgen.sim import constants as C
-from dexgen.sim.objects import ObjectSpec
+from dexgen.sim.objects import ObjectSpec, resolve_objects
 
 WRIST_QUATS: dict[str, tuple[float, float, float, float]] = {
     "palm_up": (1.0, 0.0, 0.0, 0.0),
@@ -113,3 +113,8 @@ class ModelIndex:
         body_names = [model.body(b).name for b in model.geom_bodyid]
         prefixes = [n.split("_")[0] for n in body_names]
         self.geom_finger = np.array([C.FINGERS.index(p) if p in C.FINGERS else -1 for p in prefixes])
+
+
+def joint_range() -> np.ndarray:
+    """(16, 2) lower and upper joint limits of the hand, radians, JOINT_NAMES order (the same for every object)."""
+    return ModelIndex(build_model(resolve_objects("train")[0])).joint_range.copy()

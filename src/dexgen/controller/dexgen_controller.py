@@ -1,0 +1,128 @@
+"""``DexGenController``: observation (and optionally a fingertip motion command) in, safe joint targets out.
+
+Each call: push the observation frame into the history, sample Δx from the diffusion prior (guided toward the
+command when one is given and α > 0), turn the first steps of Δx into joint targets with the inverse dynamics model,
+clamp them to the joint limits and hold the last safe targets if anything is not finite. With ``replan_every`` k > 1
+a plan is sampled every k calls and followed in between (chunking): the IDM then sees the plan's remaining
+fingertip positions relative to where the fingertips are now.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dexgen.controller.guidance import command_guide
+from dexgen.controller.observation import FRAME_DIM, ObservationHistory, check_frames
+from dexgen.model.dexgen_model import DexGenModel
+
+TIPS = slice(32, 44)
+TARGETS = slice(16, 32)
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """How the controller samples and acts."""
+
+    alpha: float = 0.0
+    """Guidance strength α (0: unguided, the command is ignored)."""
+    num_inference_steps: int | None = None
+    """DDIM steps per decision; None uses the model's default."""
+    replan_every: int = 1
+    """Sample a new plan every this many calls (1: replan every control step)."""
+    seed: int = 0
+    """Seed of the sampling noise (the same seed and inputs give the same targets)."""
+
+
+class DexGenController:
+    """The DexGen controller for ``batch`` hands (batch 1 takes and returns unbatched arrays too).
+
+    ``act(observation, command=None)``: observation (batch, 44) or (44,) float (joint positions rad, joint targets
+    in force rad, fingertips m palm frame); command (batch, T, 4, 3) or (T, 4, 3) fingertip motion relative to now,
+    metres, palm frame, T = the model's horizon. Returns joint targets (batch, 16) or (16,), radians.
+    """
+
+    def __init__(self, model: DexGenModel, *, config: ControllerConfig = ControllerConfig(),
+                 joint_range: np.ndarray | None = None, batch: int = 1):  # fmt: skip
+        if config.replan_every < 1:
+            raise ValueError(f"replan_every must be at least 1, got {config.replan_every}")
+        if config.replan_every > model.cfg.horizon - model.cfg.idm_horizon + 1:
+            raise ValueError(f"replan_every {config.replan_every} runs past the plan's horizon {model.cfg.horizon}")
+        if joint_range is None:
+            from dexgen.sim.hand import joint_range as hand_joint_range
+
+            joint_range = hand_joint_range()
+        self.model = model.eval()
+        self.config = config
+        self.batch = batch
+        self.lower = torch.as_tensor(joint_range[:, 0], dtype=torch.float32)
+        self.upper = torch.as_tensor(joint_range[:, 1], dtype=torch.float32)
+        self.history = ObservationHistory(batch, model.cfg.history)
+        self.generator = torch.Generator()
+        self.latencies_s: list[float] = []
+        """Wall time of every ``act`` call, seconds."""
+        self.rejected = 0
+        """Calls (per hand) whose output was not finite and were replaced by the last safe targets."""
+        self.reset()
+
+    def reset(self, ids: np.ndarray | None = None) -> None:
+        """Start over for hands ``ids`` (all by default): forget their history and plan. Resetting all hands also
+        re-seeds the sampling noise."""
+        self.history.reset(ids)
+        if ids is None:
+            self.generator.manual_seed(self.config.seed)
+            self._plan = None
+            self._plan_age = 0
+            self._last_safe: torch.Tensor | None = None
+        else:
+            self._plan_age = self.config.replan_every  # replan at the next call
+
+    def _check_command(self, command) -> torch.Tensor | None:
+        if command is None:
+            return None
+        c = np.asarray(command, dtype=np.float32)
+        if c.ndim == 3 and self.batch == 1:
+            c = c[None]
+        want = (self.batch, self.model.cfg.horizon, 4, 3)
+        if c.shape != want:
+            raise ValueError(f"command must have shape {want} (fingertip motion, metres, palm frame), got {c.shape}")
+        if not np.isfinite(c).all():
+            raise ValueError("command holds NaN or inf")
+        return torch.from_numpy(c)
+
+    @torch.no_grad()
+    def act(self, observation, command=None) -> np.ndarray:
+        start = time.perf_counter()
+        obs = np.asarray(observation, dtype=np.float32)
+        single = obs.ndim == 1
+        frames = check_frames(obs[None] if single else obs, batch=self.batch)
+        cmd = self._check_command(command)
+        hist = torch.from_numpy(self.history.push(frames).copy())
+        tips_now = hist[:, -1, TIPS].reshape(-1, 1, 4, 3)
+        cfg = self.config
+        if self._plan is None or self._plan_age >= cfg.replan_every:
+            guide = command_guide(self.model, cmd, cfg.alpha) if cmd is not None and cfg.alpha > 0 else None
+            dx = self.model.sample(hist, num_inference_steps=cfg.num_inference_steps, generator=self.generator,
+                                   guide=guide)  # fmt: skip
+            self._plan, self._plan_age = tips_now + dx, 0  # absolute fingertip positions, palm frame
+        dx = self._plan[:, self._plan_age :] - tips_now
+        self._plan_age += 1
+        targets = self.model.idm_targets(hist, dx)
+        targets = torch.maximum(torch.minimum(targets, self.upper), self.lower)
+        ok = torch.isfinite(targets).all(dim=1)
+        if not bool(ok.all()):
+            fallback = self._last_safe if self._last_safe is not None else hist[:, -1, TARGETS]
+            targets = torch.where(ok[:, None], targets, fallback)
+            self.rejected += int((~ok).sum())
+        self._last_safe = targets
+        out = targets.numpy().astype(np.float64)
+        self.latencies_s.append(time.perf_counter() - start)
+        return out[0] if single else out
+
+
+def frame_from_policy_obs(policy_obs: np.ndarray) -> np.ndarray:
+    """The controller's frame (N, 44) from a ``HandEnv`` policy observation with history 1 (N, 44 + command)."""
+    return np.asarray(policy_obs)[:, :FRAME_DIM]

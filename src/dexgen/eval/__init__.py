@@ -1,0 +1,1 @@
+"""Evaluation: the model alone (``model_eval``) and, later, the teleoperation-assistance suite."""

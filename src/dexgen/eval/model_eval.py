@@ -1,0 +1,215 @@
+"""``dexgen eval-model``: how good is the trained model on its own (issue: the DexGen model)?
+
+(a) ``idm``: open-loop error of the inverse dynamics model on the dataset's validation windows (true Δx in).
+(b) ``tracking``: the IDM in closed loop: each expert is run once and its fingertip trajectory recorded; then, from
+    the same initial states, the IDM is asked at every step to reach the expert's next fingertip positions (relative
+    to where the fingertips are now). Reported: fingertip tracking error while both hold the object and holding time,
+    beside the expert's own.
+(c) ``controller``: the unguided DexGen controller (α = 0) from the same initial states, holding time and drop rate
+    against the RL experts, on training and held-out objects.
+
+All rollouts use the experts' own environment settings (palm up, randomized physics, 20 Hz), one episode per
+simulation, ``episodes`` per object, seeded by ``seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import tyro
+
+from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
+from dexgen.controller.observation import ObservationHistory
+from dexgen.model.checkpoint import DEFAULT_MODEL, load_model, save_model
+from dexgen.model.dexgen_model import DexGenModel
+from dexgen.rl.expert import Expert, shipped_expert_path
+from dexgen.rl.train import TrainExpertConfig, make_env
+from dexgen.sim.env import HandEnv
+from dexgen.sim.objects import resolve_objects
+from dexgen.sim.rollout import Rollout, rollout
+
+PARTS = ("idm", "tracking", "controller")
+
+
+@dataclass
+class EvalModelConfig:
+    """Evaluate a trained DexGen model alone: IDM open-loop error, IDM closed-loop tracking, unguided control."""
+
+    checkpoint: tyro.conf.Positional[str | None] = None
+    """Model weights (.safetensors with its .json); None: the shipped default model."""
+    dataset: str | None = None
+    """Dataset for the open-loop IDM error; None: the one named in the model's record."""
+    parts: str = "idm,tracking,controller"
+    """Comma-separated parts to run: idm, tracking, controller."""
+    experts: str = "+z,-z"
+    """Rotation axes of the shipped experts to compare with and to track."""
+    objects: str = "train,heldout"
+    """Comma-separated object sets, each reported separately."""
+    episodes: int = 4
+    """Episodes per object (one per simulation)."""
+    seconds: float = 20.0
+    """Episode horizon, seconds."""
+    num_inference_steps: int | None = None
+    """DDIM steps of the controller; None: the model's default."""
+    seed: int = 1
+    """Seed of initial grasps, randomization, observation noise and sampling."""
+    threads: int = 0
+    """Simulation threads; 0 uses every core."""
+    record: bool = False
+    """Write the figures into the model's JSON record (as its ``eval``)."""
+    json: bool = False
+    """Print one JSON object instead of a table."""
+
+
+def targets_to_actions(env: HandEnv, targets: np.ndarray) -> np.ndarray:
+    """Relative actions of a relative-mode environment that set joint targets (N, 16) radians."""
+    return (targets - env.targets) / env.config.action_scale
+
+
+def _env(expert: Expert, cfg: EvalModelConfig, object_set: str) -> HandEnv:
+    objects = resolve_objects(object_set)
+    train_cfg = TrainExpertConfig(**{k: v for k, v in expert.record["env"].items() if k != "ppo"})
+    train_cfg = replace(train_cfg, objects=",".join(o.name for o in objects), episode_seconds=cfg.seconds,
+                        threads=cfg.threads)  # fmt: skip
+    return make_env(train_cfg, num_envs=len(objects) * cfg.episodes, seed=cfg.seed)
+
+
+def _holding(r: Rollout) -> dict:
+    return {"holding_s_median": float(np.median(r.hold_s)), "holding_s_mean": float(np.mean(r.hold_s)),
+            "drop_rate": float(np.mean(r.dropped))}  # fmt: skip
+
+
+def idm_open_loop(model: DexGenModel, dataset: str, *, max_windows: int = 20000, seed: int = 0) -> dict:
+    """RMSE (rad) of the IDM's joint targets on validation windows of ``dataset``, with the split of the model's
+    record; also the error of holding the current targets (the trivial baseline) for scale."""
+    from dexgen.data.windows import MotionWindows
+
+    split = model.record.get("dataset", {})
+    val = MotionWindows(dataset, history=model.cfg.history, horizon=model.cfg.horizon, split="val",
+                        val_fraction=split.get("val_fraction", 0.05), seed=split.get("split_seed", 0))  # fmt: skip
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(val), size=min(max_windows, len(val)), replace=False))
+    w = val.batch(idx)
+    with torch.no_grad():
+        pred = model.idm_targets(torch.from_numpy(w["obs"]), torch.from_numpy(w["dx"])).numpy()
+    err = pred - w["action"]
+    hold_err = w["obs"][:, -1, 16:32] - w["action"]
+    return {"windows": int(len(idx)), "idm_rmse_rad": float(np.sqrt(np.mean(err**2))),
+            "hold_targets_rmse_rad": float(np.sqrt(np.mean(hold_err**2))),
+            "idm_rmse_per_joint_rad": np.sqrt(np.mean(err**2, axis=0)).round(4).tolist()}  # fmt: skip
+
+
+def idm_tracking(model: DexGenModel, env: HandEnv, reference: Rollout) -> tuple[Rollout, dict]:
+    """Run the IDM in ``env`` (reset to the reference's initial states) toward the reference's recorded fingertip
+    trajectory; returns its rollout and the tracking figures."""
+    n, steps = env.num_envs, reference.tips.shape[0] - 1
+    if not np.allclose(env.fingertips(), reference.tips[0], atol=1e-9):
+        raise RuntimeError("tracking: the environment does not start where the reference did")
+    end = np.where(reference.dropped, reference.hold_steps, steps)  # last row of the reference's own episode
+    hist = ObservationHistory(n, model.cfg.history)
+    k = model.cfg.idm_horizon
+    ar = np.arange(n)
+
+    def policy(obs, t):
+        h = torch.from_numpy(hist.push(frame_from_policy_obs(obs["policy"])).copy())
+        rows = np.minimum(t + 1 + np.arange(k)[:, None], end[None, :])  # (k, N)
+        future = reference.tips[rows, ar[None, :]].transpose(1, 0, 2, 3)  # (N, k, 4, 3)
+        dx = torch.from_numpy((future - env.fingertips()[:, None]).astype(np.float32))
+        with torch.no_grad():
+            targets = model.idm_targets(h, dx).numpy().astype(np.float64)
+        return targets_to_actions(env, targets)
+
+    r = rollout(env, policy, record_tips=True)
+    both = np.minimum(np.where(r.dropped, r.hold_steps, steps), end)  # steps both held
+    err, count = 0.0, 0
+    for i in range(n):
+        d = np.linalg.norm(r.tips[: both[i], i] - reference.tips[: both[i], i], axis=-1)  # (steps, 4)
+        err += d.sum()
+        count += d.size
+    speed = np.linalg.norm(np.diff(reference.tips, axis=0), axis=-1)  # (steps, N, 4)
+    valid = np.arange(steps)[:, None] < end[None, :]
+    figures = {"tracking_error_mm": 1000.0 * err / max(count, 1),
+               "expert_tip_speed_mm_per_s": 1000.0 * float(speed[valid].mean()) / reference.dt}  # fmt: skip
+    return r, figures
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b > 0 else float("nan")
+
+
+def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
+    parts = [p.strip() for p in cfg.parts.split(",") if p.strip()]
+    bad = sorted(set(parts) - set(PARTS))
+    if bad:
+        raise ValueError(f"unknown parts {bad}; expected some of {', '.join(PARTS)}")
+    out: dict = {"checkpoint": model.record.get("path", ""), "seed": cfg.seed, "episodes_per_object": cfg.episodes,
+                 "seconds": cfg.seconds}  # fmt: skip
+    if "idm" in parts:
+        dataset = cfg.dataset or model.record.get("dataset", {}).get("path")
+        if not dataset or not Path(dataset).exists():
+            raise ValueError(f"dataset {dataset!r} for the open-loop IDM error not found; pass --dataset or leave "
+                             "idm out of --parts")  # fmt: skip
+        out["idm_open_loop"] = idm_open_loop(model, dataset)
+    experts = {a.strip(): Expert.load(shipped_expert_path("rotate", a.strip())) for a in cfg.experts.split(",")}
+    need_rollouts = "tracking" in parts or "controller" in parts
+    for object_set in [s.strip() for s in cfg.objects.split(",") if s.strip()] if need_rollouts else []:
+        res: dict = {}
+        refs: dict[str, Rollout] = {}
+        for axis, expert in experts.items():
+            env = _env(expert, cfg, object_set)
+            refs[axis] = rollout(env, lambda obs, _t, e=expert: e.act(obs), record_tips="tracking" in parts,
+                                 progress=None if cfg.json else f"expert {axis} {object_set}")  # fmt: skip
+            res[f"expert{axis}"] = _holding(refs[axis]) | {
+                "angvel_rad_per_s_median": float(np.median(refs[axis].rate_about(env.task.command)))
+            }
+            if "tracking" in parts:
+                r, fig = idm_tracking(model, _env(expert, cfg, object_set), refs[axis])
+                res[f"idm_tracking{axis}"] = _holding(r) | fig | {
+                    "holding_ratio_vs_expert": _ratio(float(np.mean(r.hold_s)), float(np.mean(refs[axis].hold_s))),
+                    "angvel_rad_per_s_median": float(np.median(r.rate_about(env.task.command))),
+                }
+        if "controller" in parts:
+            first = next(iter(experts.values()))
+            env = _env(first, cfg, object_set)
+            ctrl = DexGenController(model, config=ControllerConfig(num_inference_steps=cfg.num_inference_steps,
+                                                                   seed=cfg.seed), batch=env.num_envs)  # fmt: skip
+
+            def policy(obs, _t):
+                return targets_to_actions(env, ctrl.act(frame_from_policy_obs(obs["policy"])))
+
+            r = rollout(env, policy, progress=None if cfg.json else f"unguided {object_set}")
+            z = np.array([0.0, 0.0, 1.0])
+            res["unguided"] = _holding(r) | {
+                "angvel_z_rad_per_s_median": float(np.median(r.rate_about(z))),
+                "abs_angvel_z_rad_per_s_median": float(np.median(np.abs(r.rate_about(z)))),
+                "holding_median_ratio_vs_experts": _ratio(
+                    float(np.median(r.hold_s)), float(np.mean([np.median(x.hold_s) for x in refs.values()]))
+                ),
+                "holding_mean_ratio_vs_experts": _ratio(
+                    float(np.mean(r.hold_s)), float(np.mean([np.mean(x.hold_s) for x in refs.values()]))
+                ),
+                "rejected_outputs": ctrl.rejected,
+            }
+        out[object_set] = res
+    return out
+
+
+def run_eval_model(cfg: EvalModelConfig) -> dict:
+    """The eval-model command."""
+    path = Path(cfg.checkpoint) if cfg.checkpoint else DEFAULT_MODEL
+    model = load_model(path)
+    model.record["path"] = str(path)
+    out = evaluate_model(model, cfg)
+    if cfg.record:
+        from dexgen.provenance import revision
+
+        record = {k: v for k, v in model.record.items() if k not in ("format", "format_version", "config", "data",
+                                                                      "path")}  # fmt: skip
+        import sys
+
+        record["eval"] = {"command": "dexgen " + " ".join(sys.argv[1:]), "revision": revision(), **out}
+        save_model(model, path, record=record)
+    return out

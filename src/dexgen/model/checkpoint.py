@@ -1,0 +1,123 @@
+"""Model weights on disk: ``NAME.safetensors`` (every parameter and normalizer buffer) and ``NAME.json`` beside it
+(format, model config, the dataset's schema, provenance and metrics). Loading checks both against this code."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from dexgen.data.schema import PRIMITIVES, SCHEMA_VERSION
+from dexgen.data.windows import OBS_FIELDS
+from dexgen.model.config import ModelConfig
+from dexgen.model.dexgen_model import DexGenModel
+
+FORMAT = "dexgen-model"
+FORMAT_VERSION = 1
+SHIPPED_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = SHIPPED_DIR / "dexgen.safetensors"
+"""The shipped default model."""
+
+
+class ModelCheckpointError(ValueError):
+    """A model checkpoint is missing, damaged, or does not fit this code or the given data."""
+
+
+def data_signature() -> dict:
+    """What a model assumes about its data: schema version, observation fields and primitive names."""
+    return {"schema_version": SCHEMA_VERSION, "obs_fields": list(OBS_FIELDS), "primitives": list(PRIMITIVES)}
+
+
+def check_data_signature(found: dict, *, where: str) -> None:
+    """A ModelCheckpointError naming the first difference between ``found`` and this code's data signature."""
+    want = data_signature()
+    for key, value in want.items():
+        if found.get(key) != value:
+            raise ModelCheckpointError(f"{where}: data {key} {found.get(key)!r} does not match this code's {value!r}")
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: DexGenModel, path: str | Path, *, record: dict | None = None) -> Path:
+    """Write ``path`` (.safetensors) and its JSON record atomically; returns the weights path."""
+    from safetensors.torch import save_file
+
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.cfg.to_dict(),
+            "data": data_signature(), **(record or {})}  # fmt: skip
+    _atomic_write(path, lambda tmp: save_file(state, tmp))
+    _atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+    return path
+
+
+def read_record(path: str | Path) -> dict:
+    """The JSON record of model weights ``path`` (checked for format and data signature)."""
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    if not path.with_suffix(".safetensors").exists():
+        raise ModelCheckpointError(f"no model weights at {path.with_suffix('.safetensors')}")
+    if not meta_path.exists():
+        raise ModelCheckpointError(f"model weights {path} have no record {meta_path.name} beside them")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelCheckpointError(f"corrupt model record {meta_path}: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelCheckpointError(f"{meta_path} is not a dexgen model record")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelCheckpointError(
+            f"{meta_path}: format version {meta.get('format_version')} is not this code's {FORMAT_VERSION}"
+        )
+    check_data_signature(meta.get("data", {}), where=str(meta_path))
+    return meta
+
+
+def load_state(model: DexGenModel, state: dict[str, torch.Tensor], *, where: str) -> None:
+    """Load ``state`` into ``model`` after checking names and shapes; a ModelCheckpointError naming the first
+    mismatch (missing or unexpected tensor, or wrong shape) otherwise."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ModelCheckpointError(f"{where}: tensors missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for k, v in own.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise ModelCheckpointError(
+                f"{where}: tensor {k} has shape {tuple(state[k].shape)}, the config gives {tuple(v.shape)}"
+            )
+    model.load_state_dict(state, strict=True)
+
+
+def load_model(path: str | Path | None = None) -> DexGenModel:
+    """The model stored at ``path`` (.safetensors with its .json record; None: the shipped default), in eval mode."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    meta = read_record(path)
+    try:
+        cfg = ModelConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelCheckpointError(f"{path}: bad model config in its record: {e}") from None
+    try:
+        state = load_file(str(path.with_suffix(".safetensors")))
+    except (SafetensorError, OSError) as e:
+        raise ModelCheckpointError(f"corrupt model weights {path}: {e}") from None
+    model = DexGenModel(cfg)
+    load_state(model, state, where=str(path))
+    model.record = meta
+    return model.eval()

@@ -1,0 +1,304 @@
+"""``dexgen train``: fit the diffusion prior and the inverse dynamics model on a motion dataset.
+
+A run lives in ``OUT/NAME/``: ``last.pt`` (everything needed to resume exactly: weights, EMA weights, optimizer,
+learning-rate schedule, random states), ``model.safetensors`` + ``model.json`` (the EMA weights for use, written at
+every checkpoint), ``tb/`` (TensorBoard) and ``log.jsonl`` (one line per validation). Batches are drawn by a seeded
+generator whose state is checkpointed, so an interrupted run resumed with ``--resume`` continues the same sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexgen.data.store import DatasetError
+from dexgen.data.windows import MotionWindows
+from dexgen.model.checkpoint import data_signature, save_model
+from dexgen.model.config import ModelConfig
+from dexgen.model.dexgen_model import TARGETS, DexGenModel
+from dexgen.provenance import revision
+
+PARTS = ("both", "diffusion", "idm")
+
+
+@dataclass
+class TrainModelConfig:
+    """Train the DexGen diffusion model and inverse dynamics model on a dataset (or resume a run)."""
+
+    dataset: str
+    """Dataset file (.h5) written by ``dexgen collect``."""
+    out: str = "runs/model"
+    """Directory of runs."""
+    name: str = "dexgen"
+    """Run name: the run lives in OUT/NAME."""
+    only: str = "both"
+    """Which networks to train: both, diffusion or idm."""
+    steps: int = 30000
+    """Optimizer steps."""
+    batch_size: int = 256
+    """Windows per step."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW), reached after warm-up and decayed by a cosine to zero."""
+    warmup_steps: int = 500
+    """Linear warm-up steps."""
+    weight_decay: float = 1e-6
+    """AdamW weight decay."""
+    ema_decay: float = 0.999
+    """Decay of the exponential moving average of the weights (the weights used for evaluation)."""
+    val_fraction: float = 0.05
+    """Fraction of episodes held out for validation (split by episode)."""
+    val_windows: int = 4096
+    """Validation windows evaluated at each validation (a fixed random subset)."""
+    val_every: int = 1000
+    """Steps between validations and checkpoints."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Architecture and diffusion settings."""
+    seed: int = 0
+    """Seed of initialization, batch order, diffusion noise and the split."""
+    threads: int = 0
+    """Torch threads; 0 leaves PyTorch's default."""
+    resume: bool = False
+    """Continue OUT/NAME from its last checkpoint."""
+    max_minutes: float = 0.0
+    """Stop at the first checkpoint after this many minutes of this process (0: no limit); resume later."""
+    progress: bool = True
+    """Show a progress bar."""
+    json: bool = False
+    """Print one JSON object at the end."""
+
+
+class TrainError(ValueError):
+    """A training run cannot start or resume as asked."""
+
+
+def _atomic_torch_save(obj: dict, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _dataset_info(ds: MotionWindows) -> dict:
+    return {"path": str(ds.path), "episodes": int(len(ds._arrays.ends)), "transitions": int(ds._arrays.transitions),
+            **data_signature()}  # fmt: skip
+
+
+def fit_normalizers(model: DexGenModel, train: MotionWindows, *, seed: int, samples: int = 100_000) -> None:
+    """Set the model's normalizers: observation and Δx statistics of the train split (stored in the dataset) and
+    the change of joint targets over a random subset of train windows."""
+    s = train.stats
+    model.obs_norm.set(s["obs_mean"], s["obs_std"])
+    model.dx_norm.set(s["dx_mean"], s["dx_std"])
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(train), size=min(samples, len(train)), replace=False)
+    w = train.batch(idx)
+    model.delta_norm.fit(w["action"] - w["obs"][:, -1, TARGETS])
+
+
+def _tensors(w: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in w.items()}
+
+
+def _losses(model: DexGenModel, b: dict[str, torch.Tensor], only: str, gen: torch.Generator) -> dict:
+    out = {}
+    if only in ("both", "diffusion"):
+        mode = b["primitive_id"] if model.cfg.mode == "primitive" else None
+        out["diffusion"] = model.diffusion_loss(b["obs"], b["dx"], mask=b["dx_mask"], mode=mode, generator=gen)
+    if only in ("both", "idm"):
+        out["idm"] = model.idm_loss(b["obs"], b["dx"], b["action"])
+    return out
+
+
+@torch.no_grad()
+def validate(model: DexGenModel, val: dict[str, torch.Tensor], only: str, *, seed: int = 0) -> dict[str, float]:
+    """Validation losses on fixed windows with fixed diffusion noise (comparable across calls), plus the IDM's
+    root-mean-square joint target error in radians."""
+    gen = torch.Generator().manual_seed(seed)
+    out: dict[str, float] = {}
+    n = len(val["obs"])
+    sums: dict[str, float] = {}
+    for i in range(0, n, 1024):
+        b = {k: v[i : i + 1024] for k, v in val.items()}
+        for k, v in _losses(model, b, only, gen).items():
+            sums[k] = sums.get(k, 0.0) + float(v) * len(b["obs"])
+        if only in ("both", "idm"):
+            err = model.idm_targets(b["obs"], b["dx"]) - b["action"]
+            sums["idm_rmse_rad"] = sums.get("idm_rmse_rad", 0.0) + float(err.pow(2).mean()) * len(b["obs"])
+    for k, v in sums.items():
+        out[k] = v / n
+    if "idm_rmse_rad" in out:
+        out["idm_rmse_rad"] = float(np.sqrt(out["idm_rmse_rad"]))
+    return out
+
+
+def train_model(cfg: TrainModelConfig) -> dict:
+    """Train (or resume) a model run; returns a summary with the run directory and the last validation."""
+    from diffusers.optimization import get_cosine_schedule_with_warmup
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    if cfg.only not in PARTS:
+        raise TrainError(f"--only must be one of {', '.join(PARTS)}, got {cfg.only!r}")
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    run_dir = Path(cfg.out) / cfg.name
+    last = run_dir / "last.pt"
+    ckpt = None
+    if cfg.resume:
+        ckpt = _load_training_checkpoint(last)
+        _check_resume(ckpt, cfg, last)
+    elif last.exists():
+        raise TrainError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --name")
+
+    try:
+        train = MotionWindows(cfg.dataset, history=cfg.model.history, horizon=cfg.model.horizon, split="train",
+                              val_fraction=cfg.val_fraction, seed=cfg.seed)  # fmt: skip
+        val = MotionWindows(cfg.dataset, history=cfg.model.history, horizon=cfg.model.horizon, split="val",
+                            val_fraction=cfg.val_fraction, seed=cfg.seed)  # fmt: skip
+    except (DatasetError, OSError) as e:
+        raise TrainError(f"cannot read dataset {cfg.dataset}: {e}") from None
+    if len(train) == 0 or len(val) == 0:
+        raise TrainError(f"dataset {cfg.dataset} has too few episodes for a train and a validation split")
+    if train.obs_dim != cfg.model.obs_dim:
+        cfg = replace(cfg, model=replace(cfg.model, obs_dim=train.obs_dim))
+    data = _dataset_info(train)
+    if ckpt is not None and {k: ckpt["data"][k] for k in ("episodes", "transitions")} != {
+        k: data[k] for k in ("episodes", "transitions")
+    }:
+        raise TrainError(f"cannot resume {last}: it was trained on a dataset of {ckpt['data']['episodes']} episodes "
+                         f"and {ckpt['data']['transitions']} transitions; {cfg.dataset} differs")  # fmt: skip
+
+    torch.manual_seed(cfg.seed)
+    model = DexGenModel(cfg.model)
+    fit_normalizers(model, train, seed=cfg.seed)
+    params = list(model.denoiser.parameters()) if cfg.only != "idm" else []
+    params += list(model.idm.parameters()) if cfg.only != "diffusion" else []
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = get_cosine_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step, wall = 0, 0.0
+    this_command = "dexgen " + " ".join(sys.argv[1:])
+    history = []
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        ema.load_state_dict(ckpt["ema"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["lr_schedule"])
+        rng.bit_generator.state = ckpt["numpy_rng"]
+        gen.set_state(ckpt["torch_gen"])
+        step, wall, history = ckpt["step"], ckpt["wall_s"], list(ckpt["history"])
+    history.append({"command": this_command, "revision": revision(), "threads": torch.get_num_threads(),
+                    "from_step": step, "to_step": step})  # fmt: skip
+    if step >= cfg.steps:
+        return {"run_dir": str(run_dir), "step": step, "model": str(run_dir / "model.safetensors")}
+
+    vrng = np.random.default_rng(cfg.seed + 1)
+    vidx = np.sort(vrng.choice(len(val), size=min(cfg.val_windows, len(val)), replace=False))
+    val_batch = _tensors(val.batch(vidx))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=step)
+    bar = tqdm(total=cfg.steps, initial=step, desc=cfg.name, disable=not cfg.progress, unit="step")
+    t_process = time.perf_counter()
+    t0 = t_process - wall
+    metrics: dict[str, float] = {}
+    running: dict[str, float] = {}
+    model.train()
+    while step < cfg.steps:
+        b = _tensors(train.batch(rng.integers(len(train), size=cfg.batch_size)))
+        losses = _losses(model, b, cfg.only, gen)
+        loss = sum(losses.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        ema.update_parameters(model)
+        step += 1
+        for k, v in losses.items():
+            v = v.item()
+            running[k] = 0.98 * running.get(k, v) + 0.02 * v
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix({k: f"{v:.4f}" for k, v in running.items()})
+            for k, v in losses.items():
+                writer.add_scalar(f"train/{k}", float(v.detach()), step)
+            writer.add_scalar("train/lr", sched.get_last_lr()[0], step)
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            ema_model = ema.module.eval()
+            metrics = {f"val/{k}": v for k, v in validate(ema_model, val_batch, cfg.only, seed=cfg.seed).items()}
+            metrics.update({f"train/{k}": v for k, v in running.items()})
+            wall = time.perf_counter() - t0
+            for k, v in metrics.items():
+                if k.startswith("val/"):
+                    writer.add_scalar(k, v, step)
+            with open(run_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps({"step": step, "wall_s": round(wall, 1), **metrics}) + "\n")
+            history[-1]["to_step"] = step
+            _atomic_torch_save(
+                {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                 "lr_schedule": sched.state_dict(), "numpy_rng": rng.bit_generator.state,
+                 "torch_gen": gen.get_state(), "step": step, "wall_s": wall, "config": _config_dict(cfg),
+                 "data": data, "history": history},
+                last,
+            )  # fmt: skip
+            record = {"command": history[0]["command"], "seed": cfg.seed, "revision": history[0]["revision"],
+                      "dataset": {**data, "val_fraction": cfg.val_fraction, "split_seed": cfg.seed}, "training": {"steps": step, "wall_s": round(wall, 1), "only": cfg.only,
+                                                    "history": history}, "validation": metrics}  # fmt: skip
+            save_model(ema_model, run_dir / "model.safetensors", record=record)
+            writer.flush()
+            model.train()
+            elapsed = time.perf_counter() - t_process
+            if cfg.max_minutes > 0 and elapsed > 60.0 * cfg.max_minutes and step < cfg.steps:
+                break
+    bar.close()
+    writer.close()
+    return {"run_dir": str(run_dir), "step": step, "wall_s": round(wall, 1), "model": str(run_dir / "model.safetensors"),
+            **metrics}  # fmt: skip
+
+
+def _config_dict(cfg: TrainModelConfig) -> dict:
+    return asdict(cfg)
+
+
+_RESUME_KEYS = ("dataset", "only", "steps", "batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay",
+                "val_fraction", "seed")  # fmt: skip
+
+
+def _load_training_checkpoint(path: Path) -> dict:
+    if not path.exists():
+        raise TrainError(f"no checkpoint at {path} to resume")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a damaged file
+        raise TrainError(f"corrupt checkpoint {path}: {type(e).__name__}: {e}") from None
+    if not isinstance(ckpt, dict) or "ema" not in ckpt or "config" not in ckpt:
+        raise TrainError(f"{path} is not a dexgen model training checkpoint")
+    return ckpt
+
+
+def _check_resume(ckpt: dict, cfg: TrainModelConfig, path: Path) -> None:
+    saved = ckpt["config"]
+    for key in _RESUME_KEYS:
+        if saved[key] != getattr(cfg, key):
+            raise TrainError(f"cannot resume {path}: it was trained with {key}={saved[key]!r}, not {getattr(cfg, key)!r}")
+    mine = {k: v for k, v in asdict(cfg.model).items() if k != "obs_dim"}
+    theirs = {k: v for k, v in saved["model"].items() if k != "obs_dim"}
+    if mine != theirs:
+        diff = sorted(k for k in mine if mine[k] != theirs.get(k))
+        raise TrainError(f"cannot resume {path}: its model config differs in {', '.join(diff)}")

@@ -6,7 +6,8 @@ from dexgen.cli import main
 def test_help_lists_commands(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for words in ("sim-check", "grasps generate", "grasps check", "bench sim"):
+    commands = ("sim-check", "grasps generate", "grasps check", "bench sim", "train", "eval-model", "bench controller")
+    for words in commands:
         assert words in out
 
 
@@ -30,3 +31,12 @@ def test_grasps_check_json(capsys):
     assert main(["grasps", "check", "--objects", "cube_60", "--seconds", "0.5", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert 0.0 <= result["hold_rate"] <= 1.0 and result["grasps"] >= 8
+
+
+def test_model_commands_give_one_line_errors(tmp_path, capsys):
+    assert main(["train", "--dataset", str(tmp_path / "missing.h5"), "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot read dataset" in err
+    assert main(["eval-model", str(tmp_path / "none.safetensors")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no model weights" in err

@@ -7,6 +7,8 @@ dexgen bench sim --envs 128 --json    # simulator throughput
 dexgen data check data.h5 --json      # validate a dataset file
 dexgen collect --out data.h5 --transitions 1000000  # roll out the experts into a dataset
 dexgen train --dataset data.h5        # train the diffusion model and the inverse dynamics model
+dexgen eval-model --json              # the shipped model alone: IDM error and tracking, unguided control
+dexgen bench controller --json        # latency of one control decision on one thread
 """
 
 from __future__ import annotations
@@ -168,6 +170,8 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "data stats": ("dexgen.data.stats:DataStatsConfig", "dexgen.data.stats:run_data_stats"),
     "collect": ("dexgen.data.collect:CollectConfig", "dexgen.data.collect:run_collect"),
     "train": ("dexgen.model.train:TrainModelConfig", "dexgen.model.train:train_model"),
+    "eval-model": ("dexgen.eval.model_eval:EvalModelConfig", "dexgen.eval.model_eval:run_eval_model"),
+    "bench controller": ("dexgen.controller.bench:BenchControllerConfig", "dexgen.controller.bench:bench_controller"),
 }
 """Command words -> (config class, runner taking the config), either given directly or as "module:name" so that
 heavy imports (torch, mujoco) stay out of ``dexgen --help``."""

@@ -93,7 +93,7 @@ class DexGenController:
             raise ValueError("command holds NaN or inf")
         return torch.from_numpy(c)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, observation, command=None) -> np.ndarray:
         start = time.perf_counter()
         obs = np.asarray(observation, dtype=np.float32)

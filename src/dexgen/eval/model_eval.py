@@ -167,17 +167,21 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
             }
             if "tracking" in parts:
                 r, fig = idm_tracking(model, _env(expert, cfg, object_set), refs[axis])
-                res[f"idm_tracking{axis}"] = _holding(r) | fig | {
-                    "holding_ratio_vs_expert": _ratio(float(np.mean(r.hold_s)), float(np.mean(refs[axis].hold_s))),
-                    "angvel_rad_per_s_median": float(np.median(r.rate_about(env.task.command))),
-                }
+                res[f"idm_tracking{axis}"] = (
+                    _holding(r)
+                    | fig
+                    | {
+                        "holding_ratio_vs_expert": _ratio(float(np.mean(r.hold_s)), float(np.mean(refs[axis].hold_s))),
+                        "angvel_rad_per_s_median": float(np.median(r.rate_about(env.task.command))),
+                    }
+                )
         if "controller" in parts:
             first = next(iter(experts.values()))
             env = _env(first, cfg, object_set)
             ctrl = DexGenController(model, config=ControllerConfig(num_inference_steps=cfg.num_inference_steps,
                                                                    seed=cfg.seed), batch=env.num_envs)  # fmt: skip
 
-            def policy(obs, _t):
+            def policy(obs, _t, env=env, ctrl=ctrl):
                 return targets_to_actions(env, ctrl.act(frame_from_policy_obs(obs["policy"])))
 
             r = rollout(env, policy, progress=None if cfg.json else f"unguided {object_set}")

@@ -113,7 +113,7 @@ class DexGenModel(nn.Module):
             self._samplers[n] = s
         return self._samplers[n]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(
         self,
         obs: torch.Tensor,
@@ -150,8 +150,9 @@ class DexGenModel(nn.Module):
         else:
             x = torch.randn(shape, generator=generator)
         abar = sched.alphas_cumprod
-        for t in timesteps:
-            out = self.denoiser(x, t.expand(b), obs_n, m)
+        films = self.denoiser.films(timesteps, obs_n, m)
+        for k, t in enumerate(timesteps):
+            out = self.denoiser.denoise(x, [f[k] for f in films])
             if guide is not None:
                 a = abar[t]
                 if self.cfg.prediction_type == "epsilon":

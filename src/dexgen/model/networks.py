@@ -37,7 +37,11 @@ class FiLMBlock(nn.Module):
         nn.init.zeros_(self.fc2.bias)
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.film(cond).chunk(2, dim=-1)
+        return self.apply_film(h, self.film(cond))
+
+    def apply_film(self, h: torch.Tensor, film: torch.Tensor) -> torch.Tensor:
+        """The block with precomputed FiLM parameters ``film = self.film(cond)`` (B, 2 * hidden)."""
+        scale, shift = film.chunk(2, dim=-1)
         z = self.act(self.fc1(self.norm(h)))
         z = z * (1.0 + scale) + shift
         return h + self.fc2(self.act(z))
@@ -79,9 +83,25 @@ class Denoiser(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, obs: torch.Tensor, mode: torch.Tensor | None = None):
         cond = self.condition(t, obs, mode)
+        return self.denoise(x, [block.film(cond) for block in self.blocks])
+
+    def films(self, timesteps: torch.Tensor, obs: torch.Tensor, mode: torch.Tensor | None) -> list[torch.Tensor]:
+        """FiLM parameters of every block for every timestep at once: a list (one per block) of (K, B, 2 * hidden)
+        for K timesteps and observations (B, H, D). The conditioning does not depend on the noisy sample, so a
+        sampler computes it in one batched pass instead of once per denoising step."""
+        k, b = len(timesteps), obs.shape[0]
+        cond = self.condition(
+            timesteps.repeat_interleave(b),
+            obs.repeat(k, 1, 1),
+            None if mode is None else mode.repeat(k),
+        )
+        return [block.film(cond).view(k, b, -1) for block in self.blocks]
+
+    def denoise(self, x: torch.Tensor, films: list[torch.Tensor]) -> torch.Tensor:
+        """The prediction for x (B, T, 4, 3) given each block's FiLM parameters (B, 2 * hidden)."""
         h = self.inp(x.flatten(1))
-        for block in self.blocks:
-            h = block(h, cond)
+        for block, film in zip(self.blocks, films):
+            h = block.apply_film(h, film)
         return self.out(self.out_norm(h)).view(x.shape)
 
 

@@ -257,9 +257,14 @@ def train_model(cfg: TrainModelConfig) -> dict:
                  "data": data, "history": history},
                 last,
             )  # fmt: skip
-            record = {"command": history[0]["command"], "seed": cfg.seed, "revision": history[0]["revision"],
-                      "dataset": {**data, "val_fraction": cfg.val_fraction, "split_seed": cfg.seed}, "training": {"steps": step, "wall_s": round(wall, 1), "only": cfg.only,
-                                                    "history": history}, "validation": metrics}  # fmt: skip
+            record = {
+                "command": history[0]["command"],
+                "seed": cfg.seed,
+                "revision": history[0]["revision"],
+                "dataset": {**data, "val_fraction": cfg.val_fraction, "split_seed": cfg.seed},
+                "training": {"steps": step, "wall_s": round(wall, 1), "only": cfg.only, "history": history},
+                "validation": metrics,
+            }
             save_model(ema_model, run_dir / "model.safetensors", record=record)
             writer.flush()
             model.train()
@@ -268,15 +273,15 @@ def train_model(cfg: TrainModelConfig) -> dict:
                 break
     bar.close()
     writer.close()
-    return {"run_dir": str(run_dir), "step": step, "wall_s": round(wall, 1), "model": str(run_dir / "model.safetensors"),
-            **metrics}  # fmt: skip
+    model_path = str(run_dir / "model.safetensors")
+    return {"run_dir": str(run_dir), "step": step, "wall_s": round(wall, 1), "model": model_path, **metrics}
 
 
 def _config_dict(cfg: TrainModelConfig) -> dict:
     return asdict(cfg)
 
 
-_RESUME_KEYS = ("dataset", "only", "steps", "batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay",
+_RESUME_KEYS = ("dataset", "only", "batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay",
                 "val_fraction", "seed")  # fmt: skip
 
 
@@ -296,7 +301,8 @@ def _check_resume(ckpt: dict, cfg: TrainModelConfig, path: Path) -> None:
     saved = ckpt["config"]
     for key in _RESUME_KEYS:
         if saved[key] != getattr(cfg, key):
-            raise TrainError(f"cannot resume {path}: it was trained with {key}={saved[key]!r}, not {getattr(cfg, key)!r}")
+            given = getattr(cfg, key)
+            raise TrainError(f"cannot resume {path}: it was trained with {key}={saved[key]!r}, not {given!r}")
     mine = {k: v for k, v in asdict(cfg.model).items() if k != "obs_dim"}
     theirs = {k: v for k, v in saved["model"].items() if k != "obs_dim"}
     if mine != theirs:

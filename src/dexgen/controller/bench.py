@@ -1,0 +1,94 @@
+"""``dexgen bench controller``: the latency of one control decision (observation in, joint targets out) at batch 1
+on one CPU thread, guided and unguided, on observations recorded from the simulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
+from dexgen.model.checkpoint import DEFAULT_MODEL, load_model
+from dexgen.sim import constants as C
+
+
+@dataclass
+class BenchControllerConfig:
+    """Measure latency_ms_p50 / _p95 of one control decision (batch 1, one thread), guided and unguided."""
+
+    checkpoint: str | None = None
+    """Model weights; None: the shipped default model."""
+    decisions: int = 500
+    """Timed decisions per variant (after a warm-up)."""
+    warmup: int = 30
+    """Untimed decisions first."""
+    alpha: float = 0.3
+    """Guidance strength of the guided variant."""
+    num_inference_steps: int | None = None
+    """DDIM steps; None: the model's default."""
+    threads: int = 1
+    """Torch threads."""
+    seed: int = 0
+    """Seed of the recorded observations and of sampling."""
+    json: bool = False
+    """Print one JSON object."""
+
+
+def rotation_command(frame: np.ndarray, horizon: int, *, omega: float = 1.0, dt: float = 0.05) -> np.ndarray:
+    """Fingertip motion (horizon, 4, 3), metres, palm frame, of the fingertips of ``frame`` turned rigidly about the
+    palm z axis through the nominal grasp centre at ``omega`` rad/s (a typical guided command)."""
+    tips = frame[32:44].reshape(4, 3) - np.array(C.GRASP_CENTRE)
+    out = np.empty((horizon, 4, 3), dtype=np.float32)
+    for i in range(horizon):
+        a = omega * dt * (i + 1)
+        rot = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+        out[i] = tips @ rot.T - tips
+    return out
+
+
+def _frames(model, cfg: BenchControllerConfig, n: int) -> np.ndarray:
+    """(n, 44) observation frames of one hand run by the unguided controller from a cached grasp."""
+    from dexgen.sim.env import EnvConfig, HandEnv
+
+    env = HandEnv(EnvConfig(num_envs=1, objects="cube_60", action_mode="absolute", seed=cfg.seed, num_threads=1))
+    ctrl = DexGenController(model, config=ControllerConfig(seed=cfg.seed))
+    frames, obs = [], env.get_observations()
+    for _ in range(n):
+        frame = frame_from_policy_obs(obs["policy"])[0]
+        frames.append(frame)
+        obs, _, done, _ = env.step(ctrl.act(frame)[None])
+        if done[0]:
+            ctrl.reset()
+    return np.array(frames)
+
+
+def _percentiles(latencies_s: list[float]) -> dict:
+    ms = 1000.0 * np.array(latencies_s)
+    return {"latency_ms_p50": float(np.percentile(ms, 50)), "latency_ms_p95": float(np.percentile(ms, 95)),
+            "latency_ms_mean": float(ms.mean()), "latency_ms_max": float(ms.max())}  # fmt: skip
+
+
+def bench_controller(cfg: BenchControllerConfig) -> dict:
+    torch.set_num_threads(cfg.threads)
+    model = load_model(cfg.checkpoint or DEFAULT_MODEL)
+    frames = _frames(model, cfg, 100)
+    out: dict = {"checkpoint": str(cfg.checkpoint or DEFAULT_MODEL), "threads": torch.get_num_threads(),
+                 "batch": 1, "num_inference_steps": cfg.num_inference_steps or model.cfg.num_inference_steps,
+                 "decisions": cfg.decisions}  # fmt: skip
+    for name, alpha in (("guided", cfg.alpha), ("unguided", 0.0)):
+        ctrl_cfg = ControllerConfig(alpha=alpha, seed=cfg.seed, num_inference_steps=cfg.num_inference_steps)
+        ctrl = DexGenController(model, config=ctrl_cfg)
+        for i in range(cfg.warmup + cfg.decisions):
+            frame = frames[i % len(frames)]
+            command = rotation_command(frame, model.cfg.horizon) if alpha > 0 else None
+            if i == cfg.warmup:
+                ctrl.latencies_s.clear()
+            ctrl.act(frame, command)
+        stats = _percentiles(ctrl.latencies_s)
+        if name == "guided":
+            out.update(stats)
+            out["alpha"] = alpha
+        else:
+            out.update({f"unguided_{k}": v for k, v in stats.items()})
+    return out

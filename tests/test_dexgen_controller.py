@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+
+from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController
+from dexgen.sim.hand import joint_range
+from model_helpers import tiny_model
+
+LIMITS = joint_range()
+
+
+def _frame(batch=1, seed=0):
+    rng = np.random.default_rng(seed)
+    q = rng.uniform(LIMITS[:, 0], LIMITS[:, 1], (batch, 16))
+    tips = rng.normal(0.0, 0.03, (batch, 12)) + 0.05
+    return np.concatenate((q, q, tips), axis=1).astype(np.float32)
+
+
+def test_act_returns_targets_within_limits_for_one_hand_and_a_batch():
+    ctrl = DexGenController(tiny_model())
+    out = ctrl.act(_frame()[0])
+    assert out.shape == (16,)
+    assert (out >= LIMITS[:, 0] - 1e-6).all() and (out <= LIMITS[:, 1] + 1e-6).all()
+    batch = DexGenController(tiny_model(), batch=3)
+    assert batch.act(_frame(3)).shape == (3, 16)
+    assert len(batch.latencies_s) == 1 and batch.latencies_s[0] > 0
+
+
+def test_same_seed_same_targets_after_reset():
+    ctrl = DexGenController(tiny_model(), config=ControllerConfig(seed=4))
+    frames = [_frame(seed=i)[0] for i in range(3)]
+    first = [ctrl.act(f) for f in frames]
+    ctrl.reset()
+    again = [ctrl.act(f) for f in frames]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_command_of_wrong_shape_or_with_nan_is_refused():
+    model = tiny_model()
+    ctrl = DexGenController(model, config=ControllerConfig(alpha=0.1))
+    with pytest.raises(ValueError, match=r"command must have shape \(1, 8, 4, 3\)"):
+        ctrl.act(_frame()[0], np.zeros((5, 4, 3)))
+    cmd = np.zeros((model.cfg.horizon, 4, 3))
+    cmd[2, 1, 0] = np.nan
+    with pytest.raises(ValueError, match="command holds NaN"):
+        ctrl.act(_frame()[0], cmd)
+    with pytest.raises(ValueError, match="observation must have shape"):
+        ctrl.act(np.zeros(12))
+
+
+def test_guidance_changes_the_output_only_with_alpha():
+    model = tiny_model()
+    cmd = 0.03 * np.ones((model.cfg.horizon, 4, 3))
+    outs = {}
+    for alpha in (0.0, 0.4):
+        ctrl = DexGenController(model, config=ControllerConfig(alpha=alpha))
+        outs[alpha] = (ctrl.act(_frame()[0], cmd), DexGenController(model).act(_frame()[0]))
+    np.testing.assert_allclose(outs[0.0][0], outs[0.0][1], atol=1e-6)
+    assert not np.allclose(outs[0.4][0], outs[0.4][1])
+
+
+def test_non_finite_output_holds_the_last_safe_targets():
+    model = tiny_model()
+    ctrl = DexGenController(model)
+    frame = _frame()[0]
+    safe = ctrl.act(frame)
+    with torch.no_grad():
+        model.idm.net[-1].bias.fill_(float("nan"))
+    held = ctrl.act(frame)
+    np.testing.assert_array_equal(held, safe)
+    assert ctrl.rejected == 1
+
+
+def test_chunking_samples_once_per_chunk():
+    model = tiny_model()
+    calls = []
+    original = model.sample
+
+    def counting(*a, **k):
+        calls.append(1)
+        return original(*a, **k)
+
+    model.sample = counting
+    ctrl = DexGenController(model, config=ControllerConfig(replan_every=3))
+    for i in range(7):
+        ctrl.act(_frame(seed=i)[0])
+    assert len(calls) == 3  # steps 0, 3 and 6
+    with pytest.raises(ValueError, match="past the plan's horizon"):
+        DexGenController(model, config=ControllerConfig(replan_every=8))

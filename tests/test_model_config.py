@@ -1,0 +1,28 @@
+import pytest
+
+from dexgen.model.config import ModelConfig
+
+
+def test_round_trip_through_dict():
+    cfg = ModelConfig(hidden=64, mode="primitive", num_inference_steps=5)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ValueError, match="unknown model config keys.*'width'"):
+        ModelConfig.from_dict({**ModelConfig().to_dict(), "width": 3})
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"idm_horizon": 9}, "idm_horizon"),
+        ({"prediction_type": "v"}, "prediction_type"),
+        ({"mode": "wrist"}, "mode"),
+        ({"num_inference_steps": 0}, "num_inference_steps"),
+        ({"history": 0}, "history"),
+    ],
+)
+def test_bad_values_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**kwargs)

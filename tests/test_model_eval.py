@@ -1,0 +1,41 @@
+import pytest
+
+from dexgen.eval.model_eval import EvalModelConfig, evaluate_model, run_eval_model
+from dexgen.model.checkpoint import load_model, save_model
+from model_helpers import SAMPLE_DATASET, tiny_model
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    dataset = tmp_path / "sample.h5"
+    dataset.write_bytes(SAMPLE_DATASET.read_bytes())
+    record = {"dataset": {"path": str(dataset), "val_fraction": 0.2, "split_seed": 0}}
+    return save_model(tiny_model(), tmp_path / "m.safetensors", record=record)
+
+
+def test_every_part_reports_its_figures(checkpoint):
+    cfg = EvalModelConfig(str(checkpoint), objects="cube_60", episodes=1, seconds=0.5, experts="+z", json=True)
+    out = run_eval_model(cfg)
+    assert out["idm_open_loop"]["windows"] > 0
+    assert out["idm_open_loop"]["idm_rmse_rad"] > 0
+    res = out["cube_60"]
+    assert set(res) == {"expert+z", "idm_tracking+z", "unguided"}
+    assert res["idm_tracking+z"]["tracking_error_mm"] >= 0
+    assert 0 < res["unguided"]["holding_s_median"] <= 0.5
+    assert "eval" not in load_model(checkpoint).record
+
+
+def test_record_flag_writes_the_figures_into_the_model_record(checkpoint):
+    cfg = EvalModelConfig(str(checkpoint), parts="idm", record=True, json=True)
+    run_eval_model(cfg)
+    record = load_model(checkpoint).record
+    assert record["eval"]["idm_open_loop"]["idm_rmse_rad"] > 0
+    assert record["dataset"]["val_fraction"] == 0.2
+
+
+def test_unknown_part_and_missing_dataset_are_named(checkpoint, tmp_path):
+    model = load_model(checkpoint)
+    with pytest.raises(ValueError, match="unknown parts"):
+        evaluate_model(model, EvalModelConfig(parts="idm,speed"))
+    with pytest.raises(ValueError, match="not found"):
+        evaluate_model(model, EvalModelConfig(parts="idm", dataset=str(tmp_path / "none.h5")))

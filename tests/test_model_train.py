@@ -1,0 +1,71 @@
+import json
+
+import pytest
+import torch
+
+from dexgen.model.checkpoint import load_model
+from dexgen.model.train import TrainError, TrainModelConfig, train_model
+from model_helpers import SAMPLE_DATASET, TINY
+
+
+def _cfg(tmp_path, dataset, **kw):
+    base = dict(dataset=str(dataset), out=str(tmp_path / "runs"), name="t", steps=60, batch_size=64, lr=3e-3,
+                warmup_steps=5, ema_decay=0.9, val_every=30, val_windows=512, model=TINY, progress=False)  # fmt: skip
+    return TrainModelConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    # a private copy: training stores normalization statistics in the file
+    p = tmp_path / "sample.h5"
+    p.write_bytes(SAMPLE_DATASET.read_bytes())
+    return p
+
+
+def test_training_reduces_the_loss_and_writes_a_usable_model(tmp_path, dataset):
+    out = train_model(_cfg(tmp_path, dataset, steps=120, val_every=40))
+    log = [json.loads(line) for line in (tmp_path / "runs/t/log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [40, 80, 120]
+    assert log[-1]["val/diffusion"] < log[0]["val/diffusion"]
+    assert log[-1]["val/idm"] < log[0]["val/idm"]
+    model = load_model(out["model"])
+    assert model.record["training"]["steps"] == 120
+    assert model.record["dataset"]["episodes"] > 0
+    assert (tmp_path / "runs/t/tb").is_dir()
+
+
+def test_resume_continues_exactly(tmp_path, dataset):
+    straight = train_model(_cfg(tmp_path, dataset, name="a"))
+    train_model(_cfg(tmp_path, dataset, name="b", max_minutes=1e-6))  # stops at the first checkpoint (step 30)
+    assert json.loads((tmp_path / "runs/b/log.jsonl").read_text().splitlines()[-1])["step"] == 30
+    resumed = train_model(_cfg(tmp_path, dataset, name="b", resume=True))
+    a, b = load_model(straight["model"]), load_model(resumed["model"])
+    for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), k
+
+
+def test_refusals(tmp_path, dataset):
+    train_model(_cfg(tmp_path, dataset, steps=30))
+    with pytest.raises(TrainError, match="already holds a run"):
+        train_model(_cfg(tmp_path, dataset, steps=30))
+    with pytest.raises(TrainError, match="trained with lr"):
+        train_model(_cfg(tmp_path, dataset, steps=60, lr=1e-4, resume=True))
+    with pytest.raises(TrainError, match="no checkpoint"):
+        train_model(_cfg(tmp_path, dataset, name="other", resume=True))
+    with pytest.raises(TrainError, match="--only"):
+        train_model(_cfg(tmp_path, dataset, name="x", only="denoiser"))
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(TrainError, match="cannot read dataset"):
+        train_model(_cfg(tmp_path, bad, name="y"))
+
+
+def test_only_idm_leaves_the_denoiser_untouched(tmp_path, dataset):
+    out = train_model(_cfg(tmp_path, dataset, steps=30, only="idm", ema_decay=0.0))
+    torch.manual_seed(0)
+    from dexgen.model.dexgen_model import DexGenModel
+
+    fresh = DexGenModel(TINY)
+    trained = load_model(out["model"])
+    for (k, a), b in zip(fresh.denoiser.state_dict().items(), trained.denoiser.state_dict().values()):
+        assert torch.equal(a, b), k

@@ -88,3 +88,14 @@ def test_chunking_samples_once_per_chunk():
     assert len(calls) == 3  # steps 0, 3 and 6
     with pytest.raises(ValueError, match="past the plan's horizon"):
         DexGenController(model, config=ControllerConfig(replan_every=8))
+
+
+def test_mode_input_reaches_a_model_trained_with_one():
+    model = tiny_model(mode="primitive")
+    for p in model.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    with pytest.raises(ValueError, match="mode input"):
+        DexGenController(model).act(_frame()[0])
+    a = DexGenController(model, config=ControllerConfig(mode=4)).act(_frame()[0])
+    b = DexGenController(model, config=ControllerConfig(mode=5)).act(_frame()[0])
+    assert not np.allclose(a, b)

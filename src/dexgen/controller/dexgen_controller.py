@@ -35,6 +35,8 @@ class ControllerConfig:
     """Sample a new plan every this many calls (1: replan every control step)."""
     seed: int = 0
     """Seed of the sampling noise (the same seed and inputs give the same targets)."""
+    mode: int | None = None
+    """Mode input (a primitive id) for a model trained with ``mode=primitive``; None for a model without."""
 
 
 class DexGenController:
@@ -105,8 +107,9 @@ class DexGenController:
         cfg = self.config
         if self._plan is None or self._plan_age >= cfg.replan_every:
             guide = command_guide(self.model, cmd, cfg.alpha) if cmd is not None and cfg.alpha > 0 else None
+            mode = None if cfg.mode is None else torch.tensor(cfg.mode)
             dx = self.model.sample(hist, num_inference_steps=cfg.num_inference_steps, generator=self.generator,
-                                   guide=guide)  # fmt: skip
+                                   guide=guide, mode=mode)  # fmt: skip
             self._plan, self._plan_age = tips_now + dx, 0  # absolute fingertip positions, palm frame
         dx = self._plan[:, self._plan_age :] - tips_now
         self._plan_age += 1

@@ -215,5 +215,11 @@ def run_eval_model(cfg: EvalModelConfig) -> dict:
         import sys
 
         record["eval"] = {"command": "dexgen " + " ".join(sys.argv[1:]), "revision": revision(), **out}
+        dataset = cfg.dataset or record.get("dataset", {}).get("path")
+        if "generated_by" not in record.get("dataset", {}) and dataset and Path(dataset).exists():
+            from dexgen.data.store import open_dataset
+
+            with open_dataset(dataset) as r:  # records written before training stored this
+                record["dataset"]["generated_by"] = {k: r.attrs.get(k) for k in ("command", "seed", "revision")}
         save_model(model, path, record=record)
     return out

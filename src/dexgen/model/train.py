@@ -91,8 +91,13 @@ def _atomic_torch_save(obj: dict, path: Path) -> None:
 
 
 def _dataset_info(ds: MotionWindows) -> dict:
+    """What a model record says about its dataset: where it was, its size, and how it was made."""
+    from dexgen.data.store import open_dataset
+
+    with open_dataset(ds.path) as r:
+        made = {k: r.attrs.get(k) for k in ("command", "seed", "revision")}
     return {"path": str(ds.path), "episodes": int(len(ds._arrays.ends)), "transitions": int(ds._arrays.transitions),
-            **data_signature()}  # fmt: skip
+            "generated_by": made, **data_signature()}  # fmt: skip
 
 
 def fit_normalizers(model: DexGenModel, train: MotionWindows, *, seed: int, samples: int = 100_000) -> None:

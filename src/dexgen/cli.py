@@ -1,6 +1,7 @@
 """The ``dexgen`` command line. Each command is a typed dataclass config; tyro turns its fields into flags.
 
-dexgen sim-check                      # hold a grasp, render a video (the quick start's main job for now)
+dexgen demo                           # raw teleop vs guided DexGen on the shipped models: table, plot, video
+dexgen sim-check                      # hold a grasp, render a video
 dexgen grasps generate --objects all  # build the grasp cache
 dexgen grasps check --json            # hold every cached grasp for 10 s
 dexgen bench sim --envs 128 --json    # simulator throughput
@@ -9,6 +10,7 @@ dexgen collect --out data.h5 --transitions 1000000  # roll out the experts into 
 dexgen train --dataset data.h5        # train the diffusion model and the inverse dynamics model
 dexgen eval-model --json              # the shipped model alone: IDM error and tracking, unguided control
 dexgen bench controller --json        # latency of one control decision on one thread
+dexgen eval --suite quick --json      # raw teleop vs DexGen unguided / guided vs the RL expert
 """
 
 from __future__ import annotations
@@ -171,6 +173,8 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "collect": ("dexgen.data.collect:CollectConfig", "dexgen.data.collect:run_collect"),
     "train": ("dexgen.model.train:TrainModelConfig", "dexgen.model.train:train_model"),
     "eval-model": ("dexgen.eval.model_eval:EvalModelConfig", "dexgen.eval.model_eval:run_eval_model"),
+    "eval": ("dexgen.eval.teleop_eval:EvalConfig", "dexgen.eval.teleop_eval:run_eval"),
+    "demo": ("dexgen.eval.demo:DemoConfig", "dexgen.eval.demo:run_demo"),
     "bench controller": ("dexgen.controller.bench:BenchControllerConfig", "dexgen.controller.bench:bench_controller"),
 }
 """Command words -> (config class, runner taking the config), either given directly or as "module:name" so that

@@ -3,7 +3,8 @@
 The motion-command term implements ``Δx <- Δx - α σ_k² ∇ Dist(Δx, Δx_cmd)`` with
 ``Dist = Σ_i ||Δx_i - Δx_cmd,i||²`` measured in the model's normalized units (each coordinate of Δx divided by its
 standard deviation in the training data), so that α is unitless and comparable across horizon steps; σ_k² is the
-noise variance of the sample at step k (``DexGenModel.sample``). With α σ_k² = 0.5 one step lands on the command.
+noise variance of the sample at step k (``DexGenModel.sample``). The step moves the estimate a fraction 2 α σ_k² of
+the way to the command, capped at 1 (landing on it): a larger step would overshoot Dist's minimum.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ def command_guide(model: DexGenModel, command: torch.Tensor, alpha: float) -> Gu
     target = model.dx_norm.normalize(command)
 
     def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
-        grad = 2.0 * (x0 - target)
-        return x0 - alpha * sigma2 * grad
+        # Dist is quadratic, so a step of alpha * sigma2 * grad = 2 alpha sigma2 (x0 - target) moves x0 a fraction
+        # 2 alpha sigma2 of the way to the command; past 1 it would overshoot the minimum, so the step stops there.
+        step = min(2.0 * alpha * sigma2, 1.0)
+        return x0 - step * (x0 - target)
 
     return guide
 

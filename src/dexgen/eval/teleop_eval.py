@@ -1,0 +1,361 @@
+"""``dexgen eval``: does guided DexGen turn coarse, unsafe commands into safe motion that keeps their intent?
+
+For every commanded rotation axis x seed, the RL expert of that axis is run first from seeded initial states on the
+chosen objects (one episode per simulation); its fingertip trajectory is the reference of the corrupted-expert
+command sources. Then, from the same initial states, for every command source, each method runs for the horizon:
+
+- ``raw``: raw teleoperation, damped least-squares IK of the command's first step (``dexgen.teleop.ik``);
+- ``unguided``: the DexGen controller with α = 0 (ignores the command);
+- ``guided``: the DexGen controller guided toward the command with strength ``alpha``;
+- ``expert``: the RL expert of the commanded axis (privileged state; an upper bound, ignores the command).
+
+Per episode: holding time (until the object drops, capped at the horizon), progress (mean angular velocity of the
+object about the commanded axis while held, rad/s, signed) and command following (``metrics.follow_error``, mm).
+Medians with bootstrap 95 % intervals per method, per source and overall; a sweep of the guidance strength gives the
+holding-vs-following trade-off. Methods that ignore the command are run once per axis and seed, and each source's
+commands are computed afterwards from their recorded fingertips (the same random draws as when run live).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
+from dexgen.eval.metrics import follow_error, median_ci
+from dexgen.eval.model_eval import targets_to_actions
+from dexgen.model.checkpoint import DEFAULT_MODEL, load_model
+from dexgen.model.dexgen_model import DexGenModel
+from dexgen.rl.expert import Expert, shipped_expert_path
+from dexgen.rl.train import TrainExpertConfig, make_env
+from dexgen.sim.env import HandEnv
+from dexgen.sim.objects import resolve_objects
+from dexgen.sim.rollout import Rollout, rollout
+from dexgen.teleop.commands import CommandSource, CorruptedExpert, KinematicIntent, episode_ends, parse_axis
+
+METHODS = ("raw", "unguided", "guided", "expert")
+SUITES = {
+    "quick": {"objects": "heldout", "axes": "+z,-z", "sources": "kinematic,corrupted:mixed", "seeds": "1",
+              "episodes": 1, "seconds": 10.0, "sweep": "0,0.1,0.3,1"},
+    "full": {"objects": "heldout", "axes": "+z,-z",
+             "sources": "kinematic,corrupted:clean,corrupted:noisy,corrupted:biased,corrupted:lagged,"
+                        "corrupted:scaled,corrupted:frozen_thumb,corrupted:mixed",
+             "seeds": "1,2,3", "episodes": 2, "seconds": 30.0, "sweep": "0,0.03,0.1,0.3,1,3"},
+}  # fmt: skip
+"""Suite defaults; any of them can be overridden by the flag of the same name."""
+
+
+@dataclass
+class EvalConfig:
+    """Evaluate teleoperation assistance: raw teleop vs DexGen unguided vs DexGen guided vs the RL expert."""
+
+    suite: str = "quick"
+    """quick (under 5 minutes here) or full (the reference run); the flags below override its settings."""
+    checkpoint: str | None = None
+    """Model weights; None: the shipped default model."""
+    objects: str | None = None
+    """Object set or names (suite default: heldout)."""
+    axes: str | None = None
+    """Commanded rotation axes, comma-separated (each needs a shipped expert)."""
+    sources: str | None = None
+    """Command sources: kinematic (rigid rotation at --omega) and corrupted:<preset> (dexgen.teleop.commands)."""
+    seeds: str | None = None
+    """Comma-separated seeds (initial grasps, physics, observation noise, command corruption, sampling)."""
+    episodes: int | None = None
+    """Episodes per object per axis and seed."""
+    seconds: float | None = None
+    """Horizon, seconds."""
+    alpha: float = 0.3
+    """Guidance strength of the guided method."""
+    sweep: str | None = None
+    """Guidance strengths of the sweep (comma-separated; empty: no sweep)."""
+    omega: float = 0.5
+    """Angular speed of the kinematic-intent command, rad/s."""
+    num_inference_steps: int | None = None
+    """DDIM steps of the controller; None: the model's default."""
+    out: str = "outputs/eval"
+    """Directory of the JSON, Markdown table, sweep plot and video."""
+    video: bool = False
+    """Render the first case's first episode, raw teleop and guided side by side."""
+    threads: int = 0
+    """Simulation threads; 0 uses every core."""
+    json: bool = False
+    """Print one JSON object (the summary) instead of the table."""
+
+    def resolved(self) -> EvalConfig:
+        """The config with the suite's defaults filled in."""
+        if self.suite not in SUITES:
+            raise ValueError(f"unknown suite {self.suite!r}; expected one of {', '.join(SUITES)}")
+        fill = {k: v for k, v in SUITES[self.suite].items() if getattr(self, k) is None}
+        return replace(self, **fill)
+
+
+@dataclass
+class Episodes:
+    """Per-episode results of one method on one source (all axes and seeds concatenated)."""
+
+    hold_s: list
+    progress: list
+    follow_mm: list
+
+    def extend(self, hold_s, progress, follow_mm) -> None:
+        self.hold_s += list(hold_s)
+        self.progress += list(progress)
+        self.follow_mm += list(follow_mm)
+
+
+def _env(expert: Expert, object_set: str, *, seed: int, episodes: int, seconds: float, threads: int) -> HandEnv:
+    objects = resolve_objects(object_set)
+    cfg = TrainExpertConfig(**{k: v for k, v in expert.record["env"].items() if k != "ppo"})
+    cfg = replace(cfg, objects=",".join(o.name for o in objects), episode_seconds=seconds, threads=threads)
+    return make_env(cfg, num_envs=len(objects) * episodes, seed=seed)
+
+
+def _make_source(name: str, axis: str, omega: float, ref: Rollout) -> CommandSource:
+    if name == "kinematic":
+        return KinematicIntent(axis, omega, name="kinematic")
+    if name.startswith("corrupted:"):
+        return CorruptedExpert(ref.tips, episode_ends(ref.hold_steps), config=name.split(":", 1)[1], name=name)
+    raise ValueError(f"unknown command source {name!r}; expected kinematic or corrupted:<preset>")
+
+
+def _commands_afterwards(source: CommandSource, tips: np.ndarray, seed: int) -> np.ndarray:
+    """The commands (S, N, T, 4, 3) the source gives along a recorded trajectory tips (S + 1, N, 4, 3)."""
+    source.reset(tips[0], rng=seed)
+    return np.stack([source.command(t, tips[t]) for t in range(tips.shape[0] - 1)])
+
+
+class _Live:
+    """A policy that asks a command source every step and records the commands."""
+
+    def __init__(self, env: HandEnv, source: CommandSource, seed: int, act):
+        self.env, self.source, self.act = env, source, act
+        source.reset(env.fingertips(), rng=seed)
+        self.commands: list[np.ndarray] = []
+
+    def __call__(self, obs, t):
+        cmd = self.source.command(t, self.env.fingertips())
+        self.commands.append(cmd)
+        return targets_to_actions(self.env, self.act(frame_from_policy_obs(obs["policy"]), cmd))
+
+
+def _figures(r: Rollout, commands: np.ndarray, axis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    held = np.where(r.dropped, r.hold_steps, commands.shape[0])
+    return r.hold_s, r.rate_about(axis), 1000.0 * follow_error(r.tips, commands, held)
+
+
+def _summary(e: Episodes, seconds: float, *, seed: int = 0) -> dict:
+    out = {"episodes": len(e.hold_s)}
+    for key, values in (("holding_s", e.hold_s), ("progress_rad_per_s", e.progress), ("follow_error", e.follow_mm)):
+        ci = median_ci(np.array(values), seed=seed)
+        out[f"{key}_median"] = ci["median"]
+        out[f"{key}_ci95"] = [ci["ci_low"], ci["ci_high"]]
+    out["holding_s_mean"] = float(np.mean(e.hold_s)) if e.hold_s else float("nan")
+    out["drop_rate"] = float(np.mean(np.array(e.hold_s) < seconds - 1e-6)) if e.hold_s else float("nan")
+    return out
+
+
+def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> dict:
+    """Run the evaluation ``cfg`` (resolved) with ``model``; returns the results (see ``write_report``)."""
+    from tqdm import tqdm
+
+    from dexgen.teleop.ik import FingertipIK
+
+    axes = [a.strip() for a in cfg.axes.split(",") if a.strip()]
+    sources = [s.strip() for s in cfg.sources.split(",") if s.strip()]
+    seeds = [int(s) for s in str(cfg.seeds).split(",") if s.strip()]
+    sweep = [float(a) for a in str(cfg.sweep).split(",") if a.strip()]
+    alphas = sorted({a for a in sweep if a > 0} | {cfg.alpha})
+    experts = {a: Expert.load(shipped_expert_path("rotate", a)) for a in axes}
+    ik = FingertipIK()
+    results = {s: {m: Episodes([], [], []) for m in METHODS} for s in sources}
+    swept = {s: {a: Episodes([], [], []) for a in alphas} for s in sources}
+    frames: dict[str, list] = {}
+    total = len(axes) * len(seeds) * (2 + len(sources) * (1 + len(alphas)))
+    bar = tqdm(total=total, desc="eval", disable=not progress, unit="rollout")
+    for axis in axes:
+        axis_vec = parse_axis(axis)
+        for seed in seeds:
+
+            def env(axis=axis, seed=seed):
+                return _env(experts[axis], cfg.objects, seed=seed, episodes=cfg.episodes, seconds=cfg.seconds,
+                            threads=cfg.threads)  # fmt: skip
+
+            e = env()
+            ref = rollout(e, lambda obs, _t, x=experts[axis]: x.act(obs), record_tips=True)
+            bar.update(1)
+            e = env()
+            steps = cfg.num_inference_steps
+            ctrl = DexGenController(model, config=ControllerConfig(seed=seed, num_inference_steps=steps),
+                                    batch=e.num_envs)  # fmt: skip
+            plain = rollout(e, lambda obs, _t, c=ctrl, en=e: targets_to_actions(
+                en, c.act(frame_from_policy_obs(obs["policy"]))), record_tips=True)  # fmt: skip
+            bar.update(1)
+            for name in sources:
+                for method, r in (("expert", ref), ("unguided", plain)):
+                    cmds = _commands_afterwards(_make_source(name, axis, cfg.omega, ref), r.tips, seed)
+                    results[name][method].extend(*_figures(r, cmds, axis_vec))
+                    if method == "unguided" and 0.0 in sweep:
+                        swept[name].setdefault(0.0, Episodes([], [], [])).extend(*_figures(r, cmds, axis_vec))
+                first = axis == axes[0] and seed == seeds[0] and name == sources[0] and cfg.video
+                # raw teleop: IK of the command's first step from the observed joint positions
+                e = env()
+
+                def raw(frame, cmd):
+                    tips = frame[:, 32:44].reshape(-1, 4, 3).astype(np.float64)
+                    return ik.solve_batch(frame[:, :16].astype(np.float64), tips + cmd[:, 0])
+
+                live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, raw)
+                r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "raw") if first else None)
+                results[name]["raw"].extend(*_figures(r, np.stack(live.commands), axis_vec))
+                bar.update(1)
+                for alpha in alphas:
+                    e = env()
+                    ccfg = ControllerConfig(alpha=alpha, seed=seed, num_inference_steps=steps)
+                    c = DexGenController(model, config=ccfg, batch=e.num_envs)
+                    live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
+                    video = first and alpha == cfg.alpha
+                    r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "guided") if video else None)
+                    figs = _figures(r, np.stack(live.commands), axis_vec)
+                    swept[name][alpha].extend(*figs)
+                    if alpha == cfg.alpha:
+                        results[name]["guided"].extend(*figs)
+                    bar.update(1)
+    bar.close()
+    return {"results": results, "swept": swept, "frames": frames}
+
+
+def _recorder(env: HandEnv, frames: dict, key: str):
+    from dexgen.sim.render import SimRenderer
+
+    renderer = SimRenderer(env.sims, sim=0)
+    frames[key] = [renderer.frame()]
+    alive = [True]
+
+    def on_step(_t: int) -> None:
+        alive[0] = alive[0] and env.episode_length[0] > 0
+        frames[key].append(renderer.frame() if alive[0] else frames[key][-1])
+
+    return on_step
+
+
+def summarize(run: dict, cfg: EvalConfig) -> dict:
+    """The JSON summary: per method overall and per source, the guided/raw holding ratio, the sweep."""
+    results, swept = run["results"], run["swept"]
+    overall = {m: Episodes([], [], []) for m in METHODS}
+    for per_method in results.values():
+        for m, e in per_method.items():
+            overall[m].extend(e.hold_s, e.progress, e.follow_mm)
+    methods = {m: _summary(e, cfg.seconds) for m, e in overall.items()}
+    per_source = {s: {m: _summary(e, cfg.seconds) for m, e in pm.items()} for s, pm in results.items()}
+
+    def ratio(a: float, b: float) -> float:
+        return float(a / b) if b > 0 else float("inf")
+
+    return {
+        "suite": cfg.suite,
+        "config": asdict(cfg),
+        "methods": methods,
+        "per_source": per_source,
+        "holding_ratio_guided_vs_raw": ratio(methods["guided"]["holding_s_median"], methods["raw"]["holding_s_median"]),
+        "progress_ratio_guided_vs_expert": ratio(
+            methods["guided"]["progress_rad_per_s_median"], methods["expert"]["progress_rad_per_s_median"]
+        ),
+        "sweep": {
+            s: [{"alpha": a, **{k: v for k, v in _summary(e, cfg.seconds).items() if k.endswith("_median")}}
+                for a, e in sorted(per_alpha.items())]
+            for s, per_alpha in swept.items()
+        },
+    }  # fmt: skip
+
+
+def markdown_table(summary: dict) -> str:
+    """Markdown tables of the medians with their 95 % intervals: overall, then per source."""
+
+    def table(per_method: dict) -> list[str]:
+        rows = ["| method | holding s | progress rad/s | follow error mm | holding s, mean | drop rate | episodes |"]
+        rows.append("|---|---|---|---|---|---|---|")
+        for m, f in per_method.items():
+            cells = [f"{f[f'{k}_median']:.3g} [{f[f'{k}_ci95'][0]:.3g}, {f[f'{k}_ci95'][1]:.3g}]"
+                     for k in ("holding_s", "progress_rad_per_s", "follow_error")]  # fmt: skip
+            rows.append(
+                f"| {m} | {' | '.join(cells)} | {f['holding_s_mean']:.3g} | {f['drop_rate']:.2f} | {f['episodes']} |"
+            )
+        return rows
+
+    lines = [f"## dexgen eval --suite {summary['suite']}", "", "Medians [bootstrap 95 % interval], all sources:", ""]
+    lines += table(summary["methods"])
+    lines += ["", f"Guided / raw median holding: {summary['holding_ratio_guided_vs_raw']:.2f}x; guided / expert "
+              f"median progress: {summary['progress_ratio_guided_vs_expert']:.2f}", ""]  # fmt: skip
+    for s, pm in summary["per_source"].items():
+        lines += [f"### {s}", ""] + table(pm) + [""]
+    return "\n".join(lines)
+
+
+def sweep_plot(summary: dict, path: Path) -> Path:
+    """Holding time vs command-following error as the guidance strength varies, one line per source."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for s, points in summary["sweep"].items():
+        x = [p["follow_error_median"] for p in points]
+        y = [p["holding_s_median"] for p in points]
+        ax.plot(x, y, marker="o", label=s)
+        for p, xi, yi in zip(points, x, y):
+            ax.annotate(f"α={p['alpha']:g}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    raw = summary["methods"]["raw"]
+    ax.scatter([raw["follow_error_median"]], [raw["holding_s_median"]], marker="x", color="k", label="raw teleop")
+    ax.set_xlabel("command-following error, median (mm)")
+    ax.set_ylabel("holding time, median (s)")
+    ax.set_title("Guidance strength: holding vs following")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(run: dict, cfg: EvalConfig) -> dict:
+    """Write eval.json, eval.md, sweep.png (and raw_vs_guided.mp4) into ``cfg.out``; returns the summary with the
+    file paths under ``files``."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(run, cfg)
+    files = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}
+    if any(len(p) > 1 for p in summary["sweep"].values()):
+        files["sweep_plot"] = str(sweep_plot(summary, out / "sweep.png"))
+    if {"raw", "guided"} <= set(run["frames"]):
+        from dexgen.sim.render import write_video
+
+        raw, guided = run["frames"]["raw"], run["frames"]["guided"]
+        n = max(len(raw), len(guided))
+        raw, guided = raw + [raw[-1]] * (n - len(raw)), guided + [guided[-1]] * (n - len(guided))
+        both = [np.concatenate((a, b), axis=1) for a, b in zip(raw, guided)]
+        files["video"] = str(write_video(out / "raw_vs_guided.mp4", both, fps=20.0))
+    summary["files"] = files
+    Path(files["table"]).write_text(markdown_table(summary) + "\n")
+    Path(files["json"]).write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    return summary
+
+
+def run_eval(cfg: EvalConfig) -> dict:
+    """The eval command."""
+    cfg = cfg.resolved()
+    model = load_model(cfg.checkpoint or DEFAULT_MODEL)
+    start = time.perf_counter()
+    run = run_suite(model, cfg, progress=not cfg.json)
+    summary = write_report(run, cfg)
+    summary["wall_s"] = round(time.perf_counter() - start, 1)
+    if cfg.json:
+        return summary
+    print(markdown_table(summary))
+    keys = ("holding_ratio_guided_vs_raw", "progress_ratio_guided_vs_expert", "files", "wall_s")
+    return {k: summary[k] for k in keys}

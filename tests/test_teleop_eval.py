@@ -1,0 +1,47 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from dexgen.eval.teleop_eval import METHODS, EvalConfig, run_eval
+from dexgen.model.checkpoint import save_model
+from model_helpers import tiny_model
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    path = save_model(tiny_model(), tmp / "m.safetensors")
+    cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.5, sweep="0,0.3", video=True,
+                     out=str(tmp / "out"), json=True)  # fmt: skip
+    return run_eval(cfg)
+
+
+def test_every_method_is_reported_with_intervals(summary):
+    assert set(summary["methods"]) == set(METHODS)
+    for figures in summary["methods"].values():
+        for key in ("holding_s_median", "progress_rad_per_s_median", "follow_error_median"):
+            assert key in figures
+        lo, hi = figures["holding_s_ci95"]
+        assert lo <= figures["holding_s_median"] <= hi <= 0.5
+        assert figures["episodes"] == 2  # one object, one episode, two sources
+    assert set(summary["per_source"]) == {"kinematic", "corrupted:mixed"}
+    assert summary["holding_ratio_guided_vs_raw"] > 0
+
+
+def test_files_are_written(summary):
+    files = summary["files"]
+    for key in ("json", "table", "sweep_plot", "video"):
+        assert Path(files[key]).exists(), key
+    assert json.loads(Path(files["json"]).read_text())["suite"] == "quick"
+    assert "| guided |" in Path(files["table"]).read_text()
+    assert [p["alpha"] for p in summary["sweep"]["kinematic"]] == [0.0, 0.3]
+
+
+def test_bad_suite_and_source_are_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown suite"):
+        EvalConfig(suite="huge").resolved()
+    path = save_model(tiny_model(), tmp_path / "m.safetensors")
+    with pytest.raises(ValueError, match="unknown command source"):
+        run_eval(EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.1, sources="telepathy",
+                            sweep="", out=str(tmp_path), json=True))  # fmt: skip

@@ -266,11 +266,15 @@ def summarize(run: dict, cfg: EvalConfig) -> dict:
             methods["guided"]["progress_rad_per_s_median"], methods["expert"]["progress_rad_per_s_median"]
         ),
         "sweep": {
-            s: [{"alpha": a, **{k: v for k, v in _summary(e, cfg.seconds).items() if k.endswith("_median")}}
-                for a, e in sorted(per_alpha.items())]
+            s: [{"alpha": a, **_point(_summary(e, cfg.seconds))} for a, e in sorted(per_alpha.items())]
             for s, per_alpha in swept.items()
         },
     }  # fmt: skip
+
+
+def _point(figures: dict) -> dict:
+    """The figures of one sweep point: medians, the mean holding time and the drop rate."""
+    return {k: v for k, v in figures.items() if k.endswith(("_median", "_mean", "drop_rate"))}
 
 
 def markdown_table(summary: dict) -> str:
@@ -306,14 +310,14 @@ def sweep_plot(summary: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for s, points in summary["sweep"].items():
         x = [p["follow_error_median"] for p in points]
-        y = [p["holding_s_median"] for p in points]
+        y = [p["holding_s_mean"] for p in points]
         ax.plot(x, y, marker="o", label=s)
         for p, xi, yi in zip(points, x, y):
             ax.annotate(f"α={p['alpha']:g}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
     raw = summary["methods"]["raw"]
-    ax.scatter([raw["follow_error_median"]], [raw["holding_s_median"]], marker="x", color="k", label="raw teleop")
+    ax.scatter([raw["follow_error_median"]], [raw["holding_s_mean"]], marker="x", color="k", label="raw teleop")
     ax.set_xlabel("command-following error, median (mm)")
-    ax.set_ylabel("holding time, median (s)")
+    ax.set_ylabel(f"holding time, mean over episodes (s, horizon {summary['config']['seconds']:g})")
     ax.set_title("Guidance strength: holding vs following")
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -21,6 +21,7 @@ def test_every_part_reports_its_figures(checkpoint):
     res = out["cube_60"]
     assert set(res) == {"expert+z", "idm_tracking+z", "unguided"}
     assert res["idm_tracking+z"]["tracking_error_mm"] >= 0
+    assert res["idm_tracking+z"]["expert_repeat_error_mm"] >= 0
     assert 0 < res["unguided"]["holding_s_median"] <= 0.5
     assert "eval" not in load_model(checkpoint).record
 

@@ -123,17 +123,35 @@ def idm_tracking(model: DexGenModel, env: HandEnv, reference: Rollout) -> tuple[
         return targets_to_actions(env, targets)
 
     r = rollout(env, policy, record_tips=True)
-    both = np.minimum(np.where(r.dropped, r.hold_steps, steps), end)  # steps both held
+    speed = np.linalg.norm(np.diff(reference.tips, axis=0), axis=-1)  # (steps, N, 4)
+    valid = np.arange(steps)[:, None] < end[None, :]
+    figures = {"tracking_error_mm": tips_error_mm(r, reference),
+               "expert_tip_speed_mm_per_s": 1000.0 * float(speed[valid].mean()) / reference.dt}  # fmt: skip
+    return r, figures
+
+
+def tips_error_mm(r: Rollout, reference: Rollout) -> float:
+    """Mean fingertip distance (mm) between two recorded rollouts over the steps where both still hold the object."""
+    steps = reference.tips.shape[0] - 1
+    held = np.where(r.dropped, r.hold_steps, steps)
+    both = np.minimum(held, np.where(reference.dropped, reference.hold_steps, steps))
     err, count = 0.0, 0
-    for i in range(n):
+    for i in range(len(both)):
         d = np.linalg.norm(r.tips[: both[i], i] - reference.tips[: both[i], i], axis=-1)  # (steps, 4)
         err += d.sum()
         count += d.size
-    speed = np.linalg.norm(np.diff(reference.tips, axis=0), axis=-1)  # (steps, N, 4)
-    valid = np.arange(steps)[:, None] < end[None, :]
-    figures = {"tracking_error_mm": 1000.0 * err / max(count, 1),
-               "expert_tip_speed_mm_per_s": 1000.0 * float(speed[valid].mean()) / reference.dt}  # fmt: skip
-    return r, figures
+    return 1000.0 * err / max(count, 1)
+
+
+def expert_repeat(expert: Expert, env: HandEnv, reference: Rollout, *, seed: int) -> float:
+    """How closely the expert repeats its own fingertip trajectory (mm): the expert again from the reference's
+    initial states, with another draw of the observation noise (``env`` must be built like the reference's). The
+    scale against which the IDM's tracking error is judged."""
+    if not np.allclose(env.fingertips(), reference.tips[0], atol=1e-9):
+        raise RuntimeError("expert repeat: the environment does not start where the reference did")
+    env.rng = np.random.default_rng([seed, 1])  # the initial states are drawn; only later noise differs
+    r = rollout(env, lambda obs, _t: expert.act(obs), record_tips=True)
+    return tips_error_mm(r, reference)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -167,10 +185,13 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
             }
             if "tracking" in parts:
                 r, fig = idm_tracking(model, _env(expert, cfg, object_set), refs[axis])
+                repeat = expert_repeat(expert, _env(expert, cfg, object_set), refs[axis], seed=cfg.seed)
                 res[f"idm_tracking{axis}"] = (
                     _holding(r)
                     | fig
                     | {
+                        "expert_repeat_error_mm": repeat,
+                        "tracking_error_ratio_vs_expert_repeat": _ratio(fig["tracking_error_mm"], repeat),
                         "holding_ratio_vs_expert": _ratio(float(np.mean(r.hold_s)), float(np.mean(refs[axis].hold_s))),
                         "angvel_rad_per_s_median": float(np.median(r.rate_about(env.task.command))),
                     }

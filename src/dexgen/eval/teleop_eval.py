@@ -80,7 +80,7 @@ class EvalConfig:
     out: str = "outputs/eval"
     """Directory of the JSON, Markdown table, sweep plot and video."""
     video: bool = False
-    """Render the first case's first episode, raw teleop and guided side by side."""
+    """Render the first case's first episode, raw teleop (left) and guided (right) side by side."""
     threads: int = 0
     """Simulation threads; 0 uses every core."""
     json: bool = False

@@ -99,3 +99,18 @@ def test_mode_input_reaches_a_model_trained_with_one():
     a = DexGenController(model, config=ControllerConfig(mode=4)).act(_frame()[0])
     b = DexGenController(model, config=ControllerConfig(mode=5)).act(_frame()[0])
     assert not np.allclose(a, b)
+
+
+def test_partial_noise_and_workspace_options_change_the_plan():
+    model = tiny_model()
+    cmd = 0.03 * np.ones((model.cfg.horizon, 4, 3))
+    base = DexGenController(model).act(_frame()[0], cmd)
+    partial = DexGenController(model, config=ControllerConfig(partial_noise_step=2)).act(_frame()[0], cmd)
+    ws = DexGenController(model, config=ControllerConfig(workspace_radius=0.01)).act(_frame()[0], cmd)
+    assert not np.allclose(base, partial)
+    assert not np.allclose(base, ws)
+    # without a command the partial-noise variant has nothing to start from: plain sampling
+    np.testing.assert_array_equal(
+        DexGenController(model, config=ControllerConfig(partial_noise_step=2)).act(_frame()[0]),
+        DexGenController(model).act(_frame()[0]),
+    )

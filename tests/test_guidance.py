@@ -30,3 +30,37 @@ def test_negative_alpha_is_refused():
     model = tiny_model()
     with pytest.raises(ValueError, match="alpha"):
         command_guide(model, torch.zeros(1, model.cfg.horizon, 4, 3), -1.0)
+
+
+def test_workspace_guide_pulls_fingertips_back_into_the_ball():
+    from dexgen.controller.guidance import workspace_guide
+
+    model = tiny_model()
+    tips = torch.zeros(1, 4, 3)
+    far = model.dx_norm.normalize(torch.full((1, model.cfg.horizon, 4, 3), 0.2))  # 35 cm from the centre
+    guide = workspace_guide(model, tips, centre=torch.zeros(3), radius=0.1, weight=1.0)
+    out = model.dx_norm.unnormalize(guide(far, 0.5))  # step min(2 * 1 * 0.5, 1) = 1: onto the surface
+    torch.testing.assert_close(out.norm(dim=-1), torch.full((1, model.cfg.horizon, 4), 0.1), atol=1e-5, rtol=0)
+    inside = model.dx_norm.normalize(torch.full((1, model.cfg.horizon, 4, 3), 0.01))
+    torch.testing.assert_close(guide(inside, 0.5), inside)
+
+
+def test_compose_applies_guides_in_order_and_skips_none():
+    from dexgen.controller.guidance import compose
+
+    assert compose(None, None) is None
+    g = compose(lambda x, s: x + 1, None, lambda x, s: x * 2)
+    assert float(g(torch.zeros(1), 0.5)) == 2.0
+
+
+def test_forward_diffused_command_starts_partway():
+    from dexgen.controller.guidance import forward_diffused
+
+    model = tiny_model()
+    command = model.dx_norm.unnormalize(torch.ones(2, model.cfg.horizon, 4, 3))
+    late, k = forward_diffused(model, command, model.cfg.num_inference_steps - 1,
+                               generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert k == model.cfg.num_inference_steps - 1
+    assert (late - 1.0).abs().mean() < 0.2  # the last timestep adds little noise
+    with pytest.raises(ValueError, match="partial-noise step"):
+        forward_diffused(model, command, 99)

@@ -45,3 +45,12 @@ def test_bad_suite_and_source_are_named(tmp_path):
     with pytest.raises(ValueError, match="unknown command source"):
         run_eval(EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.1, sources="telepathy",
                             sweep="", out=str(tmp_path), json=True))  # fmt: skip
+
+
+def test_partial_noise_ablation_is_an_extra_method(tmp_path):
+    path = save_model(tiny_model(), tmp_path / "m.safetensors")
+    cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="",
+                     partial_noise_step=2, workspace_radius=0.1, out=str(tmp_path / "out"), json=True)  # fmt: skip
+    out = run_eval(cfg)
+    assert set(out["methods"]) == {*METHODS, "partial"}
+    assert "| partial |" in Path(out["files"]["table"]).read_text()

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dexgen.controller.guidance import command_guide
+from dexgen.controller.guidance import command_guide, compose, forward_diffused, workspace_guide
 from dexgen.controller.observation import FRAME_DIM, ObservationHistory, check_frames
 from dexgen.model.dexgen_model import DexGenModel
+from dexgen.sim.constants import GRASP_CENTRE
 
 TIPS = slice(32, 44)
 TARGETS = slice(16, 32)
@@ -37,6 +38,13 @@ class ControllerConfig:
     """Seed of the sampling noise (the same seed and inputs give the same targets)."""
     mode: int | None = None
     """Mode input (a primitive id) for a model trained with ``mode=primitive``; None for a model without."""
+    workspace_radius: float = 0.0
+    """Extra guidance keeping the fingertips within this many metres of the grasp centre (0: off)."""
+    workspace_weight: float = 1.0
+    """Strength of the workspace guidance (as α for the command)."""
+    partial_noise_step: int | None = None
+    """Partial-noise variant (an ablation): start denoising from the command diffused forward to this sampler step
+    (0: the noisiest) instead of from pure noise; needs a command. None: off."""
 
 
 class DexGenController:
@@ -63,6 +71,7 @@ class DexGenController:
         self.lower = torch.as_tensor(joint_range[:, 0], dtype=torch.float32)
         self.upper = torch.as_tensor(joint_range[:, 1], dtype=torch.float32)
         self.history = ObservationHistory(batch, model.cfg.history)
+        self.centre = torch.tensor(GRASP_CENTRE, dtype=torch.float32)
         self.generator = torch.Generator()
         self.latencies_s: list[float] = []
         """Wall time of every ``act`` call, seconds."""
@@ -106,10 +115,18 @@ class DexGenController:
         tips_now = hist[:, -1, TIPS].reshape(-1, 1, 4, 3)
         cfg = self.config
         if self._plan is None or self._plan_age >= cfg.replan_every:
-            guide = command_guide(self.model, cmd, cfg.alpha) if cmd is not None and cfg.alpha > 0 else None
+            guide = compose(
+                command_guide(self.model, cmd, cfg.alpha) if cmd is not None and cfg.alpha > 0 else None,
+                workspace_guide(self.model, tips_now[:, 0], centre=self.centre, radius=cfg.workspace_radius,
+                                weight=cfg.workspace_weight) if cfg.workspace_radius > 0 else None,
+            )  # fmt: skip
+            partial = None
+            if cfg.partial_noise_step is not None and cmd is not None:
+                partial = forward_diffused(self.model, cmd, cfg.partial_noise_step, generator=self.generator,
+                                         num_inference_steps=cfg.num_inference_steps)  # fmt: skip
             mode = None if cfg.mode is None else torch.tensor(cfg.mode)
             dx = self.model.sample(hist, num_inference_steps=cfg.num_inference_steps, generator=self.generator,
-                                   guide=guide, mode=mode)  # fmt: skip
+                                   guide=guide, mode=mode, start=partial)  # fmt: skip
             self._plan, self._plan_age = tips_now + dx, 0  # absolute fingertip positions, palm frame
         dx = self._plan[:, self._plan_age :] - tips_now
         self._plan_age += 1

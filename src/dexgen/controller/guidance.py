@@ -33,3 +33,51 @@ def command_distance(model: DexGenModel, dx: torch.Tensor, command: torch.Tensor
     """Dist(Δx, Δx_cmd) per sample (B,), normalized units (see the module docstring)."""
     d = model.dx_norm.normalize(dx) - model.dx_norm.normalize(command)
     return d.pow(2).sum(dim=(1, 2, 3))
+
+
+def workspace_guide(model: DexGenModel, tips: torch.Tensor, *, centre: torch.Tensor, radius: float,
+                    weight: float) -> Guide:  # fmt: skip
+    """Keep the fingertips within ``radius`` metres of ``centre`` (3,) (palm frame): a penalty
+    ``Σ max(0, ||x_t + Δx_i - c|| - R)²`` on fingertips that leave the ball, stepped like the command term (a fraction
+    ``min(2 weight σ_k², 1)`` of the way back to the ball's surface), in metres. ``tips`` (B, 4, 3) are the current
+    fingertip positions."""
+    if radius <= 0 or weight < 0:
+        raise ValueError(f"workspace radius must be > 0 and weight >= 0, got {radius} and {weight}")
+    rel_now = (tips - centre)[:, None]  # (B, 1, 4, 3)
+
+    def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
+        rel = rel_now + model.dx_norm.unnormalize(x0)
+        dist = rel.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        outside = (dist - radius).clamp_min(0.0)
+        step = min(2.0 * weight * sigma2, 1.0)
+        dx = model.dx_norm.unnormalize(x0) - step * outside * rel / dist
+        return model.dx_norm.normalize(dx)
+
+    return guide
+
+
+def compose(*guides: Guide | None) -> Guide | None:
+    """The guides applied one after the other at every step (None entries skipped; None if none is left)."""
+    active = [g for g in guides if g is not None]
+    if not active:
+        return None
+
+    def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
+        for g in active:
+            x0 = g(x0, sigma2)
+        return x0
+
+    return guide
+
+
+def forward_diffused(model: DexGenModel, command: torch.Tensor, k0: int, *, num_inference_steps: int | None = None,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:  # fmt: skip
+    """The partial-noise variant's start: the command (B, T, 4, 3), metres, normalized and diffused forward to the
+    k0-th timestep of the sampler (0: the noisiest, i.e. almost pure noise), for ``DexGenModel.sample(start=...)``."""
+    sched = model.sampler(num_inference_steps)
+    if not 0 <= k0 < len(sched.timesteps):
+        raise ValueError(f"partial-noise step must be in [0, {len(sched.timesteps) - 1}], got {k0}")
+    x = model.dx_norm.normalize(command)
+    noise = torch.randn(x.shape, generator=generator)
+    t = sched.timesteps[k0 : k0 + 1].expand(x.shape[0])
+    return model.train_scheduler.add_noise(x, noise, t), k0

@@ -77,6 +77,11 @@ class EvalConfig:
     """Angular speed of the kinematic-intent command, rad/s."""
     num_inference_steps: int | None = None
     """DDIM steps of the controller; None: the model's default."""
+    workspace_radius: float = 0.0
+    """Extra guidance of the guided method keeping fingertips within this radius of the grasp centre, m (0: off)."""
+    partial_noise_step: int | None = None
+    """Also run the partial-noise ablation ("partial": the command diffused forward to this sampler step, then
+    denoised without guidance). None: not run."""
     out: str = "outputs/eval"
     """Directory of the JSON, Markdown table, sweep plot and video."""
     video: bool = False
@@ -172,10 +177,11 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
     alphas = sorted({a for a in sweep if a > 0} | {cfg.alpha})
     experts = {a: Expert.load(shipped_expert_path("rotate", a)) for a in axes}
     ik = FingertipIK()
-    results = {s: {m: Episodes([], [], []) for m in METHODS} for s in sources}
+    methods = list(METHODS) + (["partial"] if cfg.partial_noise_step is not None else [])
+    results = {s: {m: Episodes([], [], []) for m in methods} for s in sources}
     swept = {s: {a: Episodes([], [], []) for a in alphas} for s in sources}
     frames: dict[str, list] = {}
-    total = len(axes) * len(seeds) * (2 + len(sources) * (1 + len(alphas)))
+    total = len(axes) * len(seeds) * (2 + len(sources) * (1 + len(alphas) + (len(methods) > len(METHODS))))
     bar = tqdm(total=total, desc="eval", disable=not progress, unit="rollout")
     for axis in axes:
         axis_vec = parse_axis(axis)
@@ -215,7 +221,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                 bar.update(1)
                 for alpha in alphas:
                     e = env()
-                    ccfg = ControllerConfig(alpha=alpha, seed=seed, num_inference_steps=steps)
+                    ccfg = ControllerConfig(alpha=alpha, seed=seed, num_inference_steps=steps,
+                                            workspace_radius=cfg.workspace_radius)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
                     live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
                     video = first and alpha == cfg.alpha
@@ -224,6 +231,15 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     swept[name][alpha].extend(*figs)
                     if alpha == cfg.alpha:
                         results[name]["guided"].extend(*figs)
+                    bar.update(1)
+                if "partial" in methods:
+                    e = env()
+                    ccfg = ControllerConfig(seed=seed, num_inference_steps=steps,
+                                            partial_noise_step=cfg.partial_noise_step)  # fmt: skip
+                    c = DexGenController(model, config=ccfg, batch=e.num_envs)
+                    live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
+                    r = rollout(e, live, record_tips=True)
+                    results[name]["partial"].extend(*_figures(r, np.stack(live.commands), axis_vec))
                     bar.update(1)
     bar.close()
     return {"results": results, "swept": swept, "frames": frames}
@@ -246,7 +262,7 @@ def _recorder(env: HandEnv, frames: dict, key: str):
 def summarize(run: dict, cfg: EvalConfig) -> dict:
     """The JSON summary: per method overall and per source, the guided/raw holding ratio, the sweep."""
     results, swept = run["results"], run["swept"]
-    overall = {m: Episodes([], [], []) for m in METHODS}
+    overall = {m: Episodes([], [], []) for m in next(iter(results.values()))}
     for per_method in results.values():
         for m, e in per_method.items():
             overall[m].extend(e.hold_s, e.progress, e.follow_mm)

@@ -11,6 +11,7 @@ dexgen train --dataset data.h5        # train the diffusion model and the invers
 dexgen eval-model --json              # the shipped model alone: IDM error and tracking, unguided control
 dexgen bench controller --json        # latency of one control decision on one thread
 dexgen eval --suite quick --json      # raw teleop vs DexGen unguided / guided vs the RL expert
+dexgen teleop                         # drive the hand from the keyboard (axis and speed of a rotation)
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "eval-model": ("dexgen.eval.model_eval:EvalModelConfig", "dexgen.eval.model_eval:run_eval_model"),
     "eval": ("dexgen.eval.teleop_eval:EvalConfig", "dexgen.eval.teleop_eval:run_eval"),
     "demo": ("dexgen.eval.demo:DemoConfig", "dexgen.eval.demo:run_demo"),
+    "teleop": ("dexgen.teleop.interactive:TeleopConfig", "dexgen.teleop.interactive:run_teleop"),
     "bench controller": ("dexgen.controller.bench:BenchControllerConfig", "dexgen.controller.bench:bench_controller"),
 }
 """Command words -> (config class, runner taking the config), either given directly or as "module:name" so that

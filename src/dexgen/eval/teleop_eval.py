@@ -35,7 +35,14 @@ from dexgen.rl.train import TrainExpertConfig, make_env
 from dexgen.sim.env import HandEnv
 from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import Rollout, rollout
-from dexgen.teleop.commands import CommandSource, CorruptedExpert, KinematicIntent, episode_ends, parse_axis
+from dexgen.teleop.commands import (
+    CommandSource,
+    CorruptedExpert,
+    KinematicIntent,
+    ReplayCommand,
+    episode_ends,
+    parse_axis,
+)
 
 METHODS = ("raw", "unguided", "guided", "expert")
 SUITES = {
@@ -62,7 +69,8 @@ class EvalConfig:
     axes: str | None = None
     """Commanded rotation axes, comma-separated (each needs a shipped expert)."""
     sources: str | None = None
-    """Command sources: kinematic (rigid rotation at --omega) and corrupted:<preset> (dexgen.teleop.commands)."""
+    """Command sources: kinematic (rigid rotation at --omega), corrupted:<preset> and replay:<file.npz> (a
+    recording, e.g. from dexgen teleop --record; see dexgen.teleop.commands)."""
     seeds: str | None = None
     """Comma-separated seeds (initial grasps, physics, observation noise, command corruption, sampling)."""
     episodes: int | None = None
@@ -125,7 +133,9 @@ def _make_source(name: str, axis: str, omega: float, ref: Rollout) -> CommandSou
         return KinematicIntent(axis, omega, name="kinematic")
     if name.startswith("corrupted:"):
         return CorruptedExpert(ref.tips, episode_ends(ref.hold_steps), config=name.split(":", 1)[1], name=name)
-    raise ValueError(f"unknown command source {name!r}; expected kinematic or corrupted:<preset>")
+    if name.startswith("replay:"):
+        return ReplayCommand(name.split(":", 1)[1], name=name)
+    raise ValueError(f"unknown command source {name!r}; expected kinematic, corrupted:<preset> or replay:<file.npz>")
 
 
 def _commands_afterwards(source: CommandSource, tips: np.ndarray, seed: int) -> np.ndarray:

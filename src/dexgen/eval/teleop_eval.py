@@ -51,7 +51,7 @@ SUITES = {
     "full": {"objects": "heldout", "axes": "+z,-z",
              "sources": "kinematic,corrupted:clean,corrupted:noisy,corrupted:biased,corrupted:lagged,"
                         "corrupted:scaled,corrupted:frozen_thumb,corrupted:mixed",
-             "seeds": "1,2,3", "episodes": 2, "seconds": 30.0, "sweep": "0,0.03,0.1,0.3,1,3"},
+             "seeds": "1,2,3", "episodes": 2, "seconds": 30.0, "sweep": "0,0.1,0.3,1"},
 }  # fmt: skip
 """Suite defaults; any of them can be overridden by the flag of the same name."""
 

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from dexgen.data.schema import PRIMITIVES, SCHEMA_VERSION
 from dexgen.data.windows import OBS_FIELDS
+from dexgen.files import atomic_path
 from dexgen.model.config import ModelConfig
 from dexgen.model.dexgen_model import DexGenModel
 
@@ -39,18 +38,6 @@ def check_data_signature(found: dict, *, where: str) -> None:
             raise ModelCheckpointError(f"{where}: data {key} {found.get(key)!r} does not match this code's {value!r}")
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; weights are for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(model: DexGenModel, path: str | Path, *, record: dict | None = None) -> Path:
     """Write ``path`` (.safetensors) and its JSON record atomically; returns the weights path."""
     from safetensors.torch import save_file
@@ -60,8 +47,10 @@ def save_model(model: DexGenModel, path: str | Path, *, record: dict | None = No
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.cfg.to_dict(),
             "data": data_signature(), **(record or {})}  # fmt: skip
-    _atomic_write(path, lambda tmp: save_file(state, tmp))
-    _atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+    with atomic_path(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
     return path
 
 

@@ -9,9 +9,7 @@ generator whose state is checkpointed, so an interrupted run resumed with ``--re
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,6 +19,7 @@ import torch
 
 from dexgen.data.store import DatasetError
 from dexgen.data.windows import MotionWindows
+from dexgen.files import atomic_path
 from dexgen.model.checkpoint import data_signature, save_model
 from dexgen.model.config import ModelConfig
 from dexgen.model.dexgen_model import TARGETS, DexGenModel
@@ -77,17 +76,6 @@ class TrainModelConfig:
 
 class TrainError(ValueError):
     """A training run cannot start or resume as asked."""
-
-
-def _atomic_torch_save(obj: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _dataset_info(ds: MotionWindows) -> dict:
@@ -255,13 +243,14 @@ def train_model(cfg: TrainModelConfig) -> dict:
             with open(run_dir / "log.jsonl", "a") as f:
                 f.write(json.dumps({"step": step, "wall_s": round(wall, 1), **metrics}) + "\n")
             history[-1]["to_step"] = step
-            _atomic_torch_save(
-                {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                 "lr_schedule": sched.state_dict(), "numpy_rng": rng.bit_generator.state,
-                 "torch_gen": gen.get_state(), "step": step, "wall_s": wall, "config": _config_dict(cfg),
-                 "data": data, "history": history},
-                last,
-            )  # fmt: skip
+            with atomic_path(last) as tmp:
+                torch.save(
+                    {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                     "lr_schedule": sched.state_dict(), "numpy_rng": rng.bit_generator.state,
+                     "torch_gen": gen.get_state(), "step": step, "wall_s": wall, "config": _config_dict(cfg),
+                     "data": data, "history": history},
+                    tmp,
+                )  # fmt: skip
             record = {
                 "command": history[0]["command"],
                 "seed": cfg.seed,

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexgen.files import atomic_path
 from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.vec_env import RslVecEnv
@@ -128,14 +128,8 @@ def _segment_seed(seed: int, iteration: int) -> int:
 
 
 def _atomic_torch_save(obj: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: Path) -> dict:

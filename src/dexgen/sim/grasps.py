@@ -9,14 +9,13 @@ and at least ``min_contacts`` fingers touching it. Files are ``assets/grasps/<wr
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from dexgen.files import atomic_path
 from dexgen.provenance import revision
 from dexgen.sim import constants as C
 from dexgen.sim.hand_batch import HandBatch
@@ -53,22 +52,15 @@ class GraspCache:
 
     def save(self, path: Path) -> None:
         """Write atomically (a temporary file renamed into place), so a crash never leaves half a file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(
-                    f,
-                    hand_q=self.hand_q,
-                    targets=self.targets,
-                    object_pos=self.object_pos,
-                    object_quat=self.object_quat,
-                    meta=np.array(json.dumps({"object": self.object_name, "wrist": self.wrist, **self.meta})),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path, suffix=".tmp.npz") as tmp:
+            np.savez_compressed(
+                tmp,
+                hand_q=self.hand_q,
+                targets=self.targets,
+                object_pos=self.object_pos,
+                object_quat=self.object_quat,
+                meta=np.array(json.dumps({"object": self.object_name, "wrist": self.wrist, **self.meta})),
+            )
 
 
 def cache_path(object_name: str, wrist: str, *, root: Path | None = None) -> Path:

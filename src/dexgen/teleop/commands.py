@@ -30,14 +30,13 @@ the recording ends the command holds still (zeros). No NaN or inf is allowed. No
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from dexgen.files import atomic_path
 from dexgen.sim import constants as C
 
 HORIZON = 8
@@ -387,16 +386,8 @@ def save_recording(path: str | Path, tips: np.ndarray, *, dt: float = DT) -> Pat
     where = f"recording {path}"
     arr = _check_recording_tips(tips, where)
     dt = _check_dt(dt, where)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, tips=arr, dt=np.array(dt))
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".tmp.npz") as tmp:
+        np.savez(tmp, tips=arr, dt=np.array(dt))
     return path
 
 

@@ -1,0 +1,28 @@
+"""Writing files so that a crash never leaves half of one: write a temporary file beside it, then rename it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path in ``path``'s folder (created if missing) to write to; when the block ends normally it is
+    renamed onto ``path`` (readable by everyone, as a plain file would be), otherwise removed.
+
+    ``suffix`` ends the temporary name (e.g. ".tmp.npz" for writers that insist on an extension)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

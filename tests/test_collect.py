@@ -1,5 +1,6 @@
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -207,3 +208,60 @@ def test_missing_experts_and_bad_paths_are_one_line_errors(made, experts, tmp_pa
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and err.startswith("dexgen collect: error:") and words in err, err
         assert not out.exists()
+
+
+def test_unknown_backend_and_missing_ray_are_one_line_errors(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "x.h5"
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed: importing it raises ImportError
+    cases = ((["--backend", "spark"], "--backend must be one of local, ray, got 'spark'"),
+             (["--backend", "ray"], "the ray backend needs Ray: pip install 'dexgen[ray]'"),
+             (["--ray-address", "auto"], "--ray-address needs --backend ray"))  # fmt: skip
+    for args, words in cases:
+        assert main(["collect", "--out", str(out), "--transitions", "10", "--json", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("dexgen collect: error:") and words in err, err
+        assert not out.exists()
+
+
+def _ray_processes() -> list[int]:
+    """This process's descendants that are Ray's (its GCS, raylet, workers and actors)."""
+    found = []
+    for pid in _descendants(os.getpid()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if _alive(pid) and (cmdline.startswith("ray::") or "/site-packages/ray/" in cmdline):
+            found.append(pid)
+    return found
+
+
+def test_ray_backend_writes_the_local_file_and_resumes(collected, experts, tmp_path):
+    ray = pytest.importorskip("ray")
+    path = tmp_path / "ray.h5"
+    result = collect(tiny(path, experts, backend="ray"), progress=False)
+    assert not ray.is_initialized()  # it shut down the Ray instance it started
+    report = check_dataset(path)
+    assert report["ok"] and not report["unclosed"] and report["transitions"] == result["transitions"] >= 300, report
+    assert result["new_transitions"] == result["transitions"] and result["workers"] == 1 and result["startup_s"] > 0
+    # one worker, seeded as a local one, stepping in the same order: the local backend's file
+    local, remote = _read_all(collected[0]), _read_all(path)
+    for k in STEP_FIELDS:
+        np.testing.assert_array_equal(local[0][k], remote[0][k], err_msg=k)
+    assert np.array_equal(local[1], remote[1]) and local[2:4] == remote[2:4]
+    assert json.loads(remote[4]["collect_config"])["backend"] == "ray" and "--backend ray" in remote[4]["command"]
+    prints = _fingerprints(path)
+
+    target = report["transitions"] + 200
+    grown = collect(tiny(path, experts, backend="ray", workers=2, transitions=target, resume=True), progress=False)
+    after = check_dataset(path)
+    assert after["ok"] and after["transitions"] == grown["transitions"] >= target and grown["workers"] == 2, after
+    assert grown["new_transitions"] == after["transitions"] - report["transitions"] > 0
+    prints_after = _fingerprints(path)
+    assert prints_after[: len(prints)] == prints and len(set(prints_after)) == len(prints_after)
+    with open_dataset(path) as r:
+        assert [h["command"].count("--backend ray") for h in json.loads(r.attrs["history"])] == [1, 1]
+    deadline = time.monotonic() + 30.0
+    while left := _ray_processes():
+        assert time.monotonic() < deadline, f"Ray processes left running: {left}"
+        time.sleep(0.2)

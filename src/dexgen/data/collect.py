@@ -11,6 +11,11 @@ commits it with ``EpisodeWriter.append_episode``. So the file only ever shows co
 killed at any moment and restarted with ``resume`` loses no committed episode: a resumed round seeds its workers
 with the number of episodes already in the file, so it draws new episodes rather than the lost round's again.
 
+With ``backend="ray"`` the same workers (the same rollouts, seeded the same way) run as Ray actors
+(``CollectWorker``) on a local Ray instance or a cluster; each call steps a worker's rollouts ``RAY_CHUNK_STEPS``
+control steps and returns the episodes that ended, and the parent, which keeps one call in flight per actor, commits
+them exactly as it commits a local worker's. With one worker both backends write the same file.
+
 Commands and observations: the environment runs the ``rotate`` task, whose 3-value command slot carries the axis of
 the current primitive (``env.task.command``, written before every step). The collector does not rely on the
 observation the environment cached at the end of the previous step (its command slice is stale after a switch, and
@@ -26,6 +31,7 @@ targets then in force, and the raw (noisy, unscaled) action computed from it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue as queue_mod
 import time
@@ -58,6 +64,17 @@ QUEUE_SIZE = 256
 
 FORKSERVER_PRELOAD = ["dexgen.data.collect", "dexgen.sim.env", "dexgen.rl.expert", "rsl_rl.models"]
 """Modules the fork server imports once, so that workers start without importing torch and MuJoCo again."""
+
+
+BACKENDS = ("local", "ray")
+"""Where the workers run: local processes (``multiprocessing``) or Ray actors."""
+
+RAY_CHUNK_STEPS = 4
+"""Control steps a Ray worker takes per call (every simulation of every wrist steps this many times) before it
+returns the episodes that ended."""
+
+RAY_NEEDED = "the ray backend needs Ray: pip install 'dexgen[ray]'"
+"""The error when --backend ray is asked for and Ray is not installed."""
 
 
 class CollectError(ValueError):
@@ -95,6 +112,12 @@ class CollectConfig:
     action is then scaled by the expert's action scale, radians of target change per unit)."""
     switch_prob_per_s: float = 0.2
     """Rate of random switches to another primitive within an episode, per second (0: one primitive per episode)."""
+    backend: str = "local"
+    """Where the workers run: local (worker processes on this machine) or ray (Ray actors, on a local Ray instance
+    or the cluster at --ray-address; needs the dexgen[ray] extra)."""
+    ray_address: str | None = None
+    """With --backend ray: None starts a local Ray instance with num_cpus = the worker count; otherwise connect to
+    this cluster address, e.g. 'auto' (then --workers 0 uses every CPU of the cluster)."""
     json: bool = False
     """Print one JSON object instead of a table (and no progress bar)."""
 
@@ -336,11 +359,22 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}"[:400]
 
 
+def _worker_entropy(seed: int, index: int, at_open: int) -> list[int]:
+    """Entropy of worker ``index``'s ``SeedSequence`` (either backend): the collection's seed, the worker's index and
+    the number of episodes in the file when it was opened, so a resumed round draws other episodes than the rounds
+    before it."""
+    return [seed, index, at_open]
+
+
+def _start_rollouts(spec: dict, index: int, entropy: list[int]) -> list[Rollout]:
+    return make_rollouts(spec, np.random.SeedSequence(entropy), index)
+
+
 def _worker_main(spec: dict, index: int, entropy: list[int], episodes: queue_mod.Queue, stop) -> None:
     """A worker process: step the rollouts and send each finished episode until ``stop`` (the read end of a pipe
     that only the parent writes to) says the parent is done or gone."""
     try:
-        rollouts = make_rollouts(spec, np.random.SeedSequence(entropy), index)
+        rollouts = _start_rollouts(spec, index, entropy)
         episodes.put(("ready", index, None))
         while True:
             for rollout in rollouts:
@@ -361,6 +395,36 @@ def _worker_main(spec: dict, index: int, entropy: list[int], episodes: queue_mod
             episodes.put(("error", index, _one_line(e)))
         else:
             episodes.cancel_join_thread()
+
+
+class CollectWorker:
+    """A worker of the Ray backend, run as an actor (``ray.remote(num_cpus=1)(CollectWorker)``): the rollouts a local
+    worker process would step, stepped a chunk of control steps per call. Its methods answer with the messages a
+    local worker sends: ("ready", index, None), ("episodes", index, [episode, ...]) or ("error", index, one line)."""
+
+    def __init__(self, spec: dict, index: int, entropy: list[int]):
+        self.spec, self.index, self.entropy = spec, index, entropy
+        self.rollouts: list[Rollout] = []
+
+    def start(self) -> tuple:
+        """Build the rollouts (environments and experts)."""
+        try:
+            self.rollouts = _start_rollouts(self.spec, self.index, self.entropy)
+        except Exception as e:
+            return ("error", self.index, _one_line(e))
+        return ("ready", self.index, None)
+
+    def run(self, steps: int) -> tuple:
+        """Step every rollout ``steps`` control steps, in the order a local worker steps them; the episodes that
+        ended, in the order they ended."""
+        episodes = []
+        try:
+            for _ in range(steps):
+                for rollout in self.rollouts:
+                    episodes += rollout.step()
+        except Exception as e:
+            return ("error", self.index, _one_line(e))
+        return ("episodes", self.index, episodes)
 
 
 # ---- parent side ----------------------------------------------------------------------------------------------------
@@ -391,6 +455,12 @@ def _validate(cfg: CollectConfig) -> list[str]:
     from dexgen.sim.hand import wrist_quat
     from dexgen.sim.objects import resolve_objects
 
+    if cfg.backend not in BACKENDS:
+        raise CollectError(f"--backend must be one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
+    if cfg.backend == "ray":
+        _import_ray()
+    elif cfg.ray_address is not None:
+        raise CollectError("--ray-address needs --backend ray")
     if cfg.transitions < 1:
         raise CollectError(f"--transitions must be at least 1, got {cfg.transitions}")
     if cfg.workers < 0 or cfg.envs_per_worker < 1:
@@ -428,13 +498,46 @@ def _stop_workers(procs: list, stop_w) -> None:
             p.join(timeout=5.0)
 
 
+class _Committer:
+    """The parent's side of either backend: commits episodes with the writer until the file holds ``target``
+    transitions, counting the transitions of each primitive and the dropped episodes, and advancing the progress
+    bar (``start_bar``)."""
+
+    def __init__(self, writer, target: int):
+        self.writer, self.target, self.bar = writer, target, None
+        n0 = writer.num_transitions
+        self.counts = np.bincount(writer.file["steps"]["primitive_id"][:n0], minlength=len(PRIMITIVES))
+        self.drops = int(np.sum(writer.file["steps"]["dropped"][:n0]))
+
+    @property
+    def done(self) -> bool:
+        return self.writer.num_transitions >= self.target
+
+    def start_bar(self, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.target, initial=self.writer.num_transitions, unit="step", desc="collecting",
+                        smoothing=0.1, disable=not enabled)  # fmt: skip
+
+    def add(self, episode: tuple[dict[str, np.ndarray], str, str]) -> None:
+        steps, object_name, wrist = episode
+        self.writer.append_episode(steps, object_name=object_name, wrist=wrist)
+        n = len(steps["joint_pos"])
+        self.counts += np.bincount(steps["primitive_id"], minlength=len(PRIMITIVES))
+        self.drops += int(steps["dropped"][-1])
+        if self.bar is not None:
+            self.bar.update(min(n, self.target - self.bar.n))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
     """Run a collection (see the module docstring); returns a summary: path, episodes and transitions in the file,
     new_episodes and new_transitions of this run, seconds, transitions_per_s (new transitions over the whole wall
     time, worker start included), startup_s (until every worker was ready), per-primitive transitions and dropped
     episodes in the file, workers."""
-    from tqdm import tqdm
-
     from dexgen.data.store import EpisodeWriter
 
     start = time.perf_counter()
@@ -452,46 +555,16 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
 
     created = not Path(cfg.out).exists()
     writer = EpisodeWriter(cfg.out, command=_command_line(cfg), seed=cfg.seed, resume=cfg.resume, meta=meta)
-    procs, stop_w, bar, finished = [], None, None, False
+    committer, finished = None, False
     try:
         at_open = writer.num_episodes
         n0 = writer.num_transitions
-        counts = np.bincount(writer.file["steps"]["primitive_id"][:n0], minlength=len(PRIMITIVES))
-        drops = int(np.sum(writer.file["steps"]["dropped"][:n0]))
+        committer = _Committer(writer, cfg.transitions)
         startup_s = 0.0
         if n0 < cfg.transitions:
-            ctx = _context()
-            stop_r, stop_w = ctx.Pipe(duplex=False)
-            episodes = ctx.Queue(QUEUE_SIZE)
-            for w in range(workers):
-                entropy = [cfg.seed, w, at_open]  # a resumed round draws other episodes than the rounds before it
-                p = ctx.Process(target=_worker_main, args=(spec, w, entropy, episodes, stop_r), daemon=True,
-                                name=f"dexgen-collect-{w}")  # fmt: skip
-                p.start()
-                procs.append(p)
-            stop_r.close()
-            bar = tqdm(total=cfg.transitions, initial=n0, unit="step", desc="collecting", smoothing=0.1,
-                       disable=not progress or cfg.json)  # fmt: skip
-            ready = 0
-            while writer.num_transitions < cfg.transitions:
-                try:
-                    kind, index, payload = episodes.get(timeout=1.0)
-                except queue_mod.Empty:
-                    _check_workers(procs, episodes)
-                    continue
-                if kind == "error":
-                    raise CollectError(f"collect worker {index}: {payload}")
-                if kind == "ready":
-                    ready += 1
-                    if ready == workers:
-                        startup_s = time.perf_counter() - start
-                    continue
-                steps, object_name, wrist = payload
-                writer.append_episode(steps, object_name=object_name, wrist=wrist)
-                n = len(steps["joint_pos"])
-                counts += np.bincount(steps["primitive_id"], minlength=len(PRIMITIVES))
-                drops += int(steps["dropped"][-1])
-                bar.update(min(n, cfg.transitions - bar.n))
+            committer.start_bar(progress and not cfg.json)
+            run = _run_ray if cfg.backend == "ray" else _run_local
+            startup_s, workers = run(cfg, spec, workers, at_open, committer, start)
         seconds = time.perf_counter() - start
         total, finished = writer.num_transitions, True
         return {
@@ -503,19 +576,118 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
             "seconds": round(seconds, 2),
             "transitions_per_s": round((total - n0) / seconds, 1),
             "startup_s": round(startup_s, 2),
-            "per_primitive": {name: int(c) for name, c in zip(PRIMITIVES, counts) if c},
-            "drops": drops,
+            "per_primitive": {name: int(c) for name, c in zip(PRIMITIVES, committer.counts) if c},
+            "drops": committer.drops,
             "workers": workers,
         }
     finally:
-        if bar is not None:
-            bar.close()
-        if stop_w is not None:
-            _stop_workers(procs, stop_w)
+        if committer is not None:
+            committer.close()
         empty = writer.num_episodes == 0
         writer.close()
         if created and empty and not finished:  # a run that failed before its first episode leaves no file
             Path(cfg.out).unlink(missing_ok=True)
+
+
+def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committer: _Committer,
+               start: float) -> tuple[float, int]:  # fmt: skip
+    """Collect with worker processes until the committer is done; returns startup_s and the worker count."""
+    ctx = _context()
+    stop_r, stop_w = ctx.Pipe(duplex=False)
+    episodes = ctx.Queue(QUEUE_SIZE)
+    procs = []
+    try:
+        for w in range(workers):
+            args = (spec, w, _worker_entropy(cfg.seed, w, at_open), episodes, stop_r)
+            p = ctx.Process(target=_worker_main, args=args, daemon=True, name=f"dexgen-collect-{w}")
+            p.start()
+            procs.append(p)
+        stop_r.close()
+        ready, startup_s = 0, 0.0
+        while not committer.done:
+            try:
+                kind, index, payload = episodes.get(timeout=1.0)
+            except queue_mod.Empty:
+                _check_workers(procs, episodes)
+                continue
+            if kind == "error":
+                raise CollectError(f"collect worker {index}: {payload}")
+            if kind == "ready":
+                ready += 1
+                if ready == workers:
+                    startup_s = time.perf_counter() - start
+                continue
+            committer.add(payload)
+        return startup_s, workers
+    finally:
+        _stop_workers(procs, stop_w)
+
+
+def _import_ray():
+    """The ray module, or a one-line CollectError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise CollectError(RAY_NEEDED) from None
+    return ray
+
+
+def _run_ray(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committer: _Committer,
+             start: float) -> tuple[float, int]:  # fmt: skip
+    """Collect with ``CollectWorker`` actors until the committer is done, keeping one call in flight per actor;
+    returns startup_s and the worker count. Uses the Ray instance this process is already connected to if there is
+    one (and leaves it running); else starts a local one (or connects to ``cfg.ray_address``) and shuts it down when
+    done, however it ends."""
+    ray = _import_ray()
+    started, actors = False, []
+    try:
+        if not ray.is_initialized():
+            started = True
+            where = "start a local Ray instance" if cfg.ray_address is None else f"connect to Ray at {cfg.ray_address}"
+            options = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+            if cfg.ray_address is None:
+                options["num_cpus"] = workers
+            else:
+                options["address"] = cfg.ray_address
+            try:
+                ray.init(**options)
+            except Exception as e:
+                raise CollectError(f"cannot {where}: {_one_line(e)}") from None
+        if cfg.workers == 0 and cfg.ray_address is not None:
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        remote = ray.remote(num_cpus=1)(CollectWorker)
+        for w in range(workers):
+            actors.append(remote.remote(spec, w, _worker_entropy(cfg.seed, w, at_open)))
+        pending = {actor.start.remote(): w for w, actor in enumerate(actors)}
+        ready, startup_s = 0, 0.0
+        while not committer.done:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            w = pending.pop(ref)
+            try:
+                kind, index, payload = ray.get(ref)
+            except ray.exceptions.RayError as e:
+                raise CollectError(f"collect worker {w} exited unexpectedly ({_one_line(e)})") from None
+            if kind == "error":
+                raise CollectError(f"collect worker {index}: {payload}")
+            pending[actors[w].run.remote(RAY_CHUNK_STEPS)] = w  # the next chunk steps while these are written
+            if kind == "ready":
+                ready += 1
+                if ready == workers:
+                    startup_s = time.perf_counter() - start
+                continue
+            for episode in payload:
+                if committer.done:
+                    break
+                committer.add(episode)
+        return startup_s, workers
+    finally:
+        for actor in actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # already gone
+                pass
+        if started:
+            ray.shutdown()
 
 
 def _check_workers(procs: list, episodes) -> None:

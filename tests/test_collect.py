@@ -265,3 +265,13 @@ def test_ray_backend_writes_the_local_file_and_resumes(collected, experts, tmp_p
     while left := _ray_processes():
         assert time.monotonic() < deadline, f"Ray processes left running: {left}"
         time.sleep(0.2)
+
+
+def test_two_workers_give_the_same_file_for_the_same_seed(experts, tmp_path):
+    # episodes are committed one from each worker in turn, so scheduling cannot reorder the file
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    collect(tiny(a, experts, workers=2), progress=False)
+    collect(tiny(b, experts, workers=2), progress=False)
+    assert _fingerprints(a) == _fingerprints(b)
+    with open_dataset(a) as r:
+        assert len(r.episode_ends) >= 2

@@ -14,7 +14,8 @@ with the number of episodes already in the file, so it draws new episodes rather
 With ``backend="ray"`` the same workers (the same rollouts, seeded the same way) run as Ray actors
 (``CollectWorker``) on a local Ray instance or a cluster; each call steps a worker's rollouts ``RAY_CHUNK_STEPS``
 control steps and returns the episodes that ended, and the parent, which keeps one call in flight per actor, commits
-them exactly as it commits a local worker's. With one worker both backends write the same file.
+them exactly as it commits a local worker's. Episodes are committed one from each worker in turn, so a seed and a
+worker count give the same file on either backend, however the workers are scheduled.
 
 Commands and observations: the environment runs the ``rotate`` task, whose 3-value command slot carries the axis of
 the current primitive (``env.task.command``, written before every step). The collector does not rely on the
@@ -30,6 +31,7 @@ targets then in force, and the raw (noisy, unscaled) action computed from it.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -501,10 +503,16 @@ def _stop_workers(procs: list, stop_w) -> None:
 class _Committer:
     """The parent's side of either backend: commits episodes with the writer until the file holds ``target``
     transitions, counting the transitions of each primitive and the dropped episodes, and advancing the progress
-    bar (``start_bar``)."""
+    bar (``start_bar``).
+
+    Episodes are committed in a fixed order, one from each worker in turn (worker 0's first, worker 1's first, ...,
+    worker 0's second, ...), whatever order they arrive in: each worker's episodes are a deterministic sequence, so
+    the same seed and worker count give the same file however the operating system schedules the workers."""
 
     def __init__(self, writer, target: int):
         self.writer, self.target, self.bar = writer, target, None
+        self.waiting: list[collections.deque] = []
+        self.turn = 0
         n0 = writer.num_transitions
         self.counts = np.bincount(writer.file["steps"]["primitive_id"][:n0], minlength=len(PRIMITIVES))
         self.drops = int(np.sum(writer.file["steps"]["dropped"][:n0]))
@@ -519,7 +527,19 @@ class _Committer:
         self.bar = tqdm(total=self.target, initial=self.writer.num_transitions, unit="step", desc="collecting",
                         smoothing=0.1, disable=not enabled)  # fmt: skip
 
-    def add(self, episode: tuple[dict[str, np.ndarray], str, str]) -> None:
+    def set_workers(self, workers: int) -> None:
+        """Number of workers whose episodes take turns."""
+        self.waiting = [collections.deque() for _ in range(workers)]
+        self.turn = 0
+
+    def add(self, worker: int, episode: tuple[dict[str, np.ndarray], str, str]) -> None:
+        """Receive a finished episode of ``worker``; commit every episode whose turn has come."""
+        self.waiting[worker].append(episode)
+        while self.waiting[self.turn] and not self.done:
+            self._commit(self.waiting[self.turn].popleft())
+            self.turn = (self.turn + 1) % len(self.waiting)
+
+    def _commit(self, episode: tuple[dict[str, np.ndarray], str, str]) -> None:
         steps, object_name, wrist = episode
         self.writer.append_episode(steps, object_name=object_name, wrist=wrist)
         n = len(steps["joint_pos"])
@@ -592,6 +612,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
 def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committer: _Committer,
                start: float) -> tuple[float, int]:  # fmt: skip
     """Collect with worker processes until the committer is done; returns startup_s and the worker count."""
+    committer.set_workers(workers)
     ctx = _context()
     stop_r, stop_w = ctx.Pipe(duplex=False)
     episodes = ctx.Queue(QUEUE_SIZE)
@@ -617,7 +638,7 @@ def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, commi
                 if ready == workers:
                     startup_s = time.perf_counter() - start
                 continue
-            committer.add(payload)
+            committer.add(index, payload)
         return startup_s, workers
     finally:
         _stop_workers(procs, stop_w)
@@ -655,6 +676,7 @@ def _run_ray(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committ
                 raise CollectError(f"cannot {where}: {_one_line(e)}") from None
         if cfg.workers == 0 and cfg.ray_address is not None:
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        committer.set_workers(workers)
         remote = ray.remote(num_cpus=1)(CollectWorker)
         for w in range(workers):
             actors.append(remote.remote(spec, w, _worker_entropy(cfg.seed, w, at_open)))
@@ -676,9 +698,7 @@ def _run_ray(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committ
                     startup_s = time.perf_counter() - start
                 continue
             for episode in payload:
-                if committer.done:
-                    break
-                committer.add(episode)
+                committer.add(index, episode)
         return startup_s, workers
     finally:
         for actor in actors:

@@ -275,3 +275,23 @@ def test_two_workers_give_the_same_file_for_the_same_seed(experts, tmp_path):
     assert _fingerprints(a) == _fingerprints(b)
     with open_dataset(a) as r:
         assert len(r.episode_ends) >= 2
+
+
+def test_episodes_are_committed_one_from_each_worker_in_turn(tmp_path):
+    from data_helpers import episode_for
+    from dexgen.data.store import EpisodeWriter
+
+    with EpisodeWriter(tmp_path / "o.h5", command="tests", seed=0) as writer:
+        committer = collect_mod._Committer(writer, target=10**9)
+        committer.set_workers(2)
+        arrivals = [(1, 10), (1, 11), (0, 0), (1, 12), (0, 1)]  # worker 1 runs ahead of worker 0
+        for worker, i in arrivals:
+            committer.add(worker, (episode_for(i), "cube_60", "palm_up"))
+        committed = writer.num_episodes
+    # worker 0's first, worker 1's first, worker 0's second, worker 1's second; worker 1's third waits its turn
+    assert committed == 4
+    with open_dataset(tmp_path / "o.h5") as r:
+        starts = np.concatenate(([0], r.episode_ends[:-1]))
+        firsts = r.read("action")[starts]
+    expected = [episode_for(i)["action"][0] for i in (0, 10, 1, 11)]
+    np.testing.assert_allclose(firsts, np.array(expected), rtol=1e-6)

@@ -64,3 +64,11 @@ def test_forward_diffused_command_starts_partway():
     assert (late - 1.0).abs().mean() < 0.2  # the last timestep adds little noise
     with pytest.raises(ValueError, match="partial-noise step"):
         forward_diffused(model, command, 99)
+
+
+def test_a_very_large_alpha_lands_on_the_command_without_overshooting():
+    model = tiny_model()
+    obs = random_obs(2, model.cfg)
+    command = model.dx_norm.unnormalize(torch.full((2, model.cfg.horizon, 4, 3), 0.7))
+    out = _sample(model, obs, command, 1e6)  # every step's estimate is moved exactly onto the command
+    torch.testing.assert_close(model.dx_norm.normalize(out), torch.full_like(out, 0.7), atol=1e-3, rtol=0)

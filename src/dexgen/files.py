@@ -26,3 +26,20 @@ def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_torch_checkpoint(path: str | Path, *, keys: tuple[str, ...], kind: str, error: type[Exception]) -> dict:
+    """A training checkpoint written by ``torch.save``: a dict holding ``keys``. Raises ``error`` with a one-line
+    reason if it is missing, damaged, or not a ``kind`` checkpoint (e.g. "dexgen expert")."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise error(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a damaged file
+        raise error(f"corrupt checkpoint {path}: {type(e).__name__}: {e}") from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in keys):
+        raise error(f"{path} is not a {kind} checkpoint")
+    return ckpt

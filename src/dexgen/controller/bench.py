@@ -10,7 +10,7 @@ import torch
 
 from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
 from dexgen.model.checkpoint import DEFAULT_MODEL, load_model
-from dexgen.sim import constants as C
+from dexgen.teleop.commands import KinematicIntent
 
 
 @dataclass
@@ -33,18 +33,6 @@ class BenchControllerConfig:
     """Seed of the recorded observations and of sampling."""
     json: bool = False
     """Print one JSON object."""
-
-
-def rotation_command(frame: np.ndarray, horizon: int, *, omega: float = 1.0, dt: float = 0.05) -> np.ndarray:
-    """Fingertip motion (horizon, 4, 3), metres, palm frame, of the fingertips of ``frame`` turned rigidly about the
-    palm z axis through the nominal grasp centre at ``omega`` rad/s (a typical guided command)."""
-    tips = frame[32:44].reshape(4, 3) - np.array(C.GRASP_CENTRE)
-    out = np.empty((horizon, 4, 3), dtype=np.float32)
-    for i in range(horizon):
-        a = omega * dt * (i + 1)
-        rot = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
-        out[i] = tips @ rot.T - tips
-    return out
 
 
 def _frames(model, cfg: BenchControllerConfig, n: int) -> np.ndarray:
@@ -76,12 +64,14 @@ def bench_controller(cfg: BenchControllerConfig) -> dict:
     out: dict = {"checkpoint": str(cfg.checkpoint or DEFAULT_MODEL), "threads": torch.get_num_threads(),
                  "batch": 1, "num_inference_steps": cfg.num_inference_steps or model.cfg.num_inference_steps,
                  "decisions": cfg.decisions}  # fmt: skip
+    # a typical guided command: turn the fingertips about palm z through the grasp centre at 1 rad/s
+    intent = KinematicIntent("+z", 1.0, horizon=model.cfg.horizon, centre="nominal")
     for name, alpha in (("guided", cfg.alpha), ("unguided", 0.0)):
         ctrl_cfg = ControllerConfig(alpha=alpha, seed=cfg.seed, num_inference_steps=cfg.num_inference_steps)
         ctrl = DexGenController(model, config=ctrl_cfg)
         for i in range(cfg.warmup + cfg.decisions):
             frame = frames[i % len(frames)]
-            command = rotation_command(frame, model.cfg.horizon) if alpha > 0 else None
+            command = intent.command(i, frame[None, 32:44].reshape(1, 4, 3))[0] if alpha > 0 else None
             if i == cfg.warmup:
                 ctrl.latencies_s.clear()
             ctrl.act(frame, command)

@@ -14,7 +14,7 @@ simulation, ``episodes`` per object, seeded by ``seed``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +25,9 @@ from dexgen.controller.dexgen_controller import ControllerConfig, DexGenControll
 from dexgen.controller.observation import ObservationHistory
 from dexgen.model.checkpoint import DEFAULT_MODEL, load_model, save_model
 from dexgen.model.dexgen_model import DexGenModel
+from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
-from dexgen.rl.train import TrainExpertConfig, make_env
 from dexgen.sim.env import HandEnv
-from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import Rollout, rollout
 
 PARTS = ("idm", "tracking", "controller")
@@ -70,11 +69,8 @@ def targets_to_actions(env: HandEnv, targets: np.ndarray) -> np.ndarray:
 
 
 def _env(expert: Expert, cfg: EvalModelConfig, object_set: str) -> HandEnv:
-    objects = resolve_objects(object_set)
-    train_cfg = TrainExpertConfig(**{k: v for k, v in expert.record["env"].items() if k != "ppo"})
-    train_cfg = replace(train_cfg, objects=",".join(o.name for o in objects), episode_seconds=cfg.seconds,
-                        threads=cfg.threads)  # fmt: skip
-    return make_env(train_cfg, num_envs=len(objects) * cfg.episodes, seed=cfg.seed)
+    return expert_env(expert, object_set, episodes=cfg.episodes, seconds=cfg.seconds, seed=cfg.seed,
+                      threads=cfg.threads)  # fmt: skip
 
 
 def _holding(r: Rollout) -> dict:

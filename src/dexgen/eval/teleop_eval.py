@@ -30,10 +30,9 @@ from dexgen.eval.metrics import follow_error, median_ci
 from dexgen.eval.model_eval import targets_to_actions
 from dexgen.model.checkpoint import DEFAULT_MODEL, load_model
 from dexgen.model.dexgen_model import DexGenModel
+from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
-from dexgen.rl.train import TrainExpertConfig, make_env
 from dexgen.sim.env import HandEnv
-from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import Rollout, rollout
 from dexgen.teleop.commands import (
     CommandSource,
@@ -121,13 +120,6 @@ class Episodes:
         self.follow_mm += list(follow_mm)
 
 
-def _env(expert: Expert, object_set: str, *, seed: int, episodes: int, seconds: float, threads: int) -> HandEnv:
-    objects = resolve_objects(object_set)
-    cfg = TrainExpertConfig(**{k: v for k, v in expert.record["env"].items() if k != "ppo"})
-    cfg = replace(cfg, objects=",".join(o.name for o in objects), episode_seconds=seconds, threads=threads)
-    return make_env(cfg, num_envs=len(objects) * episodes, seed=seed)
-
-
 def _make_source(name: str, axis: str, omega: float, ref: Rollout) -> CommandSource:
     if name == "kinematic":
         return KinematicIntent(axis, omega, name="kinematic")
@@ -198,8 +190,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
         for seed in seeds:
 
             def env(axis=axis, seed=seed):
-                return _env(experts[axis], cfg.objects, seed=seed, episodes=cfg.episodes, seconds=cfg.seconds,
-                            threads=cfg.threads)  # fmt: skip
+                return expert_env(experts[axis], cfg.objects, seed=seed, episodes=cfg.episodes, seconds=cfg.seconds,
+                                  threads=cfg.threads)  # fmt: skip
 
             e = env()
             ref = rollout(e, lambda obs, _t, x=experts[axis]: x.act(obs), record_tips=True)

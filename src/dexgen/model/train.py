@@ -19,7 +19,7 @@ import torch
 
 from dexgen.data.store import DatasetError
 from dexgen.data.windows import MotionWindows
-from dexgen.files import atomic_path
+from dexgen.files import atomic_path, read_torch_checkpoint
 from dexgen.model.checkpoint import data_signature, save_model
 from dexgen.model.config import ModelConfig
 from dexgen.model.dexgen_model import TARGETS, DexGenModel
@@ -280,15 +280,7 @@ _RESUME_KEYS = ("dataset", "only", "batch_size", "lr", "warmup_steps", "weight_d
 
 
 def _load_training_checkpoint(path: Path) -> dict:
-    if not path.exists():
-        raise TrainError(f"no checkpoint at {path} to resume")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises many types for a damaged file
-        raise TrainError(f"corrupt checkpoint {path}: {type(e).__name__}: {e}") from None
-    if not isinstance(ckpt, dict) or "ema" not in ckpt or "config" not in ckpt:
-        raise TrainError(f"{path} is not a dexgen model training checkpoint")
-    return ckpt
+    return read_torch_checkpoint(path, keys=("ema", "config"), kind="dexgen model training", error=TrainError)
 
 
 def _check_resume(ckpt: dict, cfg: TrainModelConfig, path: Path) -> None:

@@ -9,6 +9,7 @@ import tyro
 
 from dexgen.rl.expert import Expert
 from dexgen.rl.train import TrainExpertConfig, make_env
+from dexgen.sim.env import HandEnv
 from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import rollout
 
@@ -37,6 +38,20 @@ class EvalExpertConfig:
     """Render the first episode to this path (.mp4 or .gif)."""
     json: bool = False
     """Print one JSON object instead of a table."""
+
+
+def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, seed: int, threads: int = 0,
+               axis: str | None = None) -> HandEnv:  # fmt: skip
+    """The environment ``expert`` was trained in (its record's settings: task, wrist, action scale, ...), with
+    ``episodes`` simulations per object of ``objects`` (a set or names), ``seconds`` per episode, seeded by ``seed``;
+    ``axis`` replaces the commanded axis. Environments built alike start from identical states."""
+    names = [o.name for o in resolve_objects(objects)]
+    cfg = TrainExpertConfig(**{k: v for k, v in expert.record["env"].items() if k != "ppo"})
+    cfg = replace(cfg, objects=",".join(names), episode_seconds=seconds, threads=threads, axis=axis or cfg.axis)
+    env = make_env(cfg, num_envs=len(names) * episodes, seed=seed)
+    if env.obs_dims != expert.record["obs_dims"]:
+        raise ValueError(f"expert expects observations {expert.record['obs_dims']}, environment gives {env.obs_dims}")
+    return env
 
 
 def _summary(hold_s, drop, progress, success, seconds) -> dict:
@@ -81,16 +96,10 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
     episodes, which one fast-spinning object cannot inflate) or speed_m_per_s (translate: along the direction)."""
     if expert.task != cfg.task:
         raise ValueError(f"expert was trained for task {expert.task!r}, not {cfg.task!r}")
-    train_cfg = TrainExpertConfig(**{k: v for k, v in expert.record["env"].items() if k != "ppo"})
     objects = resolve_objects(cfg.objects)
-    train_cfg = replace(
-        train_cfg, axis=cfg.axis, objects=",".join(o.name for o in objects), episode_seconds=cfg.seconds,
-        threads=cfg.threads,
-    )  # fmt: skip
-    n = len(objects) * cfg.episodes
-    env = make_env(train_cfg, num_envs=n, seed=cfg.seed)
-    if env.obs_dims != expert.record["obs_dims"]:
-        raise ValueError(f"expert expects observations {expert.record['obs_dims']}, environment gives {env.obs_dims}")
+    env = expert_env(expert, cfg.objects, episodes=cfg.episodes, seconds=cfg.seconds, seed=cfg.seed,
+                     threads=cfg.threads, axis=cfg.axis)  # fmt: skip
+    n = env.num_envs
     renderer = frames = None
     if cfg.video:
         from dexgen.sim.render import SimRenderer

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dexgen.files import atomic_path
+from dexgen.files import atomic_path, read_torch_checkpoint
 from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.vec_env import RslVecEnv
@@ -134,15 +134,7 @@ def _atomic_torch_save(obj: dict, path: Path) -> None:
 
 def load_checkpoint(path: Path) -> dict:
     """Read a training checkpoint; a CheckpointError with a one-line reason otherwise."""
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch raises many types for a damaged file
-        raise CheckpointError(f"corrupt checkpoint {path}: {type(e).__name__}: {e}") from None
-    if not isinstance(ckpt, dict) or "alg" not in ckpt or "config" not in ckpt:
-        raise CheckpointError(f"{path} is not a dexgen expert checkpoint")
-    return ckpt
+    return read_torch_checkpoint(path, keys=("alg", "config"), kind="dexgen expert", error=CheckpointError)
 
 
 def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:

@@ -48,3 +48,12 @@ def test_missing_record_corrupt_weights_and_foreign_schema(tmp_path):
     path.with_suffix(".json").unlink()
     with pytest.raises(ModelCheckpointError, match="no record"):
         load_model(path)
+
+
+def test_shipped_model_per_wrist_and_a_missing_one_named():
+    from dexgen.model.checkpoint import DEFAULT_MODEL, ModelCheckpointError, model_wrists, shipped_model_path
+
+    assert shipped_model_path("palm_up") == DEFAULT_MODEL
+    with pytest.raises(ModelCheckpointError, match="no shipped model for wrist orientation 'upside_down'"):
+        shipped_model_path("upside_down")
+    assert model_wrists(load_model(DEFAULT_MODEL)) == ["palm_up"]

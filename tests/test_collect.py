@@ -189,6 +189,8 @@ def test_missing_experts_and_bad_paths_are_one_line_errors(made, experts, tmp_pa
     cases = (([], f"no shipped experts in {tmp_path / 'no_experts'}"),
              (["--experts", str(tmp_path / "none.safetensors")], "no expert weights at"),
              (["--experts", experts, "--wrists", "upside_down"], "unknown wrist orientation"),
+             (["--experts", experts, "--wrists", "palm_up,palm_down"],
+              "no expert was trained in wrist orientation palm_down"),
              (["--experts", experts, "--objects", "teapot"], "unknown object"))  # fmt: skip
     mismatched = tmp_path / "mismatched.safetensors"  # weights that do not fit their record: the worker finds out
     source = Path(experts.split(",")[1])
@@ -295,3 +297,17 @@ def test_episodes_are_committed_one_from_each_worker_in_turn(tmp_path):
         firsts = r.read("action")[starts]
     expected = [episode_for(i)["action"][0] for i in (0, 10, 1, 11)]
     np.testing.assert_allclose(firsts, np.array(expected), rtol=1e-6)
+
+
+def test_each_wrist_orientation_uses_only_its_own_experts():
+    from dexgen.data.collect import primitive_table
+
+    def expert(axis, wrist):
+        return {"wrist": wrist, "primitives": [f"rotate{axis}"], "command_dim": 3, "action_scale": 0.05}
+
+    experts = [expert("+z", "palm_up"), expert("+z", "palm_down"), expert("-z", "palm_up")]
+    down = primitive_table(experts, "palm_down")
+    assert [(p["name"], p["expert"]) for p in down] == [("rotate+z", 1)]
+    up = primitive_table(experts, "palm_up")
+    assert [(p["name"], p["expert"]) for p in up] == [("rotate+z", 0), ("rotate-z", 2)]
+    assert primitive_table(experts, "sideways") == []

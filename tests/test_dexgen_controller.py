@@ -109,6 +109,17 @@ def test_partial_noise_and_workspace_options_change_the_plan():
     ws = DexGenController(model, config=ControllerConfig(workspace_radius=0.01)).act(_frame()[0], cmd)
     assert not np.allclose(base, partial)
     assert not np.allclose(base, ws)
+    # joint-limit guidance: a margin that leaves a narrow band (±0.01 rad) gives it something to correct
+    limits = np.array([[-1.0, 1.0]] * 16)
+    jl = DexGenController(model, config=ControllerConfig(joint_limit_margin=0.99), joint_range=limits)
+    plain = DexGenController(model, joint_range=limits)
+    assert not np.allclose(jl.act(_frame()[0], cmd), plain.act(_frame()[0], cmd))
+    wide = np.array([[-10.0, 10.0]] * 16)
+    np.testing.assert_allclose(  # nothing to correct: the guided sampler's rounding only
+        DexGenController(model, config=ControllerConfig(joint_limit_margin=0.0), joint_range=wide).act(_frame()[0]),
+        DexGenController(model, joint_range=wide).act(_frame()[0]),
+        atol=1e-5,
+    )
     # without a command the partial-noise variant has nothing to start from: plain sampling
     np.testing.assert_array_equal(
         DexGenController(model, config=ControllerConfig(partial_noise_step=2)).act(_frame()[0]),

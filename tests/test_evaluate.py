@@ -25,6 +25,10 @@ def test_eval_json_has_every_key(tmp_path):
         } <= set(fig)
         assert 0 <= fig["holding_s_mean"] <= 0.5
     assert out["overall"]["episodes"] == 4 and set(out["per_object"]) == {"cube_60", "sphere_r35"}
+    assert out["wrist"] == "palm_up"
+    down = evaluate_expert(expert, EvalExpertConfig(episodes=1, seconds=0.2, objects="cube_60", threads=1,
+                                                    wrist="palm_down"), progress_bar=False)  # fmt: skip
+    assert down["wrist"] == "palm_down"
     assert Path(out["video"]).exists()
     with pytest.raises(ValueError, match="trained for task 'rotate'"):
         evaluate_expert(expert, EvalExpertConfig(task="translate", axis="+x"), progress_bar=False)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dexgen.rl.expert import EXPERT_DIR, Expert, ExpertError
+from dexgen.rl.expert import EXPERT_DIR, Expert, ExpertError, expert_name, shipped_expert_path
 from dexgen.rl.export import expert_from_checkpoint
 from dexgen.rl.train import TrainExpertConfig, make_env, train_expert
 from dexgen.sim.env import HandEnv
@@ -64,3 +64,13 @@ def test_shipped_rotation_experts_load_and_act_in_their_env():
         assert env.obs_dims == expert.record["obs_dims"]
         actions = expert.act(env.get_observations())
         assert actions.shape == (2, 16) and np.isfinite(actions).all()
+
+
+def test_expert_names_carry_the_wrist_unless_palm_up(run_dir):
+    from pathlib import Path
+
+    assert expert_name("rotate", "+z") == "rotate+z" == expert_name("rotate", "+z", "palm_up")
+    assert expert_name("rotate", "-z", "palm_down") == "rotate-z_palm_down"
+    assert expert_name("grasp_to_grasp", "", "sideways") == "grasp_to_grasp_sideways"
+    assert shipped_expert_path("rotate", "+z", "palm_down") == EXPERT_DIR / "rotate+z_palm_down.safetensors"
+    assert expert_from_checkpoint(Path(run_dir) / "last.pt").wrist == "palm_up"

@@ -72,3 +72,28 @@ def test_a_very_large_alpha_lands_on_the_command_without_overshooting():
     command = model.dx_norm.unnormalize(torch.full((2, model.cfg.horizon, 4, 3), 0.7))
     out = _sample(model, obs, command, 1e6)  # every step's estimate is moved exactly onto the command
     torch.testing.assert_close(model.dx_norm.normalize(out), torch.full_like(out, 0.7), atol=1e-3, rtol=0)
+
+
+def test_joint_limit_guide_reduces_the_violation_of_the_idm_targets():
+    from dexgen.controller.guidance import joint_limit_guide, joint_limit_violation
+
+    model = tiny_model()
+    obs = random_obs(4, model.cfg)
+    x0 = torch.randn(4, model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(1))
+    q = model.idm_targets(obs, model.dx_norm.unnormalize(x0)).detach()
+    lower, upper = q.min(dim=0).values + 0.05, q.max(dim=0).values - 0.05  # every sample violates some limit
+    limits = {"lower": lower, "upper": upper}
+    before = joint_limit_violation(model, obs, model.dx_norm.unnormalize(x0), **limits).detach()
+    assert bool((before > 0).all())
+    after = []
+    for weight in (0.02, 0.1):  # fractions 0.02 and 0.1 of the linearized correction: both in the linear regime
+        with torch.inference_mode():  # as inside the sampler
+            guide = joint_limit_guide(model, obs, margin=0.0, weight=weight, **limits)
+            out = guide(x0, 0.5)
+        after.append(joint_limit_violation(model, obs, model.dx_norm.unnormalize(out), **limits).detach())
+    assert bool((after[0] < before).all()) and bool((after[1] < after[0]).all())
+    inside = joint_limit_guide(model, obs, margin=0.0, weight=1.0, lower=q.min(0).values - 1,
+                               upper=q.max(0).values + 1)  # fmt: skip
+    torch.testing.assert_close(inside(x0, 0.5), x0)  # nothing to correct
+    with pytest.raises(ValueError, match="margin"):
+        joint_limit_guide(model, obs, margin=-0.1, weight=1.0, **limits)

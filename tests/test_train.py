@@ -81,3 +81,6 @@ def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path):
     other_net = dataclasses.replace(TINY_PPO, actor_hidden=(16,))
     with pytest.raises(CheckpointError, match="networks do not match"):
         train_expert(tiny_config(tmp_path, run_name="bad", init_from=str(source), ppo=other_net), progress=False)
+    # fine-tuning into another wrist orientation is allowed; the new run records its own
+    train_expert(tiny_config(tmp_path, run_name="down", init_from=str(source), wrist="palm_down"), progress=False)
+    assert load_checkpoint(tmp_path / "down" / "last.pt")["config"]["wrist"] == "palm_down"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dexgen.controller.guidance import command_guide, compose, forward_diffused, workspace_guide
+from dexgen.controller.guidance import command_guide, compose, forward_diffused, joint_limit_guide, workspace_guide
 from dexgen.controller.observation import FRAME_DIM, ObservationHistory, check_frames
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.sim.constants import GRASP_CENTRE
@@ -42,6 +42,11 @@ class ControllerConfig:
     """Extra guidance keeping the fingertips within this many metres of the grasp centre (0: off)."""
     workspace_weight: float = 1.0
     """Strength of the workspace guidance (as α for the command)."""
+    joint_limit_margin: float | None = None
+    """Extra guidance keeping the inverse dynamics model's joint targets this many radians inside the joint limits
+    (None: off; 0 guides to the limits themselves)."""
+    joint_limit_weight: float = 1.0
+    """Strength of the joint-limit guidance (as α for the command)."""
     partial_noise_step: int | None = None
     """Partial-noise variant (an ablation): start denoising from the command diffused forward to this sampler step
     (0: the noisiest) instead of from pure noise; needs a command. None: off."""
@@ -119,6 +124,8 @@ class DexGenController:
                 command_guide(self.model, cmd, cfg.alpha) if cmd is not None and cfg.alpha > 0 else None,
                 workspace_guide(self.model, tips_now[:, 0], centre=self.centre, radius=cfg.workspace_radius,
                                 weight=cfg.workspace_weight) if cfg.workspace_radius > 0 else None,
+                joint_limit_guide(self.model, hist, lower=self.lower, upper=self.upper, margin=cfg.joint_limit_margin,
+                                  weight=cfg.joint_limit_weight) if cfg.joint_limit_margin is not None else None,
             )  # fmt: skip
             partial = None
             if cfg.partial_noise_step is not None and cmd is not None:

@@ -172,8 +172,10 @@ def _read_expert(path: Path) -> dict:
         names = [primitive_name(task, a) for a in _expert_axes(task, axis)]
     except ValueError as e:
         raise CollectError(f"expert {path}: {e}") from None
-    return {"path": str(path), "task": task, "axis": axis, "primitives": names, "command_dim": COMMAND_DIMS[task],
-            "obs_dims": obs_dims, "action_scale": scale, "revision": record.get("revision", "unknown")}  # fmt: skip
+    wrist = record["env"].get("wrist", "palm_up")
+    return {"path": str(path), "task": task, "axis": axis, "wrist": wrist, "primitives": names,
+            "command_dim": COMMAND_DIMS[task], "obs_dims": obs_dims, "action_scale": scale,
+            "revision": record.get("revision", "unknown")}  # fmt: skip
 
 
 def resolve_experts(spec: str | None) -> list[dict]:
@@ -192,12 +194,15 @@ def resolve_experts(spec: str | None) -> list[dict]:
     return [_read_expert(p) for p in paths]
 
 
-def primitive_table(experts: list[dict]) -> list[dict]:
-    """One entry per available primitive, in ``PRIMITIVES`` order: name, id, expert index, command dim, action scale.
-    Where several experts cover a primitive, the one covering fewest primitives (the most specialized) acts, the
-    first named among equals."""
+def primitive_table(experts: list[dict], wrist: str | None = None) -> list[dict]:
+    """One entry per primitive available in wrist orientation ``wrist`` (None: any), in ``PRIMITIVES`` order: name,
+    id, expert index, command dim, action scale. Only experts trained in that orientation act in it. Where several
+    experts cover a primitive, the one covering fewest primitives (the most specialized) acts, the first named among
+    equals."""
     best: dict[str, int] = {}
     for e, ex in enumerate(experts):
+        if wrist is not None and ex.get("wrist", "palm_up") != wrist:
+            continue
         for name in ex["primitives"]:
             if name not in best or len(ex["primitives"]) < len(experts[best[name]]["primitives"]):
                 best[name] = e
@@ -350,7 +355,7 @@ def make_rollouts(spec: dict, seed_seq: np.random.SeedSequence, index: int = 0) 
         if actors is None:  # loaded once the layouts are known to fit (else a weight mismatch would hide that)
             actors = [Expert.load(e["path"]) for e in spec["experts"]]
         steps = max(1, int(round(spec["episode_seconds"] / env.dt)))
-        rollouts.append(Rollout(env, wrist, spec["primitives"], actors, rng=np.random.default_rng(own_ss),
+        rollouts.append(Rollout(env, wrist, spec["primitives"][wrist], actors, rng=np.random.default_rng(own_ss),
                                 episode_steps=steps, noise_std=spec["action_noise_std"],
                                 switch_prob=-np.expm1(-spec["switch_prob_per_s"] * env.dt)))  # fmt: skip
     return rollouts
@@ -563,12 +568,18 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
     start = time.perf_counter()
     wrists = _validate(cfg)
     experts = resolve_experts(cfg.experts)
-    primitives = primitive_table(experts)
+    primitives = {w: primitive_table(experts, w) for w in wrists}
+    for w, table in primitives.items():
+        if not table:
+            have = sorted({e["wrist"] for e in experts})
+            raise CollectError(f"no expert was trained in wrist orientation {w} (the experts cover {', '.join(have)}); "
+                               f"train one (dexgen train-expert --wrist {w}) or leave {w} out of --wrists")  # fmt: skip
     workers = cfg.workers or len(os.sched_getaffinity(0))
     meta = {"collect_config": json.dumps(asdict(cfg)),
-            "experts": json.dumps([{k: e[k] for k in ("path", "task", "axis", "action_scale", "revision")}
+            "experts": json.dumps([{k: e[k] for k in ("path", "task", "axis", "wrist", "action_scale", "revision")}
                                    for e in experts]),
-            "action_scales": json.dumps({p["name"]: p["action_scale"] for p in primitives})}  # fmt: skip
+            "action_scales": json.dumps({p["name"]: p["action_scale"]
+                                         for table in primitives.values() for p in table})}  # fmt: skip
     spec = {"experts": experts, "primitives": primitives, "objects": cfg.objects, "wrists": wrists,
             "envs": cfg.envs_per_worker, "episode_seconds": cfg.episode_seconds,
             "action_noise_std": cfg.action_noise_std, "switch_prob_per_s": cfg.switch_prob_per_s}  # fmt: skip

@@ -14,7 +14,7 @@ simulation, ``episodes`` per object, seeded by ``seed``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import tyro
 
 from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
 from dexgen.controller.observation import ObservationHistory
-from dexgen.model.checkpoint import DEFAULT_MODEL, load_model, save_model
+from dexgen.model.checkpoint import DEFAULT_WRIST, load_model, model_wrists, save_model, shipped_model_path
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
@@ -38,7 +38,10 @@ class EvalModelConfig:
     """Evaluate a trained DexGen model alone: IDM open-loop error, IDM closed-loop tracking, unguided control."""
 
     checkpoint: tyro.conf.Positional[str | None] = None
-    """Model weights (.safetensors with its .json); None: the shipped default model."""
+    """Model weights (.safetensors with its .json); None: the shipped model of --wrist."""
+    wrist: str | None = None
+    """Wrist orientation of the rollouts and of the shipped experts compared with; None: the orientation of the
+    model's training data (palm_up without a checkpoint)."""
     dataset: str | None = None
     """Dataset for the open-loop IDM error; None: the one named in the model's record."""
     parts: str = "idm,tracking,controller"
@@ -70,7 +73,7 @@ def targets_to_actions(env: HandEnv, targets: np.ndarray) -> np.ndarray:
 
 def _env(expert: Expert, cfg: EvalModelConfig, object_set: str) -> HandEnv:
     return expert_env(expert, object_set, episodes=cfg.episodes, seconds=cfg.seconds, seed=cfg.seed,
-                      threads=cfg.threads)  # fmt: skip
+                      threads=cfg.threads, wrist=cfg.wrist)  # fmt: skip
 
 
 def _holding(r: Rollout) -> dict:
@@ -159,15 +162,17 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
     bad = sorted(set(parts) - set(PARTS))
     if bad:
         raise ValueError(f"unknown parts {bad}; expected some of {', '.join(PARTS)}")
-    out: dict = {"checkpoint": model.record.get("path", ""), "seed": cfg.seed, "episodes_per_object": cfg.episodes,
-                 "seconds": cfg.seconds}  # fmt: skip
+    cfg = replace(cfg, wrist=cfg.wrist or model_wrists(model)[0])
+    out: dict = {"checkpoint": model.record.get("path", ""), "wrist": cfg.wrist, "seed": cfg.seed,
+                 "episodes_per_object": cfg.episodes, "seconds": cfg.seconds}  # fmt: skip
     if "idm" in parts:
         dataset = cfg.dataset or model.record.get("dataset", {}).get("path")
         if not dataset or not Path(dataset).exists():
             raise ValueError(f"dataset {dataset!r} for the open-loop IDM error not found; pass --dataset or leave "
                              "idm out of --parts")  # fmt: skip
         out["idm_open_loop"] = idm_open_loop(model, dataset)
-    experts = {a.strip(): Expert.load(shipped_expert_path("rotate", a.strip())) for a in cfg.experts.split(",")}
+    experts = {a.strip(): Expert.load(shipped_expert_path("rotate", a.strip(), cfg.wrist))
+               for a in cfg.experts.split(",")}  # fmt: skip
     need_rollouts = "tracking" in parts or "controller" in parts
     for object_set in [s.strip() for s in cfg.objects.split(",") if s.strip()] if need_rollouts else []:
         res: dict = {}
@@ -220,7 +225,7 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
 
 def run_eval_model(cfg: EvalModelConfig) -> dict:
     """The eval-model command."""
-    path = Path(cfg.checkpoint) if cfg.checkpoint else DEFAULT_MODEL
+    path = Path(cfg.checkpoint) if cfg.checkpoint else shipped_model_path(cfg.wrist or DEFAULT_WRIST)
     model = load_model(path)
     model.record["path"] = str(path)
     out = evaluate_model(model, cfg)

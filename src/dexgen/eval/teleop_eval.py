@@ -28,7 +28,7 @@ import numpy as np
 from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
 from dexgen.eval.metrics import follow_error, median_ci
 from dexgen.eval.model_eval import targets_to_actions
-from dexgen.model.checkpoint import DEFAULT_MODEL, load_model
+from dexgen.model.checkpoint import load_model, model_wrists, shipped_model_path
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
@@ -45,9 +45,9 @@ from dexgen.teleop.commands import (
 
 METHODS = ("raw", "unguided", "guided", "expert")
 SUITES = {
-    "quick": {"objects": "heldout", "axes": "+z,-z", "sources": "kinematic,corrupted:mixed", "seeds": "1",
-              "episodes": 1, "seconds": 10.0, "sweep": "0,0.1,0.3,1"},
-    "full": {"objects": "heldout", "axes": "+z,-z",
+    "quick": {"wrist": "palm_up", "objects": "heldout", "axes": "+z,-z", "sources": "kinematic,corrupted:mixed",
+              "seeds": "1", "episodes": 1, "seconds": 10.0, "sweep": "0,0.1,0.3,1"},
+    "full": {"wrist": "palm_up", "objects": "heldout", "axes": "+z,-z",
              "sources": "kinematic,corrupted:clean,corrupted:noisy,corrupted:biased,corrupted:lagged,"
                         "corrupted:scaled,corrupted:frozen_thumb,corrupted:mixed",
              "seeds": "1,2,3", "episodes": 2, "seconds": 30.0, "sweep": "0,0.1,0.3,1"},
@@ -62,7 +62,7 @@ class EvalConfig:
     suite: str = "quick"
     """quick (under 5 minutes here) or full (the reference run); the flags below override its settings."""
     checkpoint: str | None = None
-    """Model weights; None: the shipped default model."""
+    """Model weights; None: the shipped model of the wrist orientation."""
     objects: str | None = None
     """Object set or names (suite default: heldout)."""
     axes: str | None = None
@@ -76,6 +76,9 @@ class EvalConfig:
     """Episodes per object per axis and seed."""
     seconds: float | None = None
     """Horizon, seconds."""
+    wrist: str | None = None
+    """Wrist orientation (palm_up, palm_down, sideways; suite default: palm_up): picks the shipped experts (and,
+    without --checkpoint, the shipped model) of that orientation."""
     alpha: float = 0.3
     """Guidance strength of the guided method."""
     sweep: str | None = None
@@ -86,6 +89,9 @@ class EvalConfig:
     """DDIM steps of the controller; None: the model's default."""
     workspace_radius: float = 0.0
     """Extra guidance of the guided method keeping fingertips within this radius of the grasp centre, m (0: off)."""
+    joint_limit_margin: float | None = None
+    """Extra guidance of the guided method keeping its joint targets this many radians inside the joint limits
+    (None: off)."""
     partial_noise_step: int | None = None
     """Also run the partial-noise ablation ("partial": the command diffused forward to this sampler step, then
     denoised without guidance). None: not run."""
@@ -177,7 +183,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
     seeds = [int(s) for s in str(cfg.seeds).split(",") if s.strip()]
     sweep = [float(a) for a in str(cfg.sweep).split(",") if a.strip()]
     alphas = sorted({a for a in sweep if a > 0} | {cfg.alpha})
-    experts = {a: Expert.load(shipped_expert_path("rotate", a)) for a in axes}
+    experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist)) for a in axes}
     ik = FingertipIK()
     methods = list(METHODS) + (["partial"] if cfg.partial_noise_step is not None else [])
     results = {s: {m: Episodes([], [], []) for m in methods} for s in sources}
@@ -191,7 +197,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
 
             def env(axis=axis, seed=seed):
                 return expert_env(experts[axis], cfg.objects, seed=seed, episodes=cfg.episodes, seconds=cfg.seconds,
-                                  threads=cfg.threads)  # fmt: skip
+                                  threads=cfg.threads, wrist=cfg.wrist)  # fmt: skip
 
             e = env()
             ref = rollout(e, lambda obs, _t, x=experts[axis]: x.act(obs), record_tips=True)
@@ -224,7 +230,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                 for alpha in alphas:
                     e = env()
                     ccfg = ControllerConfig(alpha=alpha, seed=seed, num_inference_steps=steps,
-                                            workspace_radius=cfg.workspace_radius)  # fmt: skip
+                                            workspace_radius=cfg.workspace_radius,
+                                            joint_limit_margin=cfg.joint_limit_margin)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
                     live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
                     video = first and alpha == cfg.alpha
@@ -345,12 +352,14 @@ def sweep_plot(summary: dict, path: Path) -> Path:
     return path
 
 
-def write_report(run: dict, cfg: EvalConfig) -> dict:
+def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None = None) -> dict:
     """Write eval.json, eval.md, sweep.png (and raw_vs_guided.mp4) into ``cfg.out``; returns the summary with the
-    file paths under ``files``."""
+    file paths under ``files`` (and the wrist orientations of the model's training data, when given)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(run, cfg)
+    if model_wrists is not None:
+        summary["model_wrists"] = model_wrists
     files = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}
     if any(len(p) > 1 for p in summary["sweep"].values()):
         files["sweep_plot"] = str(sweep_plot(summary, out / "sweep.png"))
@@ -371,10 +380,10 @@ def write_report(run: dict, cfg: EvalConfig) -> dict:
 def run_eval(cfg: EvalConfig) -> dict:
     """The eval command."""
     cfg = cfg.resolved()
-    model = load_model(cfg.checkpoint or DEFAULT_MODEL)
+    model = load_model(cfg.checkpoint or shipped_model_path(cfg.wrist))
     start = time.perf_counter()
     run = run_suite(model, cfg, progress=not cfg.json)
-    summary = write_report(run, cfg)
+    summary = write_report(run, cfg, model_wrists=model_wrists(model))
     summary["wall_s"] = round(time.perf_counter() - start, 1)
     if cfg.json:
         return summary

@@ -18,11 +18,28 @@ FORMAT = "dexgen-model"
 FORMAT_VERSION = 1
 SHIPPED_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = SHIPPED_DIR / "dexgen.safetensors"
-"""The shipped default model."""
+"""The shipped default model (palm up)."""
+DEFAULT_WRIST = "palm_up"
 
 
 class ModelCheckpointError(ValueError):
     """A model checkpoint is missing, damaged, or does not fit this code or the given data."""
+
+
+def shipped_model_path(wrist: str = DEFAULT_WRIST) -> Path:
+    """The shipped model for a wrist orientation: ``dexgen.safetensors`` (palm up) or ``dexgen_<wrist>.safetensors``;
+    a one-line ModelCheckpointError if none ships."""
+    path = DEFAULT_MODEL if wrist == DEFAULT_WRIST else SHIPPED_DIR / f"dexgen_{wrist}.safetensors"
+    if not path.is_file():
+        have = sorted(p.stem for p in SHIPPED_DIR.glob("dexgen*.safetensors"))
+        raise ModelCheckpointError(f"no shipped model for wrist orientation {wrist!r} (shipped: {', '.join(have)}); "
+                                   "pass --checkpoint")  # fmt: skip
+    return path
+
+
+def model_wrists(model: DexGenModel) -> list[str]:
+    """The wrist orientations of the model's training data (records from before they were stored: palm up)."""
+    return list(getattr(model, "record", {}).get("dataset", {}).get("wrists", [DEFAULT_WRIST]))
 
 
 def data_signature() -> dict:

@@ -84,8 +84,9 @@ def _dataset_info(ds: MotionWindows) -> dict:
 
     with open_dataset(ds.path) as r:
         made = {k: r.attrs.get(k) for k in ("command", "seed", "revision")}
+        wrists = sorted(set(r.episode_info("wrist")))
     return {"path": str(ds.path), "episodes": int(len(ds._arrays.ends)), "transitions": int(ds._arrays.transitions),
-            "generated_by": made, **data_signature()}  # fmt: skip
+            "wrists": wrists, "generated_by": made, **data_signature()}  # fmt: skip
 
 
 def fit_normalizers(model: DexGenModel, train: MotionWindows, *, seed: int, samples: int = 100_000) -> None:

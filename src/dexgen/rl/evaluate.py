@@ -36,18 +36,29 @@ class EvalExpertConfig:
     """Simulation threads; 0 uses every core."""
     video: str | None = None
     """Render the first episode to this path (.mp4 or .gif)."""
+    wrist: str | None = None
+    """Wrist orientation (palm_up, palm_down, sideways). Without CHECKPOINT it picks the shipped expert of that
+    orientation; None: palm_up, or the orientation CHECKPOINT was trained in."""
     json: bool = False
     """Print one JSON object instead of a table."""
 
 
 def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, seed: int, threads: int = 0,
-               axis: str | None = None) -> HandEnv:  # fmt: skip
+               axis: str | None = None, wrist: str | None = None) -> HandEnv:  # fmt: skip
     """The environment ``expert`` was trained in (its record's settings: task, wrist, action scale, ...), with
     ``episodes`` simulations per object of ``objects`` (a set or names), ``seconds`` per episode, seeded by ``seed``;
-    ``axis`` replaces the commanded axis. Environments built alike start from identical states."""
+    ``axis`` and ``wrist`` replace the commanded axis and the wrist orientation. Environments built alike start from
+    identical states."""
     names = [o.name for o in resolve_objects(objects)]
     cfg = TrainExpertConfig(**{k: v for k, v in expert.record["env"].items() if k != "ppo"})
-    cfg = replace(cfg, objects=",".join(names), episode_seconds=seconds, threads=threads, axis=axis or cfg.axis)
+    cfg = replace(
+        cfg,
+        objects=",".join(names),
+        episode_seconds=seconds,
+        threads=threads,
+        axis=axis or cfg.axis,
+        wrist=wrist or cfg.wrist,
+    )
     env = make_env(cfg, num_envs=len(names) * episodes, seed=seed)
     if env.obs_dims != expert.record["obs_dims"]:
         raise ValueError(f"expert expects observations {expert.record['obs_dims']}, environment gives {env.obs_dims}")
@@ -74,7 +85,7 @@ def load_expert_for_eval(cfg: EvalExpertConfig) -> Expert:
     from dexgen.rl.expert import shipped_expert_path
 
     if cfg.checkpoint is None:
-        return Expert.load(shipped_expert_path(cfg.task, cfg.axis))
+        return Expert.load(shipped_expert_path(cfg.task, cfg.axis, cfg.wrist or "palm_up"))
     if cfg.checkpoint.endswith(".pt"):
         from dexgen.rl.export import expert_from_checkpoint
 
@@ -98,7 +109,7 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
         raise ValueError(f"expert was trained for task {expert.task!r}, not {cfg.task!r}")
     objects = resolve_objects(cfg.objects)
     env = expert_env(expert, cfg.objects, episodes=cfg.episodes, seconds=cfg.seconds, seed=cfg.seed,
-                     threads=cfg.threads, axis=cfg.axis)  # fmt: skip
+                     threads=cfg.threads, axis=cfg.axis, wrist=cfg.wrist)  # fmt: skip
     n = env.num_envs
     renderer = frames = None
     if cfg.video:
@@ -129,7 +140,7 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
         m = names == o.name
         per_object[o.name] = _rename(_summary(hold_s[m], dropped[m], prog[m], succeeded[m], cfg.seconds), key)
     overall = _rename(_summary(hold_s, dropped, prog, succeeded, cfg.seconds), key)
-    out = {"task": cfg.task, "axis": cfg.axis, "objects": cfg.objects, "seed": cfg.seed,
+    out = {"task": cfg.task, "axis": cfg.axis, "wrist": env.config.wrist, "objects": cfg.objects, "seed": cfg.seed,
            "per_object": per_object, "overall": overall}  # fmt: skip
     if renderer is not None:
         from dexgen.sim.render import write_video

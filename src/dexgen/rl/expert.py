@@ -1,7 +1,8 @@
 """A trained expert's actor: saved as safetensors weights with a JSON record beside them, loaded for inference.
 
-Shipped experts live in ``dexgen/rl/experts/<task><axis>.safetensors`` (e.g. ``rotate+z``), each with a ``.json``
-record of the command, seed, code revision, environment steps, wall time and evaluation figures.
+Shipped experts live in ``dexgen/rl/experts/<task><axis>[_<wrist>].safetensors`` (e.g. ``rotate+z`` palm up,
+``rotate+z_palm_down``), each with a ``.json`` record of the command, seed, code revision, environment steps, wall time
+and evaluation figures.
 """
 
 from __future__ import annotations
@@ -24,13 +25,19 @@ class ExpertError(ValueError):
     """Expert weights are missing, unreadable or do not match their record."""
 
 
-def expert_name(task: str, axis: str) -> str:
-    return task if task == "grasp_to_grasp" else f"{task}{axis}"
+DEFAULT_WRIST = "palm_up"
+"""The wrist orientation of experts whose name carries none."""
 
 
-def shipped_expert_path(task: str, axis: str) -> Path:
-    """Path of the shipped expert's weights for a task and axis."""
-    return EXPERT_DIR / f"{expert_name(task, axis)}.safetensors"
+def expert_name(task: str, axis: str, wrist: str = DEFAULT_WRIST) -> str:
+    """The file stem of an expert: ``rotate+z``, ``grasp_to_grasp``, ``rotate+z_palm_down``."""
+    name = task if task == "grasp_to_grasp" else f"{task}{axis}"
+    return name if wrist == DEFAULT_WRIST else f"{name}_{wrist}"
+
+
+def shipped_expert_path(task: str, axis: str, wrist: str = DEFAULT_WRIST) -> Path:
+    """Path of the shipped expert's weights for a task, axis and wrist orientation."""
+    return EXPERT_DIR / f"{expert_name(task, axis, wrist)}.safetensors"
 
 
 def make_actor(obs_dims: dict[str, int], num_actions: int, ppo: PPOConfig) -> torch.nn.Module:
@@ -62,6 +69,11 @@ class Expert:
     @property
     def axis(self) -> str:
         return self.record["axis"]
+
+    @property
+    def wrist(self) -> str:
+        """The wrist orientation the expert was trained in."""
+        return self.record.get("env", {}).get("wrist", DEFAULT_WRIST)
 
     def save(self, path: Path) -> None:
         """Write ``path`` (.safetensors) and its JSON record beside it."""

@@ -11,7 +11,7 @@ import tyro
 from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert
-from dexgen.rl.expert import Expert, expert_name, make_actor, shipped_expert_path
+from dexgen.rl.expert import DEFAULT_WRIST, Expert, expert_name, make_actor, shipped_expert_path
 from dexgen.rl.train import TrainExpertConfig, load_checkpoint, make_env
 
 
@@ -70,13 +70,17 @@ def export_expert(cfg: ExportExpertConfig) -> dict:
         ev = EvalExpertConfig(task=expert.task, axis=expert.axis, episodes=cfg.episodes, seconds=cfg.seconds,
                               objects=objects, seed=cfg.seed, threads=cfg.threads)  # fmt: skip
         evals[objects] = evaluate_expert(expert, ev)
+    wrist = "" if expert.wrist == DEFAULT_WRIST else f" --wrist {expert.wrist}"
     expert.record["eval"] = {
-        "command": f"dexgen eval-expert --task {expert.task} --axis {expert.axis} --episodes {cfg.episodes} "
+        "command": f"dexgen eval-expert --task {expert.task} --axis={expert.axis}{wrist} --episodes {cfg.episodes} "
         f"--seconds {cfg.seconds} --seed {cfg.seed} --objects train|heldout",
         "export_revision": revision(),
         **evals,
     }
-    name = expert_name(expert.task, expert.axis)
-    path = shipped_expert_path(expert.task, expert.axis) if cfg.ship else Path(cfg.run_dir) / f"{name}.safetensors"
+    name = expert_name(expert.task, expert.axis, expert.wrist)
+    if cfg.ship:
+        path = shipped_expert_path(expert.task, expert.axis, expert.wrist)
+    else:
+        path = Path(cfg.run_dir) / f"{name}.safetensors"
     expert.save(path)
     return {"path": str(path), "train": evals["train"]["overall"], "heldout": evals["heldout"]["overall"]}

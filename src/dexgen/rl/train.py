@@ -56,7 +56,8 @@ class TrainExpertConfig:
     """Continue from the run directory's last checkpoint."""
     init_from: str | None = None
     """Start a new run from the actor and critic (with their normalizers) of another run's checkpoint, e.g. to
-    continue with other PPO settings or reward scales; its environment steps and wall time count toward this run."""
+    continue with other PPO settings or reward scales, or in another wrist orientation; its environment steps and
+    wall time count toward this run."""
     device: str = "auto"
     """Torch device for the update: auto (cuda if present), cpu or cuda."""
     objects: str = "train"
@@ -165,7 +166,7 @@ def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
     source = None
     if cfg.init_from and ckpt is None:
         source = load_checkpoint(Path(cfg.init_from))
-        for key in ("task", "seed", "objects", "wrist", "action_scale"):
+        for key in ("task", "seed", "objects", "action_scale"):
             if source["config"][key] != getattr(cfg, key):
                 raise CheckpointError(f"cannot start from {cfg.init_from}: it was trained with {key}="
                                       f"{source['config'][key]!r}")  # fmt: skip

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
-from dexgen.model.checkpoint import DEFAULT_MODEL, load_model
+from dexgen.model.checkpoint import load_model, shipped_model_path
 from dexgen.teleop.commands import save_recording
 from dexgen.teleop.keyboard import KeyboardIntent
 
@@ -35,7 +35,7 @@ class TeleopConfig:
     keys: str | None = None
     """Scripted key presses instead of a window: 'STEP:KEY,...', KEY a letter, +, - or space (e.g. '0:z,0:+')."""
     checkpoint: str | None = None
-    """Model weights; None: the shipped default model."""
+    """Model weights; None: the shipped model of the wrist orientation."""
     record: str | None = None
     """Save the executed fingertip trajectory here (.npz replay recording)."""
     video: str | None = None
@@ -68,7 +68,7 @@ def run_teleop(cfg: TeleopConfig) -> dict:
                             episode_seconds=cfg.seconds + 1.0, num_threads=1))  # fmt: skip
     source = KeyboardIntent()
     if cfg.method == "guided":
-        ctrl = DexGenController(load_model(cfg.checkpoint or DEFAULT_MODEL),
+        ctrl = DexGenController(load_model(cfg.checkpoint or shipped_model_path(cfg.wrist)),
                                 config=ControllerConfig(alpha=cfg.alpha, seed=cfg.seed))  # fmt: skip
 
         def act(frame, cmd):

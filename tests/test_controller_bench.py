@@ -3,10 +3,16 @@ from dexgen.model.checkpoint import save_model
 from model_helpers import tiny_model
 
 
-def test_bench_reports_guided_and_unguided_latency(tmp_path):
+def test_bench_reports_guided_unguided_and_joint_limit_latency(tmp_path):
     path = save_model(tiny_model(), tmp_path / "m.safetensors")
     out = bench_controller(BenchControllerConfig(checkpoint=str(path), decisions=10, warmup=2))
-    for key in ("latency_ms_p50", "latency_ms_p95", "unguided_latency_ms_p50", "unguided_latency_ms_p95"):
+    for key in (
+        "latency_ms_p50",
+        "latency_ms_p95",
+        "unguided_latency_ms_p50",
+        "unguided_latency_ms_p95",
+        "joint_limit_latency_ms_p50",
+    ):
         assert out[key] > 0
     assert out["latency_ms_p95"] >= out["latency_ms_p50"]
     assert out["threads"] == 1 and out["batch"] == 1

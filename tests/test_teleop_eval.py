@@ -27,6 +27,17 @@ def test_every_method_is_reported_with_intervals(summary):
         assert figures["episodes"] == 2  # one object, one episode, two sources
     assert set(summary["per_source"]) == {"kinematic", "corrupted:mixed"}
     assert summary["holding_ratio_guided_vs_raw"] > 0
+    assert summary["config"]["wrist"] == "palm_down"  # the quick suite's orientation: its shipped experts ran
+    assert summary["model_wrists"] == ["palm_up"]  # a record without a dataset: read as palm up
+
+
+def test_a_wrist_without_shipped_experts_is_named(tmp_path):
+    from dexgen.rl.expert import ExpertError
+
+    path = save_model(tiny_model(), tmp_path / "m.safetensors")
+    with pytest.raises(ExpertError, match="rotate\\+z_sideways.safetensors"):
+        run_eval(EvalConfig(checkpoint=str(path), wrist="sideways", objects="cube_60", axes="+z", seconds=0.1,
+                            out=str(tmp_path / "out"), json=True))  # fmt: skip
 
 
 def test_files_are_written(summary):

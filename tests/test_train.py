@@ -84,3 +84,12 @@ def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path):
     # fine-tuning into another wrist orientation is allowed; the new run records its own
     train_expert(tiny_config(tmp_path, run_name="down", init_from=str(source), wrist="palm_down"), progress=False)
     assert load_checkpoint(tmp_path / "down" / "last.pt")["config"]["wrist"] == "palm_down"
+
+
+def test_threads_cap_torch_during_the_run_and_are_restored(tmp_path, monkeypatch):
+    calls = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
+    before = torch.get_num_threads()
+    train_expert(tiny_config(tmp_path, iterations=1, run_name="t", threads=1), progress=False)
+    assert calls == [1, before] and torch.get_num_threads() == before

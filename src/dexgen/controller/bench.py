@@ -1,5 +1,6 @@
 """``dexgen bench controller``: the latency of one control decision (observation in, joint targets out) at batch 1
-on one CPU thread, guided and unguided, on observations recorded from the simulator."""
+on one CPU thread, guided, unguided, and guided with joint-limit guidance too, on observations recorded from the
+simulator."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ import numpy as np
 import torch
 
 from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
-from dexgen.model.checkpoint import DEFAULT_MODEL, load_model
+from dexgen.model.checkpoint import load_model, shipped_model_path
 from dexgen.teleop.commands import KinematicIntent
 
 
 @dataclass
 class BenchControllerConfig:
-    """Measure latency_ms_p50 / _p95 of one control decision (batch 1, one thread), guided and unguided."""
+    """Measure latency_ms_p50 / _p95 of one control decision (batch 1, one thread): guided, unguided (unguided_*) and
+    guided with joint-limit guidance (joint_limit_*)."""
 
     checkpoint: str | None = None
-    """Model weights; None: the shipped default model."""
+    """Model weights; None: the shipped model of the wrist orientation."""
+    wrist: str = "palm_up"
+    """Wrist orientation of the hand whose observations are replayed (and of the shipped model)."""
+    joint_limit_margin: float = 0.05
+    """Margin of the third variant, guided with joint-limit guidance too, radians."""
     decisions: int = 500
     """Timed decisions per variant (after a warm-up)."""
     warmup: int = 30
@@ -39,7 +45,8 @@ def _frames(model, cfg: BenchControllerConfig, n: int) -> np.ndarray:
     """(n, 44) observation frames of one hand run by the unguided controller from a cached grasp."""
     from dexgen.sim.env import EnvConfig, HandEnv
 
-    env = HandEnv(EnvConfig(num_envs=1, objects="cube_60", action_mode="absolute", seed=cfg.seed, num_threads=1))
+    env = HandEnv(EnvConfig(num_envs=1, objects="cube_60", wrist=cfg.wrist, action_mode="absolute", seed=cfg.seed,
+                            num_threads=1))  # fmt: skip
     ctrl = DexGenController(model, config=ControllerConfig(seed=cfg.seed))
     frames, obs = [], env.get_observations()
     for _ in range(n):
@@ -59,15 +66,19 @@ def _percentiles(latencies_s: list[float]) -> dict:
 
 def bench_controller(cfg: BenchControllerConfig) -> dict:
     torch.set_num_threads(cfg.threads)
-    model = load_model(cfg.checkpoint or DEFAULT_MODEL)
+    path = cfg.checkpoint or shipped_model_path(cfg.wrist)
+    model = load_model(path)
     frames = _frames(model, cfg, 100)
-    out: dict = {"checkpoint": str(cfg.checkpoint or DEFAULT_MODEL), "threads": torch.get_num_threads(),
+    out: dict = {"checkpoint": str(path), "wrist": cfg.wrist, "threads": torch.get_num_threads(),
                  "batch": 1, "num_inference_steps": cfg.num_inference_steps or model.cfg.num_inference_steps,
                  "decisions": cfg.decisions}  # fmt: skip
     # a typical guided command: turn the fingertips about palm z through the grasp centre at 1 rad/s
     intent = KinematicIntent("+z", 1.0, horizon=model.cfg.horizon, centre="nominal")
-    for name, alpha in (("guided", cfg.alpha), ("unguided", 0.0)):
-        ctrl_cfg = ControllerConfig(alpha=alpha, seed=cfg.seed, num_inference_steps=cfg.num_inference_steps)
+    variants = [("guided", cfg.alpha, None), ("unguided", 0.0, None)]
+    variants.append(("joint_limit", cfg.alpha, cfg.joint_limit_margin))
+    for name, alpha, margin in variants:
+        ctrl_cfg = ControllerConfig(alpha=alpha, seed=cfg.seed, num_inference_steps=cfg.num_inference_steps,
+                                    joint_limit_margin=margin)  # fmt: skip
         ctrl = DexGenController(model, config=ctrl_cfg)
         for i in range(cfg.warmup + cfg.decisions):
             frame = frames[i % len(frames)]
@@ -80,5 +91,5 @@ def bench_controller(cfg: BenchControllerConfig) -> dict:
             out.update(stats)
             out["alpha"] = alpha
         else:
-            out.update({f"unguided_{k}": v for k, v in stats.items()})
+            out.update({f"{name}_{k}": v for k, v in stats.items()})
     return out

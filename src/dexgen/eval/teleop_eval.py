@@ -45,9 +45,9 @@ from dexgen.teleop.commands import (
 
 METHODS = ("raw", "unguided", "guided", "expert")
 SUITES = {
-    "quick": {"wrist": "palm_up", "objects": "heldout", "axes": "+z,-z", "sources": "kinematic,corrupted:mixed",
+    "quick": {"wrist": "palm_down", "objects": "heldout", "axes": "+z,-z", "sources": "kinematic,corrupted:mixed",
               "seeds": "1", "episodes": 1, "seconds": 10.0, "sweep": "0,0.1,0.3,1"},
-    "full": {"wrist": "palm_up", "objects": "heldout", "axes": "+z,-z",
+    "full": {"wrist": "palm_down", "objects": "heldout", "axes": "+z,-z",
              "sources": "kinematic,corrupted:clean,corrupted:noisy,corrupted:biased,corrupted:lagged,"
                         "corrupted:scaled,corrupted:frozen_thumb,corrupted:mixed",
              "seeds": "1,2,3", "episodes": 2, "seconds": 30.0, "sweep": "0,0.1,0.3,1"},
@@ -77,7 +77,7 @@ class EvalConfig:
     seconds: float | None = None
     """Horizon, seconds."""
     wrist: str | None = None
-    """Wrist orientation (palm_up, palm_down, sideways; suite default: palm_up): picks the shipped experts (and,
+    """Wrist orientation (palm_up, palm_down, sideways; suite default: palm_down): picks the shipped experts (and,
     without --checkpoint, the shipped model) of that orientation."""
     alpha: float = 0.3
     """Guidance strength of the guided method."""

@@ -69,7 +69,8 @@ class TrainExpertConfig:
     action_scale: float = 0.05
     """Radians of target change per unit action (relative actions)."""
     threads: int = 0
-    """Simulation threads; 0 uses every core."""
+    """Threads of the simulation and of torch's update; 0 uses every core. Give each of several concurrent runs its
+    share (e.g. 1 each for two runs on two cores): oversubscribed cores slow every run down."""
     max_minutes: float = 0.0
     """Stop at the last checkpoint before this much wall time has passed in this process (0: no limit); the run
     continues exactly with --resume."""
@@ -140,6 +141,16 @@ def load_checkpoint(path: Path) -> dict:
 
 def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
     """Train (or resume) an expert; returns a summary with the run directory and final statistics."""
+    threads = torch.get_num_threads()
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train_expert(cfg, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 

@@ -28,3 +28,18 @@ def test_eval_expert_without_weights_is_a_one_line_error(tmp_path, capsys):
     assert main(["eval-expert", str(tmp_path / "none.safetensors"), "--json"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no expert weights" in err
+
+
+def test_an_expert_of_another_wrist_is_named_and_evaluated_in_it(tmp_path):
+    run = train_expert(tiny_config(tmp_path, iterations=1, run_name="d", wrist="palm_down"), progress=False)
+    out = export_expert(ExportExpertConfig(run_dir=run["run_dir"], episodes=1, seconds=0.2, threads=1))
+    assert Path(out["path"]).name == "rotate+z_palm_down.safetensors"
+    record = json.loads(Path(out["path"]).with_suffix(".json").read_text())
+    assert record["eval"]["train"]["wrist"] == "palm_down" and "--wrist palm_down" in record["eval"]["command"]
+
+
+def test_eval_expert_picks_the_shipped_expert_of_the_wrist():
+    from dexgen.rl.evaluate import EvalExpertConfig, load_expert_for_eval
+
+    assert load_expert_for_eval(EvalExpertConfig(axis="-z", wrist="palm_down")).wrist == "palm_down"
+    assert load_expert_for_eval(EvalExpertConfig(axis="-z")).wrist == "palm_up"

@@ -40,3 +40,11 @@ def test_unknown_part_and_missing_dataset_are_named(checkpoint, tmp_path):
         evaluate_model(model, EvalModelConfig(parts="idm,speed"))
     with pytest.raises(ValueError, match="not found"):
         evaluate_model(model, EvalModelConfig(parts="idm", dataset=str(tmp_path / "none.h5")))
+
+
+def test_the_wrist_defaults_to_the_models_training_data(tmp_path):
+    path = save_model(tiny_model(), tmp_path / "d.safetensors", record={"dataset": {"wrists": ["palm_down"]}})
+    cfg = EvalModelConfig(str(path), parts="controller", objects="cube_60", episodes=1, seconds=0.2, experts="+z",
+                          json=True)  # fmt: skip
+    assert run_eval_model(cfg)["wrist"] == "palm_down"  # and the palm-down experts were found and run
+    assert run_eval_model(EvalModelConfig(**{**cfg.__dict__, "wrist": "palm_up"}))["wrist"] == "palm_up"

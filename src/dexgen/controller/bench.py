@@ -74,8 +74,11 @@ def bench_controller(cfg: BenchControllerConfig) -> dict:
                  "decisions": cfg.decisions}  # fmt: skip
     # a typical guided command: turn the fingertips about palm z through the grasp centre at 1 rad/s
     intent = KinematicIntent("+z", 1.0, horizon=model.cfg.horizon, centre="nominal")
-    variants = [("guided", cfg.alpha, None), ("unguided", 0.0, None)]
-    variants.append(("joint_limit", cfg.alpha, cfg.joint_limit_margin))
+    variants = (
+        ("guided", cfg.alpha, None),
+        ("unguided", 0.0, None),
+        ("joint_limit", cfg.alpha, cfg.joint_limit_margin),
+    )
     for name, alpha, margin in variants:
         ctrl_cfg = ControllerConfig(alpha=alpha, seed=cfg.seed, num_inference_steps=cfg.num_inference_steps,
                                     joint_limit_margin=margin)  # fmt: skip

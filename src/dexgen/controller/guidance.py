@@ -56,14 +56,20 @@ def workspace_guide(model: DexGenModel, tips: torch.Tensor, *, centre: torch.Ten
     return guide
 
 
+def _limit_penalty(q: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Σ_j max(0, q_j - hi_j)² + max(0, lo_j - q_j)² per row of joint targets q (B, 16) rad: (B,) rad²."""
+    return ((q - hi).clamp_min(0.0).pow(2) + (lo - q).clamp_min(0.0).pow(2)).sum(dim=1)
+
+
 def joint_limit_guide(model: DexGenModel, obs: torch.Tensor, *, lower: torch.Tensor, upper: torch.Tensor,
                       margin: float, weight: float) -> Guide:  # fmt: skip
     """Keep the joint targets the inverse dynamics model would give for the sample inside the joint limits shrunk by
     ``margin`` radians: the penalty ``P = Σ_j max(0, q_j - (upper_j - margin))² + max(0, (lower_j + margin) - q_j)²``
     on ``q = IDM(obs, Δx)``, ``obs`` (B, H, D) the observation history, ``lower``/``upper`` (16,) rad. Each step is
     a fraction ``min(2 weight σ_k², 1)`` of the Gauss-Newton step that removes the linearized violation
-    (``-2 P ∇P / ||∇P||²``, through the IDM), so ``weight`` is unitless like α. Needs one IDM forward and backward
-    pass per denoising step (the sampler runs without autograd, so this one re-enables it)."""
+    (``-2 P ∇P / ||∇P||²``, through the IDM), so ``weight`` is unitless like α. Costs one IDM forward pass per
+    denoising step, and a backward pass when some target is outside (the sampler runs without autograd, so this
+    guide re-enables it)."""
     if margin < 0 or weight < 0:
         raise ValueError(f"joint-limit margin and weight must be >= 0, got {margin} and {weight}")
     with torch.inference_mode(False):
@@ -73,8 +79,9 @@ def joint_limit_guide(model: DexGenModel, obs: torch.Tensor, *, lower: torch.Ten
     def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
         with torch.inference_mode(False), torch.enable_grad():
             x = x0.clone().requires_grad_(True)
-            q = model.idm_targets(obs, model.dx_norm.unnormalize(x))
-            penalty = ((q - hi).clamp_min(0.0).pow(2) + (lo - q).clamp_min(0.0).pow(2)).sum(dim=1)  # (B,)
+            penalty = _limit_penalty(model.idm_targets(obs, model.dx_norm.unnormalize(x)), lo, hi)
+            if not bool((penalty > 0).any()):
+                return x0
             (grad,) = torch.autograd.grad(penalty.sum(), x)
         norm2 = grad.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-12)
         step = min(2.0 * weight * sigma2, 1.0) * (2.0 * penalty / norm2).detach()
@@ -87,8 +94,7 @@ def joint_limit_violation(model: DexGenModel, obs: torch.Tensor, dx: torch.Tenso
                           upper: torch.Tensor, margin: float = 0.0) -> torch.Tensor:  # fmt: skip
     """The joint-limit penalty P (B,), rad², of the IDM's targets for fingertip motion ``dx`` (B, T, 4, 3) metres
     (see ``joint_limit_guide``)."""
-    q = model.idm_targets(obs, dx)
-    return ((q - (upper - margin)).clamp_min(0.0).pow(2) + ((lower + margin) - q).clamp_min(0.0).pow(2)).sum(dim=1)
+    return _limit_penalty(model.idm_targets(obs, dx), lower + margin, upper - margin)
 
 
 def compose(*guides: Guide | None) -> Guide | None:

@@ -53,6 +53,7 @@ from dexgen.data.schema import (
     primitive_name,
     row_dtype,
 )
+from dexgen.sim.constants import DEFAULT_WRIST
 
 COMMAND_DIMS = {"rotate": 3, "translate": 3, "grasp_to_grasp": 16}
 """Length of each task's command in the expert's observation."""
@@ -172,7 +173,7 @@ def _read_expert(path: Path) -> dict:
         names = [primitive_name(task, a) for a in _expert_axes(task, axis)]
     except ValueError as e:
         raise CollectError(f"expert {path}: {e}") from None
-    wrist = record["env"].get("wrist", "palm_up")
+    wrist = record["env"].get("wrist", DEFAULT_WRIST)
     return {"path": str(path), "task": task, "axis": axis, "wrist": wrist, "primitives": names,
             "command_dim": COMMAND_DIMS[task], "obs_dims": obs_dims, "action_scale": scale,
             "revision": record.get("revision", "unknown")}  # fmt: skip
@@ -201,7 +202,7 @@ def primitive_table(experts: list[dict], wrist: str | None = None) -> list[dict]
     equals."""
     best: dict[str, int] = {}
     for e, ex in enumerate(experts):
-        if wrist is not None and ex.get("wrist", "palm_up") != wrist:
+        if wrist is not None and ex["wrist"] != wrist:
             continue
         for name in ex["primitives"]:
             if name not in best or len(ex["primitives"]) < len(experts[best[name]]["primitives"]):

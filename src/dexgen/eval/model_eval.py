@@ -23,10 +23,11 @@ import tyro
 
 from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
 from dexgen.controller.observation import ObservationHistory
-from dexgen.model.checkpoint import DEFAULT_WRIST, load_model, model_wrists, save_model, shipped_model_path
+from dexgen.model.checkpoint import load_model, model_wrists, save_model, shipped_model_path
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
+from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.env import HandEnv
 from dexgen.sim.rollout import Rollout, rollout
 

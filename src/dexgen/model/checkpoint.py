@@ -13,13 +13,13 @@ from dexgen.data.windows import OBS_FIELDS
 from dexgen.files import atomic_path
 from dexgen.model.config import ModelConfig
 from dexgen.model.dexgen_model import DexGenModel
+from dexgen.sim.constants import DEFAULT_WRIST
 
 FORMAT = "dexgen-model"
 FORMAT_VERSION = 1
 SHIPPED_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = SHIPPED_DIR / "dexgen.safetensors"
 """The shipped default model (palm up)."""
-DEFAULT_WRIST = "palm_up"
 
 
 class ModelCheckpointError(ValueError):

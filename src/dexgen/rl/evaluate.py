@@ -9,6 +9,7 @@ import tyro
 
 from dexgen.rl.expert import Expert
 from dexgen.rl.train import TrainExpertConfig, make_env
+from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.env import HandEnv
 from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import rollout
@@ -85,7 +86,7 @@ def load_expert_for_eval(cfg: EvalExpertConfig) -> Expert:
     from dexgen.rl.expert import shipped_expert_path
 
     if cfg.checkpoint is None:
-        return Expert.load(shipped_expert_path(cfg.task, cfg.axis, cfg.wrist or "palm_up"))
+        return Expert.load(shipped_expert_path(cfg.task, cfg.axis, cfg.wrist or DEFAULT_WRIST))
     if cfg.checkpoint.endswith(".pt"):
         from dexgen.rl.export import expert_from_checkpoint
 

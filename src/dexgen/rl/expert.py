@@ -17,16 +17,13 @@ import torch
 from tensordict import TensorDict
 
 from dexgen.rl.config import PPOConfig
+from dexgen.sim.constants import DEFAULT_WRIST
 
 EXPERT_DIR = Path(__file__).parent / "experts"
 
 
 class ExpertError(ValueError):
     """Expert weights are missing, unreadable or do not match their record."""
-
-
-DEFAULT_WRIST = "palm_up"
-"""The wrist orientation of experts whose name carries none."""
 
 
 def expert_name(task: str, axis: str, wrist: str = DEFAULT_WRIST) -> str:

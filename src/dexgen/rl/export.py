@@ -11,8 +11,9 @@ import tyro
 from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert
-from dexgen.rl.expert import DEFAULT_WRIST, Expert, expert_name, make_actor, shipped_expert_path
+from dexgen.rl.expert import Expert, expert_name, make_actor, shipped_expert_path
 from dexgen.rl.train import TrainExpertConfig, load_checkpoint, make_env
+from dexgen.sim.constants import DEFAULT_WRIST
 
 
 @dataclass

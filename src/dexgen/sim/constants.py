@@ -5,6 +5,8 @@ from pathlib import Path
 ASSETS_DIR = Path(__file__).parent / "assets"
 HAND_XML = ASSETS_DIR / "hand.xml"
 GRASP_DIR = ASSETS_DIR / "grasps"
+DEFAULT_WRIST = "palm_up"
+"""The wrist orientation of shipped experts and models whose names carry none, and of records that predate it."""
 
 FINGERS = ("index", "middle", "ring", "thumb")
 JOINT_NAMES = tuple(f"{finger}_{i}" for finger in FINGERS for i in range(4))

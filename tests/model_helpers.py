@@ -13,7 +13,7 @@ SAMPLE_DATASET = Path(__file__).parents[1] / "src" / "dexgen" / "data" / "sample
 """10k transitions of the shipped rotation experts (``dexgen collect``), committed for tests and examples."""
 
 TINY = ModelConfig(hidden=32, blocks=2, cond_dim=32, idm_hidden=32, idm_layers=2, num_train_timesteps=20,
-                   num_inference_steps=4)  # fmt: skip
+                   num_inference_steps=4, rotation_hidden=32)  # fmt: skip
 """A model small enough to train for a few steps in a test."""
 
 
@@ -27,6 +27,8 @@ def tiny_model(*, seed: int = 0, **overrides) -> DexGenModel:
     model.dx_norm.set(0.001 * torch.randn(cfg.horizon, 4, 3, generator=g),
                       0.002 + 0.01 * torch.rand(cfg.horizon, 4, 3, generator=g))  # fmt: skip
     model.delta_norm.set(torch.zeros(16), 0.02 * torch.ones(16))
+    if model.rotation is not None:
+        model.angvel_norm.set(torch.zeros(3), 0.5 * torch.ones(3))
     return model.eval()
 
 

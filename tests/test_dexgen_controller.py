@@ -125,3 +125,24 @@ def test_partial_noise_and_workspace_options_change_the_plan():
         DexGenController(model, config=ControllerConfig(partial_noise_step=2)).act(_frame()[0]),
         DexGenController(model).act(_frame()[0]),
     )
+
+
+def test_rigid_command_guidance_changes_the_output_and_unknown_components_are_refused():
+    model = tiny_model()
+    cmd = np.zeros((model.cfg.horizon, 4, 3))
+    cmd[..., 0] = 0.004 * np.arange(1, model.cfg.horizon + 1)[:, None]  # every fingertip shifts along x: rigid
+    rigid = DexGenController(model, config=ControllerConfig(alpha=0.4, command_component="rigid"))
+    out = rigid.act(_frame()[0], cmd)
+    assert np.isfinite(out).all() and not np.allclose(out, DexGenController(model).act(_frame()[0]))
+    with pytest.raises(ValueError, match="command_component"):
+        DexGenController(model, config=ControllerConfig(command_component="twist"))
+
+
+def test_rotation_guidance_changes_the_output_and_needs_a_predictor():
+    model = tiny_model()
+    cmd = np.zeros((model.cfg.horizon, 4, 3))
+    cmd[..., 1] = 0.003 * np.arange(1, model.cfg.horizon + 1)[:, None] * np.array([1.0, 1.0, -1.0, -1.0])
+    turned = DexGenController(model, config=ControllerConfig(rotation_weight=1.0)).act(_frame()[0], cmd)
+    assert np.isfinite(turned).all() and not np.allclose(turned, DexGenController(model).act(_frame()[0], cmd))
+    with pytest.raises(ValueError, match="rotation predictor"):
+        DexGenController(tiny_model(rotation_hidden=0), config=ControllerConfig(rotation_weight=1.0))

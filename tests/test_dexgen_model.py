@@ -89,3 +89,16 @@ def test_partial_noise_start_begins_later():
 def test_model_is_a_torch_module():
     assert isinstance(tiny_model(), DexGenModel)
     assert sum(p.numel() for p in tiny_model().parameters()) > 0
+
+
+def test_rotation_predictor_and_its_loss():
+    model = tiny_model()
+    obs = random_obs(5, model.cfg)
+    dx = 0.01 * torch.randn(5, model.cfg.horizon, 4, 3)
+    assert model.predict_rotation(obs, dx).shape == (5, 3)
+    loss = model.rotation_loss(obs, dx, torch.zeros(5, 3), generator=torch.Generator().manual_seed(0))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    bare = tiny_model(rotation_hidden=0)
+    assert bare.rotation is None and not any(k.startswith("angvel_norm") for k in bare.state_dict())
+    with pytest.raises(ValueError, match="no rotation predictor"):
+        bare.predict_rotation(obs, dx)

@@ -97,3 +97,94 @@ def test_joint_limit_guide_reduces_the_violation_of_the_idm_targets():
     torch.testing.assert_close(inside(x0, 0.5), x0)  # nothing to correct
     with pytest.raises(ValueError, match="margin"):
         joint_limit_guide(model, obs, margin=-0.1, weight=1.0, **limits)
+
+
+def _tips(n: int, seed: int = 0) -> torch.Tensor:
+    return 0.04 * torch.randn(n, 4, 3, generator=torch.Generator().manual_seed(seed))
+
+
+def test_rigid_projector_keeps_rigid_motion_and_removes_the_rest():
+    from dexgen.controller.guidance import rigid_projector
+
+    tips = _tips(3)
+    proj = rigid_projector(tips)
+    torch.testing.assert_close(proj @ proj, proj, atol=1e-5, rtol=0)  # a projection
+    torch.testing.assert_close(proj, proj.transpose(1, 2), atol=1e-5, rtol=0)  # orthogonal
+    assert torch.allclose(torch.diagonal(proj, dim1=1, dim2=2).sum(-1), torch.full((3,), 6.0), atol=1e-4)
+    # a small turn about an arbitrary point plus a shift is rigid: kept whole
+    theta, shift, pivot = torch.tensor([0.01, -0.02, 0.015]), torch.tensor([0.001, 0.0, -0.002]), torch.ones(3) * 0.1
+    rigid = torch.linalg.cross(theta.expand(3, 4, 3), tips - pivot) + shift
+    torch.testing.assert_close((proj @ rigid.flatten(1)[..., None])[..., 0], rigid.flatten(1), atol=1e-6, rtol=0)
+    # one finger moving alone is mostly not rigid
+    one = torch.zeros(3, 12)
+    one[:, 0] = 0.01
+    assert bool(((proj @ one[..., None])[..., 0].norm(dim=1) < 0.9 * one.norm(dim=1)).all())
+
+
+def _rigid_sample(model, obs, command, tips, alpha):
+    noise = torch.randn(len(obs), model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(5))
+    return model.sample(obs, noise=noise, guide=command_guide(model, command, alpha, component="rigid", tips=tips))
+
+
+def test_rigid_guidance_reduces_the_rigid_distance_and_equals_unguided_at_alpha_zero():
+    from dexgen.controller.guidance import rigid_command_distance
+
+    model = tiny_model()
+    obs, tips = random_obs(4, model.cfg), _tips(4, seed=1)
+    turn = torch.linalg.cross(torch.tensor([0.0, 0.0, 0.05]).expand(4, 4, 3), tips - tips.mean(1, keepdim=True))
+    command = turn[:, None] * torch.arange(1, model.cfg.horizon + 1).view(1, -1, 1, 1)  # a steady turn
+    noise = torch.randn(4, model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(_rigid_sample(model, obs, command, tips, 0.0), model.sample(obs, noise=noise))
+    dist = [float(rigid_command_distance(_rigid_sample(model, obs, command, tips, a), command, tips).mean())
+            for a in (0.0, 0.1, 0.3)]  # fmt: skip
+    assert dist[0] > dist[1] > dist[2]
+
+
+def test_rigid_guidance_needs_tips_and_a_known_component():
+    model = tiny_model()
+    command = torch.zeros(1, model.cfg.horizon, 4, 3)
+    with pytest.raises(ValueError, match="fingertip positions"):
+        command_guide(model, command, 0.3, component="rigid")
+    with pytest.raises(ValueError, match="component"):
+        command_guide(model, command, 0.3, component="twist")
+
+
+def _turn_command(tips: torch.Tensor, omega_z: float, horizon: int) -> torch.Tensor:
+    """Fingertips turning rigidly about their centroid's vertical at omega_z rad/s, 20 Hz, (B, T, 4, 3)."""
+    steps = []
+    for k in range(1, horizon + 1):
+        a = torch.tensor(omega_z * 0.05 * k)
+        rot = torch.stack([torch.stack([a.cos(), -a.sin(), a * 0]), torch.stack([a.sin(), a.cos(), a * 0]),
+                           torch.tensor([0.0, 0.0, 1.0])])  # fmt: skip
+        centre = tips.mean(1, keepdim=True)
+        steps.append((tips - centre) @ rot.T + centre - tips)
+    return torch.stack(steps, 1)
+
+
+def test_command_rotation_reads_the_intended_angular_velocity_off_a_rigid_turn():
+    from dexgen.controller.guidance import command_rotation
+
+    tips = _tips(2, seed=3)
+    w = command_rotation(_turn_command(tips, 0.5, 8), tips)
+    torch.testing.assert_close(w, torch.tensor([[0.0, 0.0, 0.5]] * 2), atol=0.01, rtol=0)
+
+
+def test_rotation_guidance_moves_the_predicted_rotation_toward_the_command():
+    from dexgen.controller.guidance import command_rotation, rotation_guide
+
+    model = tiny_model()
+    obs, tips = random_obs(4, model.cfg), _tips(4, seed=2)
+    command = _turn_command(tips, 2.0, model.cfg.horizon)
+    want = command_rotation(command, tips)
+    noise = torch.randn(4, model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(5))
+    errors = []
+    for weight in (0.0, 0.1, 1.0):
+        guide = rotation_guide(model, obs, command, tips, weight=weight)
+        dx = model.sample(obs, noise=noise, guide=guide)
+        with torch.no_grad():
+            errors.append(float((model.predict_rotation(obs, dx) - want).norm(dim=1).mean()))
+    assert errors[0] > errors[1] > errors[2]
+    with pytest.raises(ValueError, match="no rotation predictor"):
+        rotation_guide(tiny_model(rotation_hidden=0), obs, command, tips, weight=1.0)
+    with pytest.raises(ValueError, match="weight"):
+        rotation_guide(model, obs, command, tips, weight=-1.0)

@@ -21,8 +21,15 @@ def test_unknown_key_is_named():
         ({"mode": "wrist"}, "mode"),
         ({"num_inference_steps": 0}, "num_inference_steps"),
         ({"history": 0}, "history"),
+        ({"rotation_noise": -0.1}, "rotation_noise"),
     ],
 )
 def test_bad_values_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ModelConfig(**kwargs)
+
+
+def test_records_from_before_the_rotation_predictor_have_none():
+    old = {k: v for k, v in ModelConfig().to_dict().items() if k not in ("rotation_hidden", "rotation_noise")}
+    assert ModelConfig.from_dict(old).rotation_hidden == 0
+    assert ModelConfig().rotation_hidden > 0  # new models have one

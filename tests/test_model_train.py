@@ -28,7 +28,10 @@ def test_training_reduces_the_loss_and_writes_a_usable_model(tmp_path, dataset):
     assert [r["step"] for r in log] == [40, 80, 120]
     assert log[-1]["val/diffusion"] < log[0]["val/diffusion"]
     assert log[-1]["val/idm"] < log[0]["val/idm"]
+    assert log[-1]["val/rotation"] < log[0]["val/rotation"]
+    assert log[-1]["val/rotation_r2_z"] > log[0]["val/rotation_r2_z"]
     model = load_model(out["model"])
+    assert model.rotation is not None and float(model.angvel_norm.std.min()) > 0
     assert model.record["training"]["steps"] == 120
     assert model.record["dataset"]["episodes"] > 0
     assert model.record["dataset"]["wrists"] == ["palm_up"]  # read from the dataset's episodes
@@ -71,3 +74,11 @@ def test_only_idm_leaves_the_denoiser_untouched(tmp_path, dataset):
     trained = load_model(out["model"])
     for (k, a), b in zip(fresh.denoiser.state_dict().items(), trained.denoiser.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_drop_margin_is_a_setting_of_the_run(tmp_path, dataset):
+    train_model(_cfg(tmp_path, dataset, steps=30, drop_margin_s=0.5))
+    with pytest.raises(TrainError, match="drop_margin_s"):
+        train_model(_cfg(tmp_path, dataset, steps=60, resume=True))
+    with pytest.raises(TrainError, match="drop-margin"):
+        train_model(_cfg(tmp_path, dataset, name="neg", drop_margin_s=-1.0))

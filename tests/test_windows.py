@@ -43,6 +43,8 @@ def test_windows_never_cross_episodes_and_pad_at_edges(marker_path):
         expected_dx = np.minimum(ahead, n - 1) - k
         np.testing.assert_array_equal(item["dx"].numpy(), np.broadcast_to(expected_dx[:, None, None], (T, 4, 3)))
         np.testing.assert_array_equal(item["action"].numpy(), np.full(16, base + k + 1))  # next joint targets
+        expected_angvel = base + np.minimum(np.arange(k, k + T), n - 1).mean()  # mean over steps k .. k+T-1
+        np.testing.assert_allclose(item["angvel"].numpy(), np.full(3, expected_angvel), rtol=1e-6)
         assert item["dx_mask"].dtype == torch.bool and item["primitive_id"].dtype == torch.int64
 
 
@@ -98,3 +100,24 @@ def test_windows_batch_through_a_dataloader(tmp_path):
         ds[len(ds)]
     with pytest.raises(ValueError, match="split"):
         MotionWindows(path, split="test")
+
+
+def test_drop_margin_leaves_out_the_steps_before_a_drop_only(tmp_path):
+    path = tmp_path / "drops.h5"
+    with EpisodeWriter(path, chunk_rows=8) as w:
+        for e, (n, drop) in enumerate(((12, True), (12, False), (3, True))):
+            ep = marker_episode(1000.0 * (e + 1), n)
+            ep["dropped"][-1] = drop
+            w.append_episode(ep, object_name="cube_60", wrist="palm_up")
+    every = MotionWindows(path, val_fraction=0.0)
+    cut = MotionWindows(path, val_fraction=0.0, drop_margin=4)
+    assert len(every) == 11 + 11 + 2
+    steps = {cut.step_of(i) for i in range(len(cut))}
+    assert steps == set(range(0, 7)) | set(range(12, 23))  # the dropped episodes lose their last 4 samples
+    # the kept windows still see the cut steps as their future
+    last = cut.batch(np.array([6]))
+    np.testing.assert_array_equal(last["dx"][0, :, 0, 0], np.minimum(np.arange(7, 15), 11) - 6)
+    assert load_stats(path, val_fraction=0.0, drop_margin=4) is not None
+    assert load_stats(path, val_fraction=0.0, drop_margin=2) is None  # stats of another margin are stale
+    with pytest.raises(ValueError, match="drop_margin"):
+        MotionWindows(path, drop_margin=-1)

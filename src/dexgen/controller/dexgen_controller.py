@@ -15,7 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dexgen.controller.guidance import command_guide, compose, forward_diffused, joint_limit_guide, workspace_guide
+from dexgen.controller.guidance import (
+    COMPONENTS,
+    command_guide,
+    compose,
+    forward_diffused,
+    joint_limit_guide,
+    rotation_guide,
+    workspace_guide,
+)
 from dexgen.controller.observation import FRAME_DIM, ObservationHistory, check_frames
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.sim.constants import GRASP_CENTRE
@@ -30,6 +38,13 @@ class ControllerConfig:
 
     alpha: float = 0.0
     """Guidance strength α (0: unguided, the command is ignored)."""
+    command_component: str = "full"
+    """What the guidance matches: full (every fingertip displacement of the command) or rigid (only the rigid
+    motion of the fingertips, leaving grip and finger gaiting to the prior; see dexgen.controller.guidance)."""
+    rotation_weight: float = 0.0
+    """Strength of the rotation guidance (an extra term, as α for the command): turn the object as the command's
+    fingertips would turn a rigid body, through the model's rotation predictor (0: off; needs a model with one;
+    see dexgen.controller.guidance)."""
     num_inference_steps: int | None = None
     """DDIM steps per decision; None uses the model's default."""
     replan_every: int = 1
@@ -62,6 +77,12 @@ class DexGenController:
 
     def __init__(self, model: DexGenModel, *, config: ControllerConfig = ControllerConfig(),
                  joint_range: np.ndarray | None = None, batch: int = 1):  # fmt: skip
+        if config.command_component not in COMPONENTS:
+            raise ValueError(f"command_component must be one of {', '.join(COMPONENTS)}, got "
+                             f"{config.command_component!r}")  # fmt: skip
+        if config.rotation_weight > 0 and model.rotation is None:
+            raise ValueError("rotation guidance needs a model with a rotation predictor; this one has none "
+                             "(retrain it with this code)")  # fmt: skip
         if config.replan_every < 1:
             raise ValueError(f"replan_every must be at least 1, got {config.replan_every}")
         if config.replan_every > model.cfg.horizon - model.cfg.idm_horizon + 1:
@@ -121,7 +142,10 @@ class DexGenController:
         cfg = self.config
         if self._plan is None or self._plan_age >= cfg.replan_every:
             guide = compose(
-                command_guide(self.model, cmd, cfg.alpha) if cmd is not None and cfg.alpha > 0 else None,
+                command_guide(self.model, cmd, cfg.alpha, component=cfg.command_component, tips=tips_now[:, 0])
+                if cmd is not None and cfg.alpha > 0 else None,
+                rotation_guide(self.model, hist, cmd, tips_now[:, 0], weight=cfg.rotation_weight)
+                if cmd is not None and cfg.rotation_weight > 0 else None,
                 workspace_guide(self.model, tips_now[:, 0], centre=self.centre, radius=cfg.workspace_radius,
                                 weight=cfg.workspace_weight) if cfg.workspace_radius > 0 else None,
                 joint_limit_guide(self.model, hist, lower=self.lower, upper=self.upper, margin=cfg.joint_limit_margin,

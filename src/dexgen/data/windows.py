@@ -12,9 +12,14 @@ A sample is a step t of an episode [s, e) that has a next step (s <= t <= e - 2;
   expert's raw ``action[t]``): what the inverse dynamics model predicts from ``obs`` and ``dx``. It is not the
   stored raw ``action`` field.
 - ``primitive_id`` () int64: the primitive executed at step t (an optional mode input).
+- ``angvel`` (3,) float32, rad/s, palm frame: the object's angular velocity averaged over steps t .. t+T-1 (steps
+  past e - 1 repeat the last), the label of the model's object-rotation predictor. Object state is a training
+  label only: no network ever takes it as an input.
 
-Windows never cross episodes. The train / validation split is by episode. Normalization statistics are computed
-over the train split by ``compute_stats`` and stored in the file under ``stats/``.
+Windows never cross episodes. With ``drop_margin`` m > 0, the last m steps of every episode that ends in a drop are
+not samples (their windows show the object slipping out, which the prior should not learn as safe motion); they
+still serve as history and future of earlier samples. The train / validation split is by episode. Normalization
+statistics are computed over the train split by ``compute_stats`` and stored in the file under ``stats/``.
 """
 
 from __future__ import annotations
@@ -68,12 +73,17 @@ class _Arrays:
             self.tips = r.read("fingertip_pos").astype(np.float32, copy=False)
             self.targets = r.read("joint_target").astype(np.float32, copy=False)
             self.primitive_id = r.read("primitive_id").astype(np.int64)
+            self.angvel = r.read("object_angvel").astype(np.float32, copy=False)
             self.starts, self.ends = r.episode_starts, r.episode_ends
             self.transitions = r.num_transitions
+            self.dropped = r.read("dropped")[self.ends - 1].astype(bool) if len(self.ends) else np.zeros(0, bool)
+            """(E,) bool: the episode ended in a drop."""
 
-    def samples(self, episodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every sample step t of the given episodes with its episode's bounds: (t, start, end), each (M,) int64."""
-        lengths = np.maximum(self.ends[episodes] - self.starts[episodes] - 1, 0)  # the last step has no label
+    def samples(self, episodes: np.ndarray, *, drop_margin: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every sample step t of the given episodes with its episode's bounds: (t, start, end), each (M,) int64;
+        the last ``drop_margin`` steps of episodes that end in a drop are left out."""
+        cut = np.where(self.dropped[episodes], drop_margin, 0)
+        lengths = np.maximum(self.ends[episodes] - self.starts[episodes] - 1 - cut, 0)  # the last step has no label
         ep = np.repeat(episodes, lengths)
         first = np.repeat(np.cumsum(lengths) - lengths, lengths)
         t = self.starts[ep] + np.arange(int(lengths.sum())) - first
@@ -81,7 +91,7 @@ class _Arrays:
 
     def windows(self, t: np.ndarray, start: np.ndarray, end: np.ndarray, *, history: int, horizon: int) -> dict:
         """The windows at steps t (B,) with episode bounds [start, end): obs (B, H, D), dx (B, T, 4, 3),
-        dx_mask (B, T), action (B, 16), primitive_id (B,)."""
+        dx_mask (B, T), action (B, 16), primitive_id (B,), angvel (B, 3)."""
         rows = np.maximum(t[:, None] + np.arange(1 - history, 1), start[:, None])
         ahead = t[:, None] + np.arange(1, horizon + 1)
         mask = ahead < end[:, None]
@@ -92,18 +102,21 @@ class _Arrays:
             "dx_mask": mask,
             "action": self.targets[t + 1],
             "primitive_id": self.primitive_id[t],
+            "angvel": self.angvel[np.minimum(ahead - 1, end[:, None] - 1)].mean(axis=1),
         }
 
 
-def _stats_attrs(arrays: _Arrays, *, horizon: int, val_fraction: float, seed: int) -> dict:
+def _stats_attrs(arrays: _Arrays, *, horizon: int, val_fraction: float, seed: int, drop_margin: int = 0) -> dict:
     return {"split": "train", "horizon": horizon, "val_fraction": val_fraction, "seed": seed,
+            "drop_margin": drop_margin,
             "episodes": len(arrays.ends), "transitions": arrays.transitions,
             "obs_fields": json.dumps(OBS_FIELDS)}  # fmt: skip
 
 
-def _compute(arrays: _Arrays, *, horizon: int, val_fraction: float, seed: int) -> dict[str, np.ndarray]:
+def _compute(arrays: _Arrays, *, horizon: int, val_fraction: float, seed: int,
+             drop_margin: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
     train, _ = split_episodes(len(arrays.ends), val_fraction=val_fraction, seed=seed)
-    t, start, end = arrays.samples(train)
+    t, start, end = arrays.samples(train, drop_margin=drop_margin)
     if len(t) == 0:
         raise DatasetError("no training samples: the train split has no episode of two or more steps")
     sums: dict[str, list] = {k: [0.0, 0.0] for k in ("obs", "dx", "action")}
@@ -122,13 +135,15 @@ def _compute(arrays: _Arrays, *, horizon: int, val_fraction: float, seed: int) -
     return out
 
 
-def compute_stats(path: str | Path, *, horizon: int = 8, val_fraction: float = 0.1, seed: int = 0) -> dict:
+def compute_stats(path: str | Path, *, horizon: int = 8, val_fraction: float = 0.1, seed: int = 0,
+                  drop_margin: int = 0) -> dict:  # fmt: skip
     """Compute normalization statistics over the train split's samples and store them in the file under ``stats/``
     (replacing any there); return them. Keys: ``obs_mean``/``obs_std`` (D,) per observation feature,
     ``dx_mean``/``dx_std`` (T, 4, 3) metres, ``action_mean``/``action_std`` (16,) rad; stds floored at STD_FLOOR."""
     arrays = _Arrays(path)
-    stats = _compute(arrays, horizon=horizon, val_fraction=val_fraction, seed=seed)
-    _save_stats(path, stats, _stats_attrs(arrays, horizon=horizon, val_fraction=val_fraction, seed=seed))
+    settings = {"horizon": horizon, "val_fraction": val_fraction, "seed": seed, "drop_margin": drop_margin}
+    stats = _compute(arrays, **settings)
+    _save_stats(path, stats, _stats_attrs(arrays, **settings))
     return stats
 
 
@@ -145,7 +160,8 @@ def _save_stats(path: str | Path, stats: dict[str, np.ndarray], attrs: dict) -> 
         g.attrs["complete"] = True  # last: a stats group without it was cut short and is recomputed
 
 
-def load_stats(path: str | Path, *, horizon: int = 8, val_fraction: float = 0.1, seed: int = 0) -> dict | None:
+def load_stats(path: str | Path, *, horizon: int = 8, val_fraction: float = 0.1, seed: int = 0,
+               drop_margin: int = 0) -> dict | None:  # fmt: skip
     """The statistics stored in the file if they were computed for these settings and the file's current
     episodes; None if missing, incomplete or stale."""
     with open_dataset(path) as r:
@@ -155,7 +171,7 @@ def load_stats(path: str | Path, *, horizon: int = 8, val_fraction: float = 0.1,
             return None
         want = {"horizon": horizon, "val_fraction": val_fraction, "seed": seed, "episodes": episodes,
                 "transitions": transitions, "obs_fields": json.dumps(OBS_FIELDS)}  # fmt: skip
-        if any(g.attrs.get(k) != v for k, v in want.items()):
+        if any(g.attrs.get(k) != v for k, v in want.items()) or int(g.attrs.get("drop_margin", 0)) != drop_margin:
             return None
         return {k: g[k][()] for k in STATS_KEYS}
 
@@ -165,8 +181,10 @@ class MotionWindows(Dataset):
 
     ``MotionWindows(path, history=3, horizon=8, split="train")[i]`` is a dict of tensors (see the module docstring):
     ``obs`` (H, 44), ``dx`` (T, 4, 3) metres palm frame, ``dx_mask`` (T,) bool, ``action`` (16,) rad (next joint
-    targets), ``primitive_id`` () int64. ``stats`` holds the train split's normalization statistics (loaded from the
-    file, or computed and stored there when missing or stale; kept in memory if the file is read-only).
+    targets), ``primitive_id`` () int64, ``angvel`` (3,) rad/s (object rotation label). ``drop_margin`` steps
+    before a drop are left out (see the module docstring). ``stats`` holds the train split's normalization
+    statistics (loaded from the file, or computed and stored there when missing or stale; kept in memory if the
+    file is read-only).
     ``batch(indices)`` builds many samples at once, as NumPy arrays.
     """
 
@@ -179,9 +197,12 @@ class MotionWindows(Dataset):
         split: str = "train",
         val_fraction: float = 0.1,
         seed: int = 0,
+        drop_margin: int = 0,
     ):
         if history < 1 or horizon < 1:
             raise ValueError(f"history and horizon must be at least 1, got {history} and {horizon}")
+        if drop_margin < 0:
+            raise ValueError(f"drop_margin must be >= 0, got {drop_margin}")
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         self.path, self.history, self.horizon, self.split = Path(path), history, horizon, split
@@ -189,8 +210,8 @@ class MotionWindows(Dataset):
         train, val = split_episodes(len(self._arrays.ends), val_fraction=val_fraction, seed=seed)
         self.episodes = train if split == "train" else val
         """Indices of this split's episodes in the file, (E_split,) int64."""
-        self._t, self._start, self._end = self._arrays.samples(self.episodes)
-        settings = {"horizon": horizon, "val_fraction": val_fraction, "seed": seed}
+        self._t, self._start, self._end = self._arrays.samples(self.episodes, drop_margin=drop_margin)
+        settings = {"horizon": horizon, "val_fraction": val_fraction, "seed": seed, "drop_margin": drop_margin}
         stats = load_stats(path, **settings)
         if stats is None:
             stats = _compute(self._arrays, **settings)

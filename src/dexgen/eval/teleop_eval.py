@@ -81,12 +81,20 @@ class EvalConfig:
     without --checkpoint, the shipped model) of that orientation."""
     alpha: float = 0.3
     """Guidance strength of the guided method."""
+    command_component: str = "full"
+    """What the guided method matches: full (every fingertip displacement of the command, the paper's distance)
+    or rigid (only the fingertips' rigid motion; see dexgen.controller.guidance)."""
+    rotation_weight: float = 0.0
+    """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
+    fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""
     sweep: str | None = None
     """Guidance strengths of the sweep (comma-separated; empty: no sweep)."""
     omega: float = 0.5
     """Angular speed of the kinematic-intent command, rad/s."""
     num_inference_steps: int | None = None
     """DDIM steps of the controller; None: the model's default."""
+    replan_every: int = 1
+    """Controllers sample a new plan every this many steps (1: every step; more: chunking)."""
     workspace_radius: float = 0.0
     """Extra guidance of the guided method keeping fingertips within this radius of the grasp centre, m (0: off)."""
     joint_limit_margin: float | None = None
@@ -204,7 +212,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
             bar.update(1)
             e = env()
             steps = cfg.num_inference_steps
-            ctrl = DexGenController(model, config=ControllerConfig(seed=seed, num_inference_steps=steps),
+            ctrl = DexGenController(model, config=ControllerConfig(seed=seed, num_inference_steps=steps,
+                                                                    replan_every=cfg.replan_every),
                                     batch=e.num_envs)  # fmt: skip
             plain = rollout(e, lambda obs, _t, c=ctrl, en=e: targets_to_actions(
                 en, c.act(frame_from_policy_obs(obs["policy"]))), record_tips=True)  # fmt: skip
@@ -230,6 +239,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                 for alpha in alphas:
                     e = env()
                     ccfg = ControllerConfig(alpha=alpha, seed=seed, num_inference_steps=steps,
+                                            replan_every=cfg.replan_every, command_component=cfg.command_component,
+                                            rotation_weight=cfg.rotation_weight,
                                             workspace_radius=cfg.workspace_radius,
                                             joint_limit_margin=cfg.joint_limit_margin)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)

@@ -14,7 +14,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
 from dexgen.model.config import ModelConfig
-from dexgen.model.networks import Denoiser, InverseDynamics
+from dexgen.model.networks import Denoiser, InverseDynamics, RotationPredictor
 from dexgen.model.normalizer import Normalizer
 
 Guide = Callable[[torch.Tensor, float], torch.Tensor]
@@ -37,6 +37,11 @@ class DexGenModel(nn.Module):
         self.delta_norm = Normalizer((NUM_JOINTS,))
         self.denoiser = Denoiser(cfg)
         self.idm = InverseDynamics(cfg, num_joints=NUM_JOINTS)
+        self.rotation: RotationPredictor | None = None
+        """The object-rotation predictor (None when ``cfg.rotation_hidden`` is 0)."""
+        if cfg.rotation_hidden > 0:
+            self.rotation = RotationPredictor(cfg)
+            self.angvel_norm = Normalizer((3,))
         sched = {"num_train_timesteps": cfg.num_train_timesteps, "beta_schedule": cfg.beta_schedule,
                  "prediction_type": cfg.prediction_type, "clip_sample": False}  # fmt: skip
         self.train_scheduler = DDPMScheduler(**sched)
@@ -91,6 +96,18 @@ class DexGenModel(nn.Module):
         pred = self.idm(self.obs_norm.normalize(obs), self.dx_norm.normalize(dx)[:, : self.cfg.idm_horizon])
         return (pred - self.delta_norm.normalize(delta)).pow(2).mean()
 
+    def rotation_loss(self, obs: torch.Tensor, dx: torch.Tensor, angvel: torch.Tensor, *,
+                      generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+        """Mean squared error (normalized units) of the predicted object angular velocity (B, 3) rad/s for windows
+        obs (B, H, D), dx (B, T, 4, 3) metres, with Δx noised (``cfg.rotation_noise``, see ModelConfig)."""
+        if self.rotation is None:
+            raise ValueError("this model has no rotation predictor (rotation_hidden is 0)")
+        x = self.dx_norm.normalize(dx)
+        scale = torch.rand((x.shape[0], 1, 1, 1), generator=generator) * self.cfg.rotation_noise
+        x = x + scale * torch.randn(x.shape, generator=generator)
+        pred = self.rotation(self.obs_norm.normalize(obs), x)
+        return (pred - self.angvel_norm.normalize(angvel)).pow(2).mean()
+
     # ---- inference ----------------------------------------------------------------------------------------------
     def idm_targets(self, obs: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
         """Next joint targets (B, 16) rad for observation history (B, H, D) and fingertip motion (B, T, 4, 3) m
@@ -101,6 +118,14 @@ class DexGenModel(nn.Module):
         dx_n = (dx[:, :k] - self.dx_norm.mean[:k]) / self.dx_norm.std[:k]
         pred = self.idm(self.obs_norm.normalize(obs), dx_n)
         return obs[:, -1, TARGETS] + self.delta_norm.unnormalize(pred)
+
+    def predict_rotation(self, obs: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+        """The object's mean angular velocity (B, 3), rad/s, palm frame, over the horizon, were the fingertips to
+        move by ``dx`` (B, T, 4, 3) m after observation history ``obs`` (B, H, D); differentiable in ``dx``."""
+        if self.rotation is None:
+            raise ValueError("this model has no rotation predictor: retrain it with this code (rotation_hidden > 0)")
+        pred = self.rotation(self.obs_norm.normalize(obs), self.dx_norm.normalize(dx))
+        return self.angvel_norm.unnormalize(pred)
 
     def sampler(self, num_inference_steps: int | None = None) -> DDIMScheduler:
         """The DDIM scheduler for ``num_inference_steps`` (default: the config's), cached."""

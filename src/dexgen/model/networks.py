@@ -124,3 +124,23 @@ class InverseDynamics(nn.Module):
 
     def forward(self, obs: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat((obs.flatten(1), dx.flatten(1)), dim=-1))
+
+
+class RotationPredictor(nn.Module):
+    """The object's mean angular velocity over the horizon from the observation history and the whole of Δx.
+
+    ``forward(obs, dx)``: obs (B, H, D) normalized, dx (B, T, 4, 3) normalized; returns (B, 3) normalized angular
+    velocity (see ``DexGenModel.predict_rotation``). Smooth activations, so that its gradient guides sampling.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        width = cfg.history * cfg.obs_dim + cfg.horizon * 12
+        self.net = nn.Sequential(
+            nn.Linear(width, cfg.rotation_hidden), nn.LayerNorm(cfg.rotation_hidden), nn.Mish(),
+            nn.Linear(cfg.rotation_hidden, cfg.rotation_hidden), nn.LayerNorm(cfg.rotation_hidden), nn.Mish(),
+            nn.Linear(cfg.rotation_hidden, 3),
+        )  # fmt: skip
+
+    def forward(self, obs: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat((obs.flatten(1), dx.flatten(1)), dim=-1))

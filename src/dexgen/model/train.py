@@ -54,6 +54,9 @@ class TrainModelConfig:
     """Decay of the exponential moving average of the weights (the weights used for evaluation)."""
     val_fraction: float = 0.05
     """Fraction of episodes held out for validation (split by episode)."""
+    drop_margin_s: float = 0.0
+    """Leave out the windows of the last this many seconds of episodes that end in a drop (the object slipping
+    out is not motion the prior should learn); 0 keeps every window."""
     val_windows: int = 4096
     """Validation windows evaluated at each validation (a fixed random subset)."""
     val_every: int = 1000
@@ -99,6 +102,8 @@ def fit_normalizers(model: DexGenModel, train: MotionWindows, *, seed: int, samp
     idx = rng.choice(len(train), size=min(samples, len(train)), replace=False)
     w = train.batch(idx)
     model.delta_norm.fit(w["action"] - w["obs"][:, -1, TARGETS])
+    if model.rotation is not None:
+        model.angvel_norm.fit(w["angvel"])
 
 
 def _tensors(w: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -112,6 +117,8 @@ def _losses(model: DexGenModel, b: dict[str, torch.Tensor], only: str, gen: torc
         out["diffusion"] = model.diffusion_loss(b["obs"], b["dx"], mask=b["dx_mask"], mode=mode, generator=gen)
     if only in ("both", "idm"):
         out["idm"] = model.idm_loss(b["obs"], b["dx"], b["action"])
+    if only == "both" and model.rotation is not None:
+        out["rotation"] = model.rotation_loss(b["obs"], b["dx"], b["angvel"], generator=gen)
     return out
 
 
@@ -130,10 +137,16 @@ def validate(model: DexGenModel, val: dict[str, torch.Tensor], only: str, *, see
         if only in ("both", "idm"):
             err = model.idm_targets(b["obs"], b["dx"]) - b["action"]
             sums["idm_rmse_rad"] = sums.get("idm_rmse_rad", 0.0) + float(err.pow(2).mean()) * len(b["obs"])
+        if "rotation" in sums:  # explained variance of the angular velocity from clean Δx, per axis
+            err = model.predict_rotation(b["obs"], b["dx"]) - b["angvel"]
+            sums["_rot_sse"] = sums.get("_rot_sse", 0.0) + err.pow(2).sum(0)
     for k, v in sums.items():
         out[k] = v / n
     if "idm_rmse_rad" in out:
         out["idm_rmse_rad"] = float(np.sqrt(out["idm_rmse_rad"]))
+    if "_rot_sse" in out:
+        r2 = 1.0 - out.pop("_rot_sse") / val["angvel"].var(dim=0, unbiased=False).clamp_min(1e-12)
+        out.update({f"rotation_r2_{axis}": float(v) for axis, v in zip("xyz", r2)})
     return out
 
 
@@ -157,11 +170,14 @@ def train_model(cfg: TrainModelConfig) -> dict:
     elif last.exists():
         raise TrainError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --name")
 
+    if cfg.drop_margin_s < 0:
+        raise TrainError(f"--drop-margin-s must be >= 0, got {cfg.drop_margin_s}")
     try:
+        margin = _drop_margin_steps(cfg.dataset, cfg.drop_margin_s)
         train = MotionWindows(cfg.dataset, history=cfg.model.history, horizon=cfg.model.horizon, split="train",
-                              val_fraction=cfg.val_fraction, seed=cfg.seed)  # fmt: skip
+                              val_fraction=cfg.val_fraction, seed=cfg.seed, drop_margin=margin)  # fmt: skip
         val = MotionWindows(cfg.dataset, history=cfg.model.history, horizon=cfg.model.horizon, split="val",
-                            val_fraction=cfg.val_fraction, seed=cfg.seed)  # fmt: skip
+                            val_fraction=cfg.val_fraction, seed=cfg.seed, drop_margin=margin)  # fmt: skip
     except (DatasetError, OSError) as e:
         raise TrainError(f"cannot read dataset {cfg.dataset}: {e}") from None
     if len(train) == 0 or len(val) == 0:
@@ -180,6 +196,7 @@ def train_model(cfg: TrainModelConfig) -> dict:
     fit_normalizers(model, train, seed=cfg.seed)
     params = list(model.denoiser.parameters()) if cfg.only != "idm" else []
     params += list(model.idm.parameters()) if cfg.only != "diffusion" else []
+    params += list(model.rotation.parameters()) if cfg.only == "both" and model.rotation is not None else []
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = get_cosine_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
@@ -272,12 +289,22 @@ def train_model(cfg: TrainModelConfig) -> dict:
     return {"run_dir": str(run_dir), "step": step, "wall_s": round(wall, 1), "model": model_path, **metrics}
 
 
+def _drop_margin_steps(path: str, seconds: float) -> int:
+    """``seconds`` in control steps of the dataset at ``path``."""
+    if seconds == 0:
+        return 0
+    from dexgen.data.store import open_dataset
+
+    with open_dataset(path) as r:
+        return int(round(seconds * float(r.attrs["control_hz"])))
+
+
 def _config_dict(cfg: TrainModelConfig) -> dict:
     return asdict(cfg)
 
 
 _RESUME_KEYS = ("dataset", "only", "batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay",
-                "val_fraction", "seed")  # fmt: skip
+                "val_fraction", "drop_margin_s", "seed")  # fmt: skip
 
 
 def _load_training_checkpoint(path: Path) -> dict:
@@ -285,7 +312,7 @@ def _load_training_checkpoint(path: Path) -> dict:
 
 
 def _check_resume(ckpt: dict, cfg: TrainModelConfig, path: Path) -> None:
-    saved = ckpt["config"]
+    saved = {"drop_margin_s": 0.0, **ckpt["config"]}  # runs from before the option kept every window
     for key in _RESUME_KEYS:
         if saved[key] != getattr(cfg, key):
             given = getattr(cfg, key)

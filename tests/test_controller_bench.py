@@ -12,7 +12,15 @@ def test_bench_reports_guided_unguided_and_joint_limit_latency(tmp_path):
         "unguided_latency_ms_p50",
         "unguided_latency_ms_p95",
         "joint_limit_latency_ms_p50",
+        "rotation_latency_ms_p50",
+        "candidates_latency_ms_p50",
     ):
         assert out[key] > 0
     assert out["latency_ms_p95"] >= out["latency_ms_p50"]
     assert out["threads"] == 1 and out["batch"] == 1
+
+
+def test_bench_skips_the_rotation_variant_for_a_model_without_a_predictor(tmp_path):
+    path = save_model(tiny_model(rotation_hidden=0), tmp_path / "m.safetensors")
+    out = bench_controller(BenchControllerConfig(checkpoint=str(path), decisions=5, warmup=1))
+    assert "rotation_latency_ms_p50" not in out and out["latency_ms_p50"] > 0

@@ -146,3 +146,30 @@ def test_rotation_guidance_changes_the_output_and_needs_a_predictor():
     assert np.isfinite(turned).all() and not np.allclose(turned, DexGenController(model).act(_frame()[0], cmd))
     with pytest.raises(ValueError, match="rotation predictor"):
         DexGenController(tiny_model(rotation_hidden=0), config=ControllerConfig(rotation_weight=1.0))
+
+
+def test_best_of_candidates_follows_the_plan_closest_to_the_intended_rotation():
+    import torch
+
+    from dexgen.controller.guidance import command_rotation
+
+    model = tiny_model()
+    frames = _frame(16, seed=3)
+    cmd = np.zeros((16, model.cfg.horizon, 4, 3))
+    cmd[..., 1] = 0.003 * np.arange(1, model.cfg.horizon + 1)[:, None] * np.array([1.0, 1.0, -1.0, -1.0])
+    misses = {}
+    for k in (1, 8):
+        ctrl = DexGenController(model, config=ControllerConfig(candidates=k, alpha=0.1), batch=16)
+        out = ctrl.act(frames, cmd)
+        assert out.shape == (16, 16) and np.isfinite(out).all()
+        obs = torch.from_numpy(ctrl.history.frames.copy())  # the history the plan was sampled for
+        tips = torch.from_numpy(frames[:, 32:44].reshape(16, 4, 3))
+        dx = ctrl._plan - tips[:, None]
+        with torch.no_grad():
+            want = command_rotation(torch.from_numpy(cmd).float(), tips)
+            misses[k] = float((model.predict_rotation(obs, dx) - want).pow(2).sum(1).mean())
+    assert misses[8] < misses[1]
+    with pytest.raises(ValueError, match="candidates"):
+        DexGenController(model, config=ControllerConfig(candidates=0))
+    with pytest.raises(ValueError, match="rotation predictor"):
+        DexGenController(tiny_model(rotation_hidden=0), config=ControllerConfig(candidates=4))

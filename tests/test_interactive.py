@@ -32,3 +32,13 @@ def test_guided_session_and_replay_in_eval(tmp_path, capsys):
             "--sweep", "", "--out", str(tmp_path / "ev"), "--json"]  # fmt: skip
     assert main(args) == 0
     assert f"replay:{rec}" in json.loads(capsys.readouterr().out)["per_source"]
+
+
+def test_rotation_guidance_needs_a_model_with_a_predictor(tmp_path, capsys):
+    from dexgen.model.checkpoint import save_model
+    from model_helpers import tiny_model
+
+    bare = save_model(tiny_model(rotation_hidden=0), tmp_path / "bare.safetensors")
+    args = ["teleop", "--keys", "0:z", "--seconds", "0.1", "--checkpoint", str(bare), "--rotation-weight", "1"]
+    assert main(args) != 0
+    assert "rotation predictor" in capsys.readouterr().err

@@ -12,8 +12,8 @@ from model_helpers import tiny_model
 def summary(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eval")
     path = save_model(tiny_model(), tmp / "m.safetensors")
-    cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.5, sweep="0,0.3", video=True,
-                     out=str(tmp / "out"), json=True)  # fmt: skip
+    cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.5, sweep="0,0.3",
+                     video=True, out=str(tmp / "out"), json=True)  # fmt: skip
     return run_eval(cfg)
 
 
@@ -29,6 +29,16 @@ def test_every_method_is_reported_with_intervals(summary):
     assert summary["holding_ratio_guided_vs_raw"] > 0
     assert summary["config"]["wrist"] == "palm_down"  # the quick suite's orientation: its shipped experts ran
     assert summary["model_wrists"] == ["palm_up"]  # a record without a dataset: read as palm up
+    assert summary["config"]["candidates"] == 8  # the suite's best-of-candidates guided method
+
+
+def test_a_model_without_a_rotation_predictor_samples_one_plan_unless_asked_for_more(tmp_path):
+    path = save_model(tiny_model(rotation_hidden=0), tmp_path / "m.safetensors")
+    base = dict(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.1, sweep="",
+                out=str(tmp_path / "out"), json=True)  # fmt: skip
+    assert run_eval(EvalConfig(**base))["config"]["candidates"] == 1
+    with pytest.raises(ValueError, match="--candidates 4 needs a model with a rotation predictor"):
+        run_eval(EvalConfig(**base, candidates=4))
 
 
 def test_a_wrist_without_shipped_experts_is_named(tmp_path):

@@ -16,8 +16,9 @@ from dexgen.teleop.commands import KinematicIntent
 
 @dataclass
 class BenchControllerConfig:
-    """Measure latency_ms_p50 / _p95 of one control decision (batch 1, one thread): guided, unguided (unguided_*) and
-    guided with joint-limit guidance (joint_limit_*)."""
+    """Measure latency_ms_p50 / _p95 of one control decision (batch 1, one thread): guided, unguided (unguided_*),
+    guided with joint-limit guidance (joint_limit_*) and, for a model with a rotation predictor, guided with
+    rotation guidance (rotation_*) and guided best-of-candidates (candidates_*)."""
 
     checkpoint: str | None = None
     """Model weights; None: the shipped model of the wrist orientation."""
@@ -31,6 +32,10 @@ class BenchControllerConfig:
     """Untimed decisions first."""
     alpha: float = 0.3
     """Guidance strength of the guided variant."""
+    rotation_weight: float = 1.0
+    """Rotation guidance weight of the rotation variant."""
+    candidates: int = 8
+    """Plans per decision of the best-of-candidates variant (guided; the plan closest to the intended rotation)."""
     num_inference_steps: int | None = None
     """DDIM steps; None: the model's default."""
     threads: int = 1
@@ -74,14 +79,17 @@ def bench_controller(cfg: BenchControllerConfig) -> dict:
                  "decisions": cfg.decisions}  # fmt: skip
     # a typical guided command: turn the fingertips about palm z through the grasp centre at 1 rad/s
     intent = KinematicIntent("+z", 1.0, horizon=model.cfg.horizon, centre="nominal")
-    variants = (
-        ("guided", cfg.alpha, None),
-        ("unguided", 0.0, None),
-        ("joint_limit", cfg.alpha, cfg.joint_limit_margin),
-    )
-    for name, alpha, margin in variants:
-        ctrl_cfg = ControllerConfig(alpha=alpha, seed=cfg.seed, num_inference_steps=cfg.num_inference_steps,
-                                    joint_limit_margin=margin)  # fmt: skip
+    variants = {
+        "guided": {"alpha": cfg.alpha},
+        "unguided": {},
+        "joint_limit": {"alpha": cfg.alpha, "joint_limit_margin": cfg.joint_limit_margin},
+    }
+    if model.rotation is not None:
+        variants["rotation"] = {"alpha": cfg.alpha, "rotation_weight": cfg.rotation_weight}
+        variants["candidates"] = {"alpha": cfg.alpha, "candidates": cfg.candidates}
+    for name, options in variants.items():
+        alpha = options.get("alpha", 0.0)
+        ctrl_cfg = ControllerConfig(seed=cfg.seed, num_inference_steps=cfg.num_inference_steps, **options)
         ctrl = DexGenController(model, config=ctrl_cfg)
         for i in range(cfg.warmup + cfg.decisions):
             frame = frames[i % len(frames)]

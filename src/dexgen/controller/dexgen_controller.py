@@ -18,6 +18,7 @@ import torch
 from dexgen.controller.guidance import (
     COMPONENTS,
     command_guide,
+    command_rotation,
     compose,
     forward_diffused,
     joint_limit_guide,
@@ -45,6 +46,9 @@ class ControllerConfig:
     """Strength of the rotation guidance (an extra term, as α for the command): turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor (0: off; needs a model with one;
     see dexgen.controller.guidance)."""
+    candidates: int = 1
+    """Plans sampled per decision when a command is given; with more than one, the plan whose predicted object
+    rotation (the model's rotation predictor) is closest to the command's intended rotation is followed."""
     num_inference_steps: int | None = None
     """DDIM steps per decision; None uses the model's default."""
     replan_every: int = 1
@@ -80,7 +84,9 @@ class DexGenController:
         if config.command_component not in COMPONENTS:
             raise ValueError(f"command_component must be one of {', '.join(COMPONENTS)}, got "
                              f"{config.command_component!r}")  # fmt: skip
-        if config.rotation_weight > 0 and model.rotation is None:
+        if config.candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {config.candidates}")
+        if (config.rotation_weight > 0 or config.candidates > 1) and model.rotation is None:
             raise ValueError("rotation guidance needs a model with a rotation predictor; this one has none "
                              "(retrain it with this code)")  # fmt: skip
         if config.replan_every < 1:
@@ -117,6 +123,28 @@ class DexGenController:
         else:
             self._plan_age = self.config.replan_every  # replan at the next call
 
+    def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None) -> torch.Tensor:
+        """Δx (N, T, 4, 3) m sampled for histories (N, H, D) with every guidance term the config asks for."""
+        cfg = self.config
+        tips = hist[:, -1, TIPS].reshape(-1, 4, 3)
+        guide = compose(
+            command_guide(self.model, cmd, cfg.alpha, component=cfg.command_component, tips=tips)
+            if cmd is not None and cfg.alpha > 0 else None,
+            rotation_guide(self.model, hist, cmd, tips, weight=cfg.rotation_weight)
+            if cmd is not None and cfg.rotation_weight > 0 else None,
+            workspace_guide(self.model, tips, centre=self.centre, radius=cfg.workspace_radius,
+                            weight=cfg.workspace_weight) if cfg.workspace_radius > 0 else None,
+            joint_limit_guide(self.model, hist, lower=self.lower, upper=self.upper, margin=cfg.joint_limit_margin,
+                              weight=cfg.joint_limit_weight) if cfg.joint_limit_margin is not None else None,
+        )  # fmt: skip
+        partial = None
+        if cfg.partial_noise_step is not None and cmd is not None:
+            partial = forward_diffused(self.model, cmd, cfg.partial_noise_step, generator=self.generator,
+                                       num_inference_steps=cfg.num_inference_steps)  # fmt: skip
+        mode = None if cfg.mode is None else torch.tensor(cfg.mode)
+        return self.model.sample(hist, num_inference_steps=cfg.num_inference_steps, generator=self.generator,
+                                 guide=guide, mode=mode, start=partial)  # fmt: skip
+
     def _check_command(self, command) -> torch.Tensor | None:
         if command is None:
             return None
@@ -141,23 +169,15 @@ class DexGenController:
         tips_now = hist[:, -1, TIPS].reshape(-1, 1, 4, 3)
         cfg = self.config
         if self._plan is None or self._plan_age >= cfg.replan_every:
-            guide = compose(
-                command_guide(self.model, cmd, cfg.alpha, component=cfg.command_component, tips=tips_now[:, 0])
-                if cmd is not None and cfg.alpha > 0 else None,
-                rotation_guide(self.model, hist, cmd, tips_now[:, 0], weight=cfg.rotation_weight)
-                if cmd is not None and cfg.rotation_weight > 0 else None,
-                workspace_guide(self.model, tips_now[:, 0], centre=self.centre, radius=cfg.workspace_radius,
-                                weight=cfg.workspace_weight) if cfg.workspace_radius > 0 else None,
-                joint_limit_guide(self.model, hist, lower=self.lower, upper=self.upper, margin=cfg.joint_limit_margin,
-                                  weight=cfg.joint_limit_weight) if cfg.joint_limit_margin is not None else None,
-            )  # fmt: skip
-            partial = None
-            if cfg.partial_noise_step is not None and cmd is not None:
-                partial = forward_diffused(self.model, cmd, cfg.partial_noise_step, generator=self.generator,
-                                         num_inference_steps=cfg.num_inference_steps)  # fmt: skip
-            mode = None if cfg.mode is None else torch.tensor(cfg.mode)
-            dx = self.model.sample(hist, num_inference_steps=cfg.num_inference_steps, generator=self.generator,
-                                   guide=guide, mode=mode, start=partial)  # fmt: skip
+            k = cfg.candidates if cmd is not None else 1
+            if k > 1:  # k plans per hand, side by side in the batch, then the best of each hand's k
+                many = self._sample_plans(hist.repeat_interleave(k, 0), cmd.repeat_interleave(k, 0))
+                want = command_rotation(cmd, tips_now[:, 0]).repeat_interleave(k, 0)
+                miss = self.model.predict_rotation(hist.repeat_interleave(k, 0), many) - want
+                best = miss.pow(2).sum(dim=1).view(-1, k).argmin(dim=1)
+                dx = many.view(-1, k, *many.shape[1:])[torch.arange(len(best)), best]
+            else:
+                dx = self._sample_plans(hist, cmd)
             self._plan, self._plan_age = tips_now + dx, 0  # absolute fingertip positions, palm frame
         dx = self._plan[:, self._plan_age :] - tips_now
         self._plan_age += 1

@@ -46,11 +46,11 @@ from dexgen.teleop.commands import (
 METHODS = ("raw", "unguided", "guided", "expert")
 SUITES = {
     "quick": {"wrist": "palm_down", "objects": "heldout", "axes": "+z,-z", "sources": "kinematic,corrupted:mixed",
-              "seeds": "1", "episodes": 1, "seconds": 10.0, "sweep": "0,0.1,0.3,1"},
+              "seeds": "1,2,3", "episodes": 1, "seconds": 10.0, "sweep": "0,0.3,1", "candidates": 8},
     "full": {"wrist": "palm_down", "objects": "heldout", "axes": "+z,-z",
              "sources": "kinematic,corrupted:clean,corrupted:noisy,corrupted:biased,corrupted:lagged,"
                         "corrupted:scaled,corrupted:frozen_thumb,corrupted:mixed",
-             "seeds": "1,2,3", "episodes": 2, "seconds": 30.0, "sweep": "0,0.1,0.3,1"},
+             "seeds": "1,2,3", "episodes": 2, "seconds": 30.0, "sweep": "0,0.1,0.3,1", "candidates": 8},
 }  # fmt: skip
 """Suite defaults; any of them can be overridden by the flag of the same name."""
 
@@ -84,6 +84,9 @@ class EvalConfig:
     command_component: str = "full"
     """What the guided method matches: full (every fingertip displacement of the command, the paper's distance)
     or rigid (only the fingertips' rigid motion; see dexgen.controller.guidance)."""
+    candidates: int | None = None
+    """Plans the guided method samples per decision, keeping the one whose predicted object rotation is closest to
+    the command's intent (1: just one; suite default: 8; needs a model with a rotation predictor)."""
     rotation_weight: float = 0.0
     """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""
@@ -240,7 +243,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     e = env()
                     ccfg = ControllerConfig(alpha=alpha, seed=seed, num_inference_steps=steps,
                                             replan_every=cfg.replan_every, command_component=cfg.command_component,
-                                            rotation_weight=cfg.rotation_weight,
+                                            rotation_weight=cfg.rotation_weight, candidates=cfg.candidates,
                                             workspace_radius=cfg.workspace_radius,
                                             joint_limit_margin=cfg.joint_limit_margin)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
@@ -390,8 +393,14 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
 
 def run_eval(cfg: EvalConfig) -> dict:
     """The eval command."""
+    explicit_candidates = cfg.candidates is not None
     cfg = cfg.resolved()
-    model = load_model(cfg.checkpoint or shipped_model_path(cfg.wrist))
+    path = cfg.checkpoint or shipped_model_path(cfg.wrist)
+    model = load_model(path)
+    if cfg.candidates > 1 and model.rotation is None:
+        if explicit_candidates:
+            raise ValueError(f"--candidates {cfg.candidates} needs a model with a rotation predictor; {path} has none")
+        cfg = replace(cfg, candidates=1)  # a model from before the rotation predictor: one plan per decision
     start = time.perf_counter()
     run = run_suite(model, cfg, progress=not cfg.json)
     summary = write_report(run, cfg, model_wrists=model_wrists(model))

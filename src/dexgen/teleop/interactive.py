@@ -30,6 +30,8 @@ class TeleopConfig:
     """Wrist orientation."""
     alpha: float = 0.3
     """Guidance strength."""
+    rotation_weight: float = 0.0
+    """Rotation guidance weight (turn the object as the keys ask, through the model's rotation predictor; 0: off)."""
     seconds: float = 60.0
     """Session length, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None
@@ -69,7 +71,8 @@ def run_teleop(cfg: TeleopConfig) -> dict:
     source = KeyboardIntent()
     if cfg.method == "guided":
         ctrl = DexGenController(load_model(cfg.checkpoint or shipped_model_path(cfg.wrist)),
-                                config=ControllerConfig(alpha=cfg.alpha, seed=cfg.seed))  # fmt: skip
+                                config=ControllerConfig(alpha=cfg.alpha, seed=cfg.seed,
+                                                        rotation_weight=cfg.rotation_weight))  # fmt: skip
 
         def act(frame, cmd):
             return ctrl.act(frame[0], cmd[0])[None]

@@ -39,6 +39,7 @@ def test_rotation_guidance_needs_a_model_with_a_predictor(tmp_path, capsys):
     from model_helpers import tiny_model
 
     bare = save_model(tiny_model(rotation_hidden=0), tmp_path / "bare.safetensors")
-    args = ["teleop", "--keys", "0:z", "--seconds", "0.1", "--checkpoint", str(bare), "--rotation-weight", "1"]
-    assert main(args) != 0
-    assert "rotation predictor" in capsys.readouterr().err
+    for extra in (["--rotation-weight", "1"], ["--candidates", "4"]):
+        args = ["teleop", "--keys", "0:z", "--seconds", "0.1", "--checkpoint", str(bare), *extra]
+        assert main(args) != 0
+        assert "rotation predictor" in capsys.readouterr().err

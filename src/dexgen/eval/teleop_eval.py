@@ -50,7 +50,7 @@ SUITES = {
     "full": {"wrist": "palm_down", "objects": "heldout", "axes": "+z,-z",
              "sources": "kinematic,corrupted:clean,corrupted:noisy,corrupted:biased,corrupted:lagged,"
                         "corrupted:scaled,corrupted:frozen_thumb,corrupted:mixed",
-             "seeds": "1,2,3", "episodes": 2, "seconds": 30.0, "sweep": "0,0.1,0.3,1", "candidates": 8},
+             "seeds": "1,2,3", "episodes": 1, "seconds": 30.0, "sweep": "0,0.3,1", "candidates": 8},
 }  # fmt: skip
 """Suite defaults; any of them can be overridden by the flag of the same name."""
 

@@ -32,6 +32,9 @@ class TeleopConfig:
     """Guidance strength."""
     rotation_weight: float = 0.0
     """Rotation guidance weight (turn the object as the keys ask, through the model's rotation predictor; 0: off)."""
+    candidates: int = 1
+    """Plans per decision; more than one follows the plan whose predicted object rotation is closest to the keys'
+    (needs a model with a rotation predictor, e.g. the palm-down one)."""
     seconds: float = 60.0
     """Session length, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None
@@ -72,7 +75,8 @@ def run_teleop(cfg: TeleopConfig) -> dict:
     if cfg.method == "guided":
         ctrl = DexGenController(load_model(cfg.checkpoint or shipped_model_path(cfg.wrist)),
                                 config=ControllerConfig(alpha=cfg.alpha, seed=cfg.seed,
-                                                        rotation_weight=cfg.rotation_weight))  # fmt: skip
+                                                        rotation_weight=cfg.rotation_weight,
+                                                        candidates=cfg.candidates))  # fmt: skip
 
         def act(frame, cmd):
             return ctrl.act(frame[0], cmd[0])[None]

@@ -87,8 +87,8 @@ class DexGenController:
         if config.candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {config.candidates}")
         if (config.rotation_weight > 0 or config.candidates > 1) and model.rotation is None:
-            raise ValueError("rotation guidance needs a model with a rotation predictor; this one has none "
-                             "(retrain it with this code)")  # fmt: skip
+            raise ValueError("rotation guidance and best-of-candidates sampling need a model with a rotation "
+                             "predictor; this one has none (retrain it with this code)")  # fmt: skip
         if config.replan_every < 1:
             raise ValueError(f"replan_every must be at least 1, got {config.replan_every}")
         if config.replan_every > model.cfg.horizon - model.cfg.idm_horizon + 1:
@@ -171,9 +171,10 @@ class DexGenController:
         if self._plan is None or self._plan_age >= cfg.replan_every:
             k = cfg.candidates if cmd is not None else 1
             if k > 1:  # k plans per hand, side by side in the batch, then the best of each hand's k
-                many = self._sample_plans(hist.repeat_interleave(k, 0), cmd.repeat_interleave(k, 0))
+                hist_k = hist.repeat_interleave(k, 0)
+                many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0))
                 want = command_rotation(cmd, tips_now[:, 0]).repeat_interleave(k, 0)
-                miss = self.model.predict_rotation(hist.repeat_interleave(k, 0), many) - want
+                miss = self.model.predict_rotation(hist_k, many) - want
                 best = miss.pow(2).sum(dim=1).view(-1, k).argmin(dim=1)
                 dx = many.view(-1, k, *many.shape[1:])[torch.arange(len(best)), best]
             else:

@@ -23,6 +23,8 @@ term lets the prior pick the gaiting that turns the object as asked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from dexgen.data.schema import CONTROL_HZ
@@ -147,6 +149,25 @@ def command_rotation(command: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
     return rigid_rotation(command[:, -1], tips) * CONTROL_HZ / command.shape[1]
 
 
+def _gauss_newton_guide(penalty_of: Callable[[torch.Tensor], torch.Tensor], weight: float) -> Guide:
+    """A guide that steps a fraction ``min(2 weight σ_k², 1)`` of the Gauss-Newton step removing the linearized
+    penalty, ``-2 P ∇P / ||∇P||²``, where ``penalty_of`` maps the normalized estimate x0 (B, T, 4, 3) to P (B,) >= 0
+    (autograd is re-enabled for it: the sampler runs in inference mode). No backward pass when P is zero."""
+
+    def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
+        with torch.inference_mode(False), torch.enable_grad():
+            x = x0.clone().requires_grad_(True)
+            penalty = penalty_of(x)
+            if not bool((penalty > 0).any()):
+                return x0
+            (grad,) = torch.autograd.grad(penalty.sum(), x)
+        norm2 = grad.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-12)
+        step = min(2.0 * weight * sigma2, 1.0) * (2.0 * penalty / norm2).detach()
+        return x0 - step[:, None, None, None] * grad.detach()
+
+    return guide
+
+
 def rotation_guide(model: DexGenModel, obs: torch.Tensor, command: torch.Tensor, tips: torch.Tensor, *,
                    weight: float) -> Guide:  # fmt: skip
     """Turn the object as the command intends: the penalty ``P = ||ω̂(obs, Δx) - ω_cmd||²`` (rad/s)² with ω̂ the
@@ -161,17 +182,9 @@ def rotation_guide(model: DexGenModel, obs: torch.Tensor, command: torch.Tensor,
     with torch.inference_mode(False):
         obs = obs.clone()  # normal tensors: inference-mode tensors cannot take part in autograd
         want = command_rotation(command, tips).clone()
-
-    def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
-        with torch.inference_mode(False), torch.enable_grad():
-            x = x0.clone().requires_grad_(True)
-            penalty = (model.predict_rotation(obs, model.dx_norm.unnormalize(x)) - want).pow(2).sum(dim=1)
-            (grad,) = torch.autograd.grad(penalty.sum(), x)
-        norm2 = grad.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-12)
-        step = min(2.0 * weight * sigma2, 1.0) * (2.0 * penalty / norm2).detach()
-        return x0 - step[:, None, None, None] * grad.detach()
-
-    return guide
+    return _gauss_newton_guide(
+        lambda x: (model.predict_rotation(obs, model.dx_norm.unnormalize(x)) - want).pow(2).sum(dim=1), weight
+    )
 
 
 def _limit_penalty(q: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
@@ -193,19 +206,9 @@ def joint_limit_guide(model: DexGenModel, obs: torch.Tensor, *, lower: torch.Ten
     with torch.inference_mode(False):
         obs = obs.clone()  # a normal tensor: inference-mode tensors cannot take part in autograd
         lo, hi = (lower + margin).clone(), (upper - margin).clone()
-
-    def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
-        with torch.inference_mode(False), torch.enable_grad():
-            x = x0.clone().requires_grad_(True)
-            penalty = _limit_penalty(model.idm_targets(obs, model.dx_norm.unnormalize(x)), lo, hi)
-            if not bool((penalty > 0).any()):
-                return x0
-            (grad,) = torch.autograd.grad(penalty.sum(), x)
-        norm2 = grad.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-12)
-        step = min(2.0 * weight * sigma2, 1.0) * (2.0 * penalty / norm2).detach()
-        return x0 - step[:, None, None, None] * grad.detach()
-
-    return guide
+    return _gauss_newton_guide(
+        lambda x: _limit_penalty(model.idm_targets(obs, model.dx_norm.unnormalize(x)), lo, hi), weight
+    )
 
 
 def joint_limit_violation(model: DexGenModel, obs: torch.Tensor, dx: torch.Tensor, *, lower: torch.Tensor,

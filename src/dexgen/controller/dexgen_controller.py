@@ -17,8 +17,9 @@ import torch
 
 from dexgen.controller.guidance import (
     COMPONENTS,
+    INTENTS,
     command_guide,
-    command_rotation,
+    command_intent,
     compose,
     forward_diffused,
     joint_limit_guide,
@@ -49,6 +50,15 @@ class ControllerConfig:
     candidates: int = 1
     """Plans sampled per decision when a command is given; with more than one, the plan whose predicted object
     rotation (the model's rotation predictor) is closest to the command's intended rotation is followed."""
+    intent: str = "auto"
+    """How best-of-candidates reads the command's intended object rotation: rigid (the rigid rotation of the
+    command's fingertips over the horizon), predicted (the model's rotation predictor applied to the command
+    itself: what the object would do were the fingertips to follow it), or auto (rigid for a command whose
+    fingertips move almost rigidly, a fraction ``rigid_fraction`` of their squared displacement or more, and
+    predicted for the others; see ``dexgen.controller.guidance.command_intent``)."""
+    rigid_fraction: float = 0.9
+    """With intent auto: the least fraction of a command's squared fingertip displacement that a rigid motion
+    must explain for the command to be read as a rigid turn."""
     num_inference_steps: int | None = None
     """DDIM steps per decision; None uses the model's default."""
     replan_every: int = 1
@@ -84,6 +94,8 @@ class DexGenController:
         if config.command_component not in COMPONENTS:
             raise ValueError(f"command_component must be one of {', '.join(COMPONENTS)}, got "
                              f"{config.command_component!r}")  # fmt: skip
+        if config.intent not in INTENTS:
+            raise ValueError(f"intent must be one of {', '.join(INTENTS)}, got {config.intent!r}")
         if config.candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {config.candidates}")
         if (config.rotation_weight > 0 or config.candidates > 1) and model.rotation is None:
@@ -173,7 +185,9 @@ class DexGenController:
             if k > 1:  # k plans per hand, side by side in the batch, then the best of each hand's k
                 hist_k = hist.repeat_interleave(k, 0)
                 many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0))
-                want = command_rotation(cmd, tips_now[:, 0]).repeat_interleave(k, 0)
+                want = command_intent(
+                    self.model, hist, cmd, tips_now[:, 0], intent=cfg.intent, rigid_fraction=cfg.rigid_fraction
+                ).repeat_interleave(k, 0)
                 miss = self.model.predict_rotation(hist_k, many) - want
                 best = miss.pow(2).sum(dim=1).view(-1, k).argmin(dim=1)
                 dx = many.view(-1, k, *many.shape[1:])[torch.arange(len(best)), best]

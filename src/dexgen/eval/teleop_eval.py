@@ -87,6 +87,10 @@ class EvalConfig:
     candidates: int | None = None
     """Plans the guided method samples per decision, keeping the one whose predicted object rotation is closest to
     the command's intent (1: just one; suite default: 8; needs a model with a rotation predictor)."""
+    intent: str = "auto"
+    """How best-of-candidates reads the command's intended object rotation: rigid (the rigid turn of its
+    fingertips), predicted (the model's rotation predictor applied to the command), or auto (rigid for a command
+    whose fingertips move almost rigidly, predicted for the others)."""
     rotation_weight: float = 0.0
     """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""
@@ -244,7 +248,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     ccfg = ControllerConfig(alpha=alpha, seed=seed, num_inference_steps=steps,
                                             replan_every=cfg.replan_every, command_component=cfg.command_component,
                                             rotation_weight=cfg.rotation_weight, candidates=cfg.candidates,
-                                            workspace_radius=cfg.workspace_radius,
+                                            intent=cfg.intent, workspace_radius=cfg.workspace_radius,
                                             joint_limit_margin=cfg.joint_limit_margin)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
                     live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
@@ -402,7 +406,7 @@ def run_eval(cfg: EvalConfig) -> dict:
             raise ValueError(f"--candidates {cfg.candidates} needs a model with a rotation predictor; {path} has none")
         cfg = replace(cfg, candidates=1)  # a model from before the rotation predictor: one plan per decision
     start = time.perf_counter()
-    run = run_suite(model, cfg, progress=not cfg.json)
+    run = run_suite(model, cfg)  # the bar goes to stderr, so --json output stays clean
     summary = write_report(run, cfg, model_wrists=model_wrists(model))
     summary["wall_s"] = round(time.perf_counter() - start, 1)
     if cfg.json:

@@ -159,7 +159,7 @@ def test_best_of_candidates_follows_the_plan_closest_to_the_intended_rotation():
     cmd[..., 1] = 0.003 * np.arange(1, model.cfg.horizon + 1)[:, None] * np.array([1.0, 1.0, -1.0, -1.0])
     misses = {}
     for k in (1, 8):
-        ctrl = DexGenController(model, config=ControllerConfig(candidates=k, alpha=0.1), batch=16)
+        ctrl = DexGenController(model, config=ControllerConfig(candidates=k, alpha=0.1, intent="rigid"), batch=16)
         out = ctrl.act(frames, cmd)
         assert out.shape == (16, 16) and np.isfinite(out).all()
         obs = torch.from_numpy(ctrl.history.frames.copy())  # the history the plan was sampled for
@@ -169,7 +169,30 @@ def test_best_of_candidates_follows_the_plan_closest_to_the_intended_rotation():
             want = command_rotation(torch.from_numpy(cmd).float(), tips)
             misses[k] = float((model.predict_rotation(obs, dx) - want).pow(2).sum(1).mean())
     assert misses[8] < misses[1]
+    with pytest.raises(ValueError, match="intent"):
+        DexGenController(model, config=ControllerConfig(candidates=4, intent="psychic"))
+    with pytest.raises(ValueError, match="rigid_fraction"):
+        DexGenController(model, config=ControllerConfig(candidates=4, rigid_fraction=1.5))
     with pytest.raises(ValueError, match="candidates"):
         DexGenController(model, config=ControllerConfig(candidates=0))
     with pytest.raises(ValueError, match="rotation predictor"):
         DexGenController(tiny_model(rotation_hidden=0), config=ControllerConfig(candidates=4))
+
+
+def test_best_of_candidates_with_the_predicted_intent_follows_the_plan_closest_to_the_commands_reading():
+    import torch
+
+    model = tiny_model()
+    frames = _frame(16, seed=4)
+    cmd = np.zeros((16, model.cfg.horizon, 4, 3))
+    cmd[..., 0, 0] = 0.004 * np.arange(1, model.cfg.horizon + 1)  # one finger sweeping: not a rigid turn
+    misses = {}
+    for k in (1, 8):
+        ctrl = DexGenController(model, config=ControllerConfig(candidates=k, alpha=0.1, intent="predicted"), batch=16)
+        ctrl.act(frames, cmd)
+        obs = torch.from_numpy(ctrl.history.frames.copy())
+        tips = torch.from_numpy(frames[:, 32:44].reshape(16, 4, 3))
+        with torch.no_grad():
+            want = model.predict_rotation(obs, torch.from_numpy(cmd).float())
+            misses[k] = float((model.predict_rotation(obs, ctrl._plan - tips[:, None]) - want).pow(2).sum(1).mean())
+    assert misses[8] < misses[1]

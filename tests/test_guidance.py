@@ -188,3 +188,37 @@ def test_rotation_guidance_moves_the_predicted_rotation_toward_the_command():
         rotation_guide(tiny_model(rotation_hidden=0), obs, command, tips, weight=1.0)
     with pytest.raises(ValueError, match="weight"):
         rotation_guide(model, obs, command, tips, weight=-1.0)
+
+
+def test_rigid_fraction_is_one_for_a_rigid_turn_and_small_for_fingers_moving_apart():
+    from dexgen.controller.guidance import rigid_fraction_of
+
+    tips = _tips(3, seed=4)
+    turn = _turn_command(tips, 0.5, 8)
+    torch.testing.assert_close(rigid_fraction_of(turn, tips), torch.ones(3), atol=0.01, rtol=0)  # linearized
+    spread = torch.zeros(3, 8, 4, 3)
+    spread[..., 0, 0], spread[..., 1, 0] = 0.01, -0.01  # two fingertips move apart along x, the others stay
+    assert bool((rigid_fraction_of(spread, tips) < 0.9).all())
+
+
+def test_command_intent_reads_a_rigid_turn_rigidly_and_gaiting_through_the_predictor():
+    from dexgen.controller.guidance import command_intent, command_rotation
+
+    model = tiny_model()
+    obs, tips = random_obs(2, model.cfg), _tips(2, seed=6)
+    turn = _turn_command(tips, 0.5, model.cfg.horizon)
+    gait = torch.zeros(2, model.cfg.horizon, 4, 3)
+    gait[..., 0, 0], gait[..., 2, 1] = 0.01, -0.01
+    with torch.no_grad():
+        for command in (turn, gait):
+            torch.testing.assert_close(command_intent(model, obs, command, tips, intent="rigid"),
+                                       command_rotation(command, tips))  # fmt: skip
+            torch.testing.assert_close(command_intent(model, obs, command, tips, intent="predicted"),
+                                       model.predict_rotation(obs, command))  # fmt: skip
+        torch.testing.assert_close(command_intent(model, obs, turn, tips), command_rotation(turn, tips))
+        torch.testing.assert_close(command_intent(model, obs, gait, tips), model.predict_rotation(obs, gait))
+        mixed = torch.cat([turn[:1], gait[1:]])  # auto decides per hand
+        want = torch.cat([command_rotation(turn[:1], tips[:1]), model.predict_rotation(obs[1:], gait[1:])])
+        torch.testing.assert_close(command_intent(model, obs, mixed, tips), want)
+    with pytest.raises(ValueError, match="intent"):
+        command_intent(model, obs, turn, tips, intent="psychic")

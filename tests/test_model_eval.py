@@ -18,6 +18,11 @@ def test_every_part_reports_its_figures(checkpoint):
     out = run_eval_model(cfg)
     assert out["idm_open_loop"]["windows"] > 0
     assert out["idm_open_loop"]["idm_rmse_rad"] > 0
+    reading = out["intent_reading"]
+    for key in ("rigid_corr_xyz", "predicted_corr_xyz"):
+        assert len(reading[key]) == 3 and all(-1 <= c <= 1 for c in reading[key])
+    fractions = reading["rigid_fraction_quantiles"]
+    assert 0 <= fractions[0] <= fractions[2] <= fractions[4] <= 1 + 1e-6
     res = out["cube_60"]
     assert set(res) == {"expert+z", "idm_tracking+z", "unguided"}
     assert res["idm_tracking+z"]["tracking_error_mm"] >= 0
@@ -48,3 +53,12 @@ def test_the_wrist_defaults_to_the_models_training_data(tmp_path):
                           json=True)  # fmt: skip
     assert run_eval_model(cfg)["wrist"] == "palm_down"  # and the palm-down experts were found and run
     assert run_eval_model(EvalModelConfig(**{**cfg.__dict__, "wrist": "palm_up"}))["wrist"] == "palm_up"
+
+
+def test_the_intent_reading_of_a_model_without_a_rotation_predictor_has_only_the_rigid_turn(tmp_path):
+    dataset = tmp_path / "sample.h5"
+    dataset.write_bytes(SAMPLE_DATASET.read_bytes())
+    path = save_model(tiny_model(rotation_hidden=0), tmp_path / "m.safetensors",
+                      record={"dataset": {"path": str(dataset), "val_fraction": 0.2, "split_seed": 0}})  # fmt: skip
+    out = evaluate_model(load_model(path), EvalModelConfig(parts="intent"))
+    assert "rigid_corr_xyz" in out["intent_reading"] and "predicted_corr_xyz" not in out["intent_reading"]

@@ -75,3 +75,26 @@ def test_partial_noise_ablation_is_an_extra_method(tmp_path):
     out = run_eval(cfg)
     assert set(out["methods"]) == {*METHODS, "partial"}
     assert "| partial |" in Path(out["files"]["table"]).read_text()
+
+
+def test_controller_options_reach_the_guided_controller(tmp_path, monkeypatch):
+    import dexgen.eval.teleop_eval as teleop_eval
+
+    seen = []
+
+    class Recording(teleop_eval.DexGenController):
+        def __init__(self, model, *, config, **kwargs):
+            seen.append(config)
+            super().__init__(model, config=config, **kwargs)
+
+    monkeypatch.setattr(teleop_eval, "DexGenController", Recording)
+    path = save_model(tiny_model(), tmp_path / "m.safetensors")
+    cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="",
+                     replan_every=2, command_component="rigid", intent="predicted", candidates=2,
+                     rotation_weight=0.5, joint_limit_margin=0.05, out=str(tmp_path / "out"), json=True)  # fmt: skip
+    run_eval(cfg)
+    guided = [c for c in seen if c.alpha == cfg.alpha]
+    assert guided, "the guided method built no controller"
+    for c in guided:
+        assert (c.replan_every, c.command_component, c.intent, c.candidates) == (2, "rigid", "predicted", 2)
+        assert (c.rotation_weight, c.joint_limit_margin) == (0.5, 0.05)

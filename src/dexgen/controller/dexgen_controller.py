@@ -96,6 +96,8 @@ class DexGenController:
                              f"{config.command_component!r}")  # fmt: skip
         if config.intent not in INTENTS:
             raise ValueError(f"intent must be one of {', '.join(INTENTS)}, got {config.intent!r}")
+        if not 0.0 <= config.rigid_fraction <= 1.0:
+            raise ValueError(f"rigid_fraction must be in [0, 1], got {config.rigid_fraction}")
         if config.candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {config.candidates}")
         if (config.rotation_weight > 0 or config.candidates > 1) and model.rotation is None:

@@ -1,11 +1,15 @@
 """``dexgen eval-model``: how good is the trained model on its own (issue: the DexGen model)?
 
 (a) ``idm``: open-loop error of the inverse dynamics model on the dataset's validation windows (true Δx in).
-(b) ``tracking``: the IDM in closed loop: each expert is run once and its fingertip trajectory recorded; then, from
+(b) ``intent``: how a command's intended object rotation can be read off fingertip motion, on the same validation
+    windows: the rigid turn of the fingertips (``dexgen.controller.guidance.command_rotation``) and the model's
+    rotation predictor, each against the object's true mean angular velocity; and how rigid the experts' fingertip
+    motion is (``rigid_fraction_of``). This is what ``ControllerConfig.intent="auto"`` relies on.
+(c) ``tracking``: the IDM in closed loop: each expert is run once and its fingertip trajectory recorded; then, from
     the same initial states, the IDM is asked at every step to reach the expert's next fingertip positions (relative
     to where the fingertips are now). Reported: fingertip tracking error while both hold the object and holding time,
     beside the expert's own.
-(c) ``controller``: the unguided DexGen controller (α = 0) from the same initial states, holding time and drop rate
+(d) ``controller``: the unguided DexGen controller (α = 0) from the same initial states, holding time and drop rate
     against the RL experts, on training and held-out objects.
 
 All rollouts use the experts' own environment settings (palm up, randomized physics, 20 Hz), one episode per
@@ -31,7 +35,7 @@ from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.env import HandEnv
 from dexgen.sim.rollout import Rollout, rollout
 
-PARTS = ("idm", "tracking", "controller")
+PARTS = ("idm", "intent", "tracking", "controller")
 
 
 @dataclass
@@ -44,9 +48,9 @@ class EvalModelConfig:
     """Wrist orientation of the rollouts and of the shipped experts compared with; None: the orientation of the
     model's training data (palm_up without a checkpoint)."""
     dataset: str | None = None
-    """Dataset for the open-loop IDM error; None: the one named in the model's record."""
-    parts: str = "idm,tracking,controller"
-    """Comma-separated parts to run: idm, tracking, controller."""
+    """Dataset for the open-loop IDM error and the intent reading; None: the one named in the model's record."""
+    parts: str = "idm,intent,tracking,controller"
+    """Comma-separated parts to run: idm, intent, tracking, controller."""
     experts: str = "+z,-z"
     """Rotation axes of the shipped experts to compare with and to track."""
     objects: str = "train,heldout"
@@ -82,24 +86,52 @@ def _holding(r: Rollout) -> dict:
             "drop_rate": float(np.mean(r.dropped))}  # fmt: skip
 
 
-def idm_open_loop(model: DexGenModel, dataset: str, *, max_windows: int = 20000, seed: int = 0) -> dict:
-    """RMSE (rad) of the IDM's joint targets on validation windows of ``dataset``, with the split of the model's
-    record; also the error of holding the current targets (the trivial baseline) for scale."""
+def _val_windows(model: DexGenModel, dataset: str, *, max_windows: int, seed: int) -> dict:
+    """Up to ``max_windows`` validation windows of ``dataset`` (the split of the model's record), as NumPy arrays."""
     from dexgen.data.windows import MotionWindows
 
     split = model.record.get("dataset", {})
     val = MotionWindows(dataset, history=model.cfg.history, horizon=model.cfg.horizon, split="val",
                         val_fraction=split.get("val_fraction", 0.05), seed=split.get("split_seed", 0))  # fmt: skip
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(val), size=min(max_windows, len(val)), replace=False))
-    w = val.batch(idx)
+    return val.batch(np.sort(rng.choice(len(val), size=min(max_windows, len(val)), replace=False)))
+
+
+def idm_open_loop(model: DexGenModel, dataset: str, *, max_windows: int = 20000, seed: int = 0) -> dict:
+    """RMSE (rad) of the IDM's joint targets on validation windows of ``dataset``, with the split of the model's
+    record; also the error of holding the current targets (the trivial baseline) for scale."""
+    w = _val_windows(model, dataset, max_windows=max_windows, seed=seed)
     with torch.no_grad():
         pred = model.idm_targets(torch.from_numpy(w["obs"]), torch.from_numpy(w["dx"])).numpy()
     err = pred - w["action"]
     hold_err = w["obs"][:, -1, 16:32] - w["action"]
-    return {"windows": int(len(idx)), "idm_rmse_rad": float(np.sqrt(np.mean(err**2))),
+    return {"windows": int(len(w["obs"])), "idm_rmse_rad": float(np.sqrt(np.mean(err**2))),
             "hold_targets_rmse_rad": float(np.sqrt(np.mean(hold_err**2))),
             "idm_rmse_per_joint_rad": np.sqrt(np.mean(err**2, axis=0)).round(4).tolist()}  # fmt: skip
+
+
+def intent_reading(model: DexGenModel, dataset: str, *, max_windows: int = 20000, seed: int = 0) -> dict:
+    """How well the experts' fingertip motion Δx tells the object's rotation, on validation windows of ``dataset``:
+    the correlation, per palm-frame axis, of the object's mean angular velocity over the horizon with the rigid turn
+    of the fingertips (``rigid_corr_xyz``) and with the model's rotation predictor (``predicted_corr_xyz``; absent
+    for a model without one); median magnitudes (rad/s) of the three; and quantiles (5, 25, 50, 75, 95 %) of the
+    fraction of the fingertips' squared displacement a rigid motion explains (1: a rigid turn)."""
+    from dexgen.controller.guidance import command_rotation, rigid_fraction_of
+
+    w = _val_windows(model, dataset, max_windows=max_windows, seed=seed)
+    obs, dx, truth = torch.from_numpy(w["obs"]), torch.from_numpy(w["dx"]), w["angvel"]
+    tips = obs[:, -1, 32:44].reshape(-1, 4, 3)
+    with torch.no_grad():
+        readings = {"rigid": command_rotation(dx, tips).numpy()}
+        if model.rotation is not None:
+            readings["predicted"] = model.predict_rotation(obs, dx).numpy()
+        fraction = rigid_fraction_of(dx, tips).numpy()
+    out: dict = {"windows": int(len(obs)), "object_rad_per_s_median": float(np.median(np.linalg.norm(truth, axis=1)))}
+    for name, r in readings.items():
+        out[f"{name}_corr_xyz"] = [round(float(np.corrcoef(r[:, i], truth[:, i])[0, 1]), 4) for i in range(3)]
+        out[f"{name}_rad_per_s_median"] = float(np.median(np.linalg.norm(r, axis=1)))
+    out["rigid_fraction_quantiles"] = np.quantile(fraction, [0.05, 0.25, 0.5, 0.75, 0.95]).round(4).tolist()
+    return out
 
 
 def idm_tracking(model: DexGenModel, env: HandEnv, reference: Rollout) -> tuple[Rollout, dict]:
@@ -158,6 +190,13 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else float("nan")
 
 
+def _dataset_of(model: DexGenModel, cfg: EvalModelConfig, what: str, part: str) -> str:
+    dataset = cfg.dataset or model.record.get("dataset", {}).get("path")
+    if not dataset or not Path(dataset).exists():
+        raise ValueError(f"dataset {dataset!r} for {what} not found; pass --dataset or leave {part} out of --parts")
+    return dataset
+
+
 def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
     parts = [p.strip() for p in cfg.parts.split(",") if p.strip()]
     bad = sorted(set(parts) - set(PARTS))
@@ -167,11 +206,9 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
     out: dict = {"checkpoint": model.record.get("path", ""), "wrist": cfg.wrist, "seed": cfg.seed,
                  "episodes_per_object": cfg.episodes, "seconds": cfg.seconds}  # fmt: skip
     if "idm" in parts:
-        dataset = cfg.dataset or model.record.get("dataset", {}).get("path")
-        if not dataset or not Path(dataset).exists():
-            raise ValueError(f"dataset {dataset!r} for the open-loop IDM error not found; pass --dataset or leave "
-                             "idm out of --parts")  # fmt: skip
-        out["idm_open_loop"] = idm_open_loop(model, dataset)
+        out["idm_open_loop"] = idm_open_loop(model, _dataset_of(model, cfg, "the open-loop IDM error", "idm"))
+    if "intent" in parts:
+        out["intent_reading"] = intent_reading(model, _dataset_of(model, cfg, "the intent reading", "intent"))
     experts = {a.strip(): Expert.load(shipped_expert_path("rotate", a.strip(), cfg.wrist))
                for a in cfg.experts.split(",")}  # fmt: skip
     need_rollouts = "tracking" in parts or "controller" in parts

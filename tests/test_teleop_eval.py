@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dexgen.eval.teleop_eval import METHODS, EvalConfig, run_eval
@@ -54,7 +55,17 @@ def test_files_are_written(summary):
     files = summary["files"]
     for key in ("json", "table", "sweep_plot", "video"):
         assert Path(files[key]).exists(), key
-    assert json.loads(Path(files["json"]).read_text())["suite"] == "quick"
+    saved = json.loads(Path(files["json"]).read_text())
+    assert saved["suite"] == "quick"
+    episodes = saved["per_episode"]["kinematic"]["guided"]  # every episode's figures, for re-analysis
+    assert (
+        len(episodes["holding_s"])
+        == len(episodes["progress_rad_per_s"])
+        == summary["methods"]["guided"]["episodes"] // 2
+    )
+    assert float(np.median(saved["per_episode"]["kinematic"]["raw"]["holding_s"])) == pytest.approx(
+        summary["per_source"]["kinematic"]["raw"]["holding_s_median"]
+    )
     assert "| guided |" in Path(files["table"]).read_text()
     assert [p["alpha"] for p in summary["sweep"]["kinematic"]] == [0.0, 0.3]
 

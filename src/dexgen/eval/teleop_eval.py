@@ -371,8 +371,9 @@ def sweep_plot(summary: dict, path: Path) -> Path:
 
 
 def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None = None) -> dict:
-    """Write eval.json, eval.md, sweep.png (and raw_vs_guided.mp4) into ``cfg.out``; returns the summary with the
-    file paths under ``files`` (and the wrist orientations of the model's training data, when given)."""
+    """Write eval.json (the summary and every episode's figures, ``per_episode[source][method]``), eval.md,
+    sweep.png (and raw_vs_guided.mp4) into ``cfg.out``; returns the summary with the file paths under ``files``
+    (and the wrist orientations of the model's training data, when given)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(run, cfg)
@@ -391,7 +392,10 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
         files["video"] = str(write_video(out / "raw_vs_guided.mp4", both, fps=20.0))
     summary["files"] = files
     Path(files["table"]).write_text(markdown_table(summary) + "\n")
-    Path(files["json"]).write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    per_episode = {s: {m: {"holding_s": e.hold_s, "progress_rad_per_s": e.progress, "follow_error_mm": e.follow_mm}
+                       for m, e in pm.items()} for s, pm in run["results"].items()}  # fmt: skip
+    record = {**summary, "per_episode": per_episode}  # for re-analysis without rerunning; order: axis, seed, hand
+    Path(files["json"]).write_text(json.dumps(record, indent=2, default=float) + "\n")
     return summary
 
 

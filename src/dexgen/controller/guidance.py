@@ -155,9 +155,8 @@ def rigid_fraction_of(command: torch.Tensor, tips: torch.Tensor) -> torch.Tensor
     """The fraction (B,) in [0, 1] of a command's squared fingertip displacement, summed over the horizon, that
     rigid motions of the fingertips explain (``command`` (B, T, 4, 3) m, fingertips now ``tips`` (B, 4, 3) m): 1 for
     a rigid turn (to first order); a median 0.5 (0.23-0.79, 5-95 %) for the palm-down experts' finger gaiting."""
-    d = command.flatten(2)  # (B, T, 12)
-    rigid = d @ rigid_projector(tips).transpose(1, 2)
-    return rigid.pow(2).sum(dim=(1, 2)) / d.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
+    rigid = rigid_command_distance(command, torch.zeros_like(command), tips)
+    return rigid / command.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-12)
 
 
 def command_intent(model: DexGenModel, obs: torch.Tensor, command: torch.Tensor, tips: torch.Tensor, *,

@@ -173,6 +173,8 @@ def test_best_of_candidates_follows_the_plan_closest_to_the_intended_rotation():
         DexGenController(model, config=ControllerConfig(candidates=4, intent="psychic"))
     with pytest.raises(ValueError, match="rigid_fraction"):
         DexGenController(model, config=ControllerConfig(candidates=4, rigid_fraction=1.5))
+    with pytest.raises(ValueError, match="ranking"):
+        DexGenController(model, config=ControllerConfig(candidates=4, ranking="furthest"))
     with pytest.raises(ValueError, match="candidates"):
         DexGenController(model, config=ControllerConfig(candidates=0))
     with pytest.raises(ValueError, match="rotation predictor"):
@@ -196,3 +198,27 @@ def test_best_of_candidates_with_the_predicted_intent_follows_the_plan_closest_t
             want = model.predict_rotation(obs, torch.from_numpy(cmd).float())
             misses[k] = float((model.predict_rotation(obs, ctrl._plan - tips[:, None]) - want).pow(2).sum(1).mean())
     assert misses[8] < misses[1]
+
+
+def test_onward_ranking_follows_a_plan_turning_at_least_as_far_along_the_intent():
+    import torch
+
+    from dexgen.controller.guidance import command_rotation
+
+    model = tiny_model()
+    frames = _frame(16, seed=5)
+    cmd = np.zeros((16, model.cfg.horizon, 4, 3))  # a slow turn, which most candidates overshoot
+    cmd[..., 1] = 1e-5 * np.arange(1, model.cfg.horizon + 1)[:, None] * np.array([1.0, 1.0, -1.0, -1.0])
+    along = {}
+    for ranking in ("closest", "onward"):
+        ctrl = DexGenController(model, config=ControllerConfig(candidates=8, alpha=0.1, intent="rigid",
+                                                               ranking=ranking), batch=16)  # fmt: skip
+        ctrl.act(frames, cmd)
+        obs = torch.from_numpy(ctrl.history.frames.copy())
+        tips = torch.from_numpy(frames[:, 32:44].reshape(16, 4, 3))
+        with torch.no_grad():
+            want = command_rotation(torch.from_numpy(cmd).float(), tips)
+            pred = model.predict_rotation(obs, ctrl._plan - tips[:, None])
+        along[ranking] = float((pred * want).sum(1).div(want.norm(dim=1).clamp_min(1e-9)).mean())
+    # the same candidates are drawn (same seed); onward prefers those turning further along the intent
+    assert along["onward"] > along["closest"]

@@ -222,3 +222,19 @@ def test_command_intent_reads_a_rigid_turn_rigidly_and_gaiting_through_the_predi
         torch.testing.assert_close(command_intent(model, obs, mixed, tips), want)
     with pytest.raises(ValueError, match="intent"):
         command_intent(model, obs, turn, tips, intent="psychic")
+
+
+def test_onward_ranking_forgives_overshoot_along_the_intended_axis_only():
+    from dexgen.controller.guidance import intent_miss
+
+    want = torch.tensor([[0.0, 0.0, 0.2]] * 4)
+    predicted = torch.tensor([[0.0, 0.0, 0.5], [0.0, 0.0, 0.1], [0.1, 0.0, 0.2], [0.0, 0.0, -0.2]])
+    closest = intent_miss(predicted, want)
+    onward = intent_miss(predicted, want, ranking="onward")
+    assert torch.allclose(closest, torch.tensor([0.09, 0.01, 0.01, 0.16]))
+    assert torch.allclose(onward, torch.tensor([0.0, 0.01, 0.01, 0.16]))  # only overshoot is forgiven
+    # with no intended rotation there is no axis: onward is closest
+    zero = torch.zeros(4, 3)
+    assert torch.allclose(intent_miss(predicted, zero, ranking="onward"), intent_miss(predicted, zero))
+    with pytest.raises(ValueError, match="ranking"):
+        intent_miss(predicted, want, ranking="furthest")

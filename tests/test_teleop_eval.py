@@ -101,11 +101,12 @@ def test_controller_options_reach_the_guided_controller(tmp_path, monkeypatch):
     monkeypatch.setattr(teleop_eval, "DexGenController", Recording)
     path = save_model(tiny_model(), tmp_path / "m.safetensors")
     cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="",
-                     replan_every=2, command_component="rigid", intent="predicted", candidates=2,
+                     replan_every=2, command_component="rigid", intent="predicted", candidates=2, ranking="onward",
                      rotation_weight=0.5, joint_limit_margin=0.05, out=str(tmp_path / "out"), json=True)  # fmt: skip
     run_eval(cfg)
     guided = [c for c in seen if c.alpha == cfg.alpha]
     assert guided, "the guided method built no controller"
     for c in guided:
         assert (c.replan_every, c.command_component, c.intent, c.candidates) == (2, "rigid", "predicted", 2)
+        assert c.ranking == "onward"
         assert (c.rotation_weight, c.joint_limit_margin) == (0.5, 0.05)

@@ -18,10 +18,12 @@ import torch
 from dexgen.controller.guidance import (
     COMPONENTS,
     INTENTS,
+    RANKINGS,
     command_guide,
     command_intent,
     compose,
     forward_diffused,
+    intent_miss,
     joint_limit_guide,
     rotation_guide,
     workspace_guide,
@@ -56,6 +58,10 @@ class ControllerConfig:
     itself: what the object would do were the fingertips to follow it), or auto (rigid for a command whose
     fingertips move almost rigidly, a fraction ``rigid_fraction`` of their squared displacement or more, and
     predicted for the others; see ``dexgen.controller.guidance.command_intent``)."""
+    ranking: str = "closest"
+    """How best-of-candidates compares a plan's predicted rotation with the intended one: closest (the nearest) or
+    onward (as closest, but turning further than asked along the intended axis is not penalized; see
+    ``dexgen.controller.guidance.intent_miss``)."""
     rigid_fraction: float = 0.9
     """With intent auto: the least fraction of a command's squared fingertip displacement that a rigid motion
     must explain for the command to be read as a rigid turn."""
@@ -96,6 +102,8 @@ class DexGenController:
                              f"{config.command_component!r}")  # fmt: skip
         if config.intent not in INTENTS:
             raise ValueError(f"intent must be one of {', '.join(INTENTS)}, got {config.intent!r}")
+        if config.ranking not in RANKINGS:
+            raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {config.ranking!r}")
         if not 0.0 <= config.rigid_fraction <= 1.0:
             raise ValueError(f"rigid_fraction must be in [0, 1], got {config.rigid_fraction}")
         if config.candidates < 1:
@@ -190,8 +198,8 @@ class DexGenController:
                 want = command_intent(
                     self.model, hist, cmd, tips_now[:, 0], intent=cfg.intent, rigid_fraction=cfg.rigid_fraction
                 ).repeat_interleave(k, 0)
-                miss = self.model.predict_rotation(hist_k, many) - want
-                best = miss.pow(2).sum(dim=1).view(-1, k).argmin(dim=1)
+                miss = intent_miss(self.model.predict_rotation(hist_k, many), want, ranking=cfg.ranking)
+                best = miss.view(-1, k).argmin(dim=1)
                 dx = many.view(-1, k, *many.shape[1:])[torch.arange(len(best)), best]
             else:
                 dx = self._sample_plans(hist, cmd)

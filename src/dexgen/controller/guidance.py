@@ -32,6 +32,8 @@ from dexgen.model.dexgen_model import DexGenModel, Guide
 
 INTENTS = ("auto", "rigid", "predicted")
 """How best-of-candidates reads a command's intended object rotation (see ``command_intent``)."""
+RANKINGS = ("closest", "onward")
+"""How best-of-candidates scores a plan's predicted rotation against the intended one (see ``intent_miss``)."""
 COMPONENTS = ("full", "rigid")
 """What the command guidance matches: every fingertip displacement, or only their rigid motion."""
 
@@ -180,6 +182,27 @@ def command_intent(model: DexGenModel, obs: torch.Tensor, command: torch.Tensor,
         return predicted
     rigid = rigid_fraction_of(command, tips) >= rigid_fraction
     return torch.where(rigid[:, None], command_rotation(command, tips), predicted)
+
+
+def intent_miss(predicted: torch.Tensor, want: torch.Tensor, *, ranking: str = "closest") -> torch.Tensor:
+    """How far each plan's predicted object angular velocity ``predicted`` (N, 3) rad/s misses the intended one
+    ``want`` (N, 3) rad/s: (N,) rad²/s², the lower the better.
+
+    - ``closest``: the squared distance ``||predicted - want||²``;
+    - ``onward``: the same, except that turning further than asked along the intended axis costs nothing. Only the
+      shortfall along ``want`` and the error across it count. The rotation predictor is a regression, so the
+      reading of a command through it (``command_intent``) is shrunk toward zero. ``closest`` then prefers plans
+      that turn less than the operator meant. Where ``want`` is (near) zero this equals ``closest``."""
+    if ranking not in RANKINGS:
+        raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {ranking!r}")
+    miss = predicted - want
+    if ranking == "closest":
+        return miss.pow(2).sum(dim=1)
+    norm = want.norm(dim=1, keepdim=True)
+    axis = torch.where(norm > 1e-6, want / norm.clamp_min(1e-6), torch.zeros_like(want))
+    along = (miss * axis).sum(dim=1, keepdim=True)
+    across = miss - along * axis
+    return across.pow(2).sum(dim=1) + along.clamp_max(0.0).pow(2).squeeze(1)
 
 
 def _gauss_newton_guide(penalty_of: Callable[[torch.Tensor], torch.Tensor], weight: float) -> Guide:

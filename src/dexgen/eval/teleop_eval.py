@@ -91,6 +91,9 @@ class EvalConfig:
     """How best-of-candidates reads the command's intended object rotation: rigid (the rigid turn of its
     fingertips), predicted (the model's rotation predictor applied to the command), or auto (rigid for a command
     whose fingertips move almost rigidly, predicted for the others)."""
+    ranking: str = "closest"
+    """How best-of-candidates compares a plan's predicted rotation with the intended one: closest (the nearest) or
+    onward (turning further than asked along the intended axis is not penalized)."""
     rotation_weight: float = 0.0
     """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""
@@ -248,7 +251,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     ccfg = ControllerConfig(alpha=alpha, seed=seed, num_inference_steps=steps,
                                             replan_every=cfg.replan_every, command_component=cfg.command_component,
                                             rotation_weight=cfg.rotation_weight, candidates=cfg.candidates,
-                                            intent=cfg.intent, workspace_radius=cfg.workspace_radius,
+                                            intent=cfg.intent, ranking=cfg.ranking,
+                                            workspace_radius=cfg.workspace_radius,
                                             joint_limit_margin=cfg.joint_limit_margin)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
                     live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)

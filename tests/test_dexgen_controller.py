@@ -200,7 +200,7 @@ def test_best_of_candidates_with_the_predicted_intent_follows_the_plan_closest_t
     assert misses[8] < misses[1]
 
 
-def test_onward_ranking_follows_a_plan_turning_at_least_as_far_along_the_intent():
+def test_onward_ranking_follows_plans_turning_further_along_the_intent():
     import torch
 
     from dexgen.controller.guidance import command_rotation

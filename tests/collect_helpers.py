@@ -45,8 +45,8 @@ def make_random_experts(directory: str | Path, specs, **kwargs) -> list[Path]:
 
 
 def make_in_fork_server(directory: str | Path, specs, **kwargs) -> tuple[list[Path], tuple[Path, Path]]:
-    """``make_random_experts`` run in a child of the collector's fork server, which has torch imported already (the
-    test process then never imports it); also returns ``dexgen.rl.expert.EXPERT_DIR`` and the collector's default
+    """``make_random_experts`` run in a child of the collector's fork server (so the test process never imports
+    torch); also returns ``dexgen.rl.expert.EXPERT_DIR`` and the collector's default
     expert directory as found without that module loaded."""
     from dexgen.data.collect import _context
 

@@ -311,3 +311,50 @@ def test_each_wrist_orientation_uses_only_its_own_experts():
     up = primitive_table(experts, "palm_up")
     assert [(p["name"], p["expert"]) for p in up] == [("rotate+z", 0), ("rotate-z", 2)]
     assert primitive_table(experts, "sideways") == []
+
+
+def test_a_done_worker_is_passed_over_and_a_short_finish_is_noticed(tmp_path):
+    from data_helpers import episode_for
+    from dexgen.data.store import EpisodeWriter
+
+    with EpisodeWriter(tmp_path / "d.h5", command="tests", seed=0) as writer:
+        committer = collect_mod._Committer(writer, target=10**9)
+        committer.set_workers(2)
+        for worker, i in [(1, 10), (1, 11), (0, 0), (1, 12)]:
+            committer.add(worker, (episode_for(i), "cube_60", "palm_up"))
+        assert writer.num_episodes == 2  # 0 and 10; 11 waits for worker 0's second
+        committer.finish(0)
+        assert writer.num_episodes == 4 and not committer.starved  # worker 0 is passed over from now on
+        committer.add(1, (episode_for(13), "cube_60", "palm_up"))
+        assert writer.num_episodes == 5
+        committer.finish(1)
+        assert committer.starved  # both done, the target not reached: the collector raises rather than waits
+    with open_dataset(tmp_path / "d.h5") as r:
+        starts = np.concatenate(([0], r.episode_ends[:-1]))
+        firsts = r.read("action")[starts]
+    expected = [episode_for(i)["action"][0] for i in (0, 10, 11, 12, 13)]
+    np.testing.assert_allclose(firsts, np.array(expected), rtol=1e-6)
+
+
+def test_a_collection_writes_every_transition_it_steps(experts, tmp_path):
+    # 4 simulations and a 32-transition target: the worker steps 8 control steps, then ends its open episodes (here
+    # all of them, as episodes last 5 s) and writes them, rather than finishing episodes that overshoot the target
+    summary = collect(tiny(tmp_path / "q.h5", experts, transitions=32, episode_seconds=5.0, switch_prob_per_s=0.0),
+                      progress=False)  # fmt: skip
+    assert summary["new_transitions"] == 32
+    with open_dataset(tmp_path / "q.h5") as r:
+        lengths = np.diff(np.concatenate(([0], r.episode_ends)))
+    assert lengths.sum() == 32 and (lengths <= 8).all()
+
+
+def test_step_worker_flushes_at_its_quota(experts):
+    spec = {"experts": collect_mod.resolve_experts(experts), "objects": "cube_60", "wrists": ["palm_up"], "envs": 3,
+            "episode_seconds": 5.0, "action_noise_std": 0.1, "switch_prob_per_s": 0.0}  # fmt: skip
+    spec["primitives"] = {"palm_up": collect_mod.primitive_table(spec["experts"], "palm_up")}
+    rollouts = collect_mod.make_rollouts(spec, np.random.SeedSequence(0))
+    ended, stepped, done = collect_mod.step_worker(rollouts, stepped=0, quota=5)
+    assert stepped == 3 and not done
+    ended, stepped, done = collect_mod.step_worker(rollouts, stepped=stepped, quota=5)
+    assert stepped == 6 and done
+    assert sorted(len(e[0]["action"]) for e in ended) == [2, 2, 2]  # every simulation's open episode, 2 steps each
+    assert rollouts[0].flush() == []  # nothing is left open

@@ -10,6 +10,9 @@ the noisy action with the expert's action scale. An episode ends when the object
 commits it with ``EpisodeWriter.append_episode``. So the file only ever shows complete episodes, and a collection
 killed at any moment and restarted with ``resume`` loses no committed episode: a resumed round seeds its workers
 with the number of episodes already in the file, so it draws new episodes rather than the lost round's again.
+Each worker steps an equal share of the transitions still needed, then ends its open episodes there (as time-outs)
+and stops: so a collection steps about as many transitions as it writes, instead of throwing away the half-finished
+episodes of every simulation at the end (about half an episode per simulation, which was 40 % of a 30k run).
 
 With ``backend="ray"`` the same workers (the same rollouts, seeded the same way) run as Ray actors
 (``CollectWorker``) on a local Ray instance or a cluster; each call steps a worker's rollouts ``RAY_CHUNK_STEPS``
@@ -65,8 +68,9 @@ G2G_SUCCESS_RMS = 0.15
 QUEUE_SIZE = 256
 """Finished episodes that may wait in the queue between the workers and the writer."""
 
-FORKSERVER_PRELOAD = ["dexgen.data.collect", "dexgen.sim.env", "dexgen.rl.expert", "rsl_rl.models"]
-"""Modules the fork server imports once, so that workers start without importing torch and MuJoCo again."""
+FORKSERVER_PRELOAD = ["dexgen.data.collect", "dexgen.sim.env", "dexgen.rl.numpy_actor"]
+"""Modules the fork server imports once, so that workers start without importing MuJoCo and the simulator again
+(the experts act through numpy, so no worker imports torch)."""
 
 
 BACKENDS = ("local", "ray")
@@ -318,18 +322,40 @@ class Rollout:
             self._assign(ended, switch=False)
         return episodes
 
+    def flush(self) -> list[tuple[dict[str, np.ndarray], str, str]]:
+        """End every open episode here, as a time-out, and return them (used when the worker has stepped its share
+        of the collection, so that no stepped transition is thrown away)."""
+        b, open_ = self.buffers, np.flatnonzero(self.length > 0)
+        episodes = [({k: v[i, : self.length[i]].copy() for k, v in b.items()}, self.names[i], self.wrist)
+                    for i in open_]  # fmt: skip
+        self.length[open_] = 0
+        return episodes
+
+
+def step_worker(rollouts: list[Rollout], *, stepped: int, quota: int) -> tuple[list, int, bool]:
+    """Step each of a worker's rollouts one control step. ``stepped`` counts the transitions the worker has stepped
+    so far; once it reaches ``quota`` (the worker's share of the collection), every open episode is ended too
+    (``Rollout.flush``) and the worker is done. Returns the episodes that ended, in order, the new count and whether
+    the worker is done."""
+    episodes = []
+    for rollout in rollouts:
+        episodes += rollout.step()
+        stepped += rollout.n
+    if stepped < quota:
+        return episodes, stepped, False
+    for rollout in rollouts:
+        episodes += rollout.flush()
+    return episodes, stepped, True
+
 
 def make_rollouts(spec: dict, seed_seq: np.random.SeedSequence, index: int = 0) -> list[Rollout]:
     """Worker ``index``'s rollouts (one per wrist), seeded from ``seed_seq``. Objects go round-robin over all
     simulations of all workers and wrists, so that every object is used even when a worker has few simulations."""
-    import torch
-
-    from dexgen.rl.expert import Expert
+    from dexgen.rl.numpy_actor import NumpyActor
     from dexgen.sim.env import EnvConfig, HandEnv
     from dexgen.sim.objects import resolve_objects
     from dexgen.sim.tasks import RotateConfig
 
-    torch.set_num_threads(1)
     actors = None
     wrists = spec["wrists"]
     sizes = [spec["envs"] // len(wrists) + (1 if j < spec["envs"] % len(wrists) else 0) for j in range(len(wrists))]
@@ -354,7 +380,7 @@ def make_rollouts(spec: dict, seed_seq: np.random.SeedSequence, index: int = 0) 
                 raise CollectError(f"expert {e['path']} expects observations {e['obs_dims']}; the collector gives "
                                    f"{expected} (history 1, {e['command_dim']}-value command)")  # fmt: skip
         if actors is None:  # loaded once the layouts are known to fit (else a weight mismatch would hide that)
-            actors = [Expert.load(e["path"]) for e in spec["experts"]]
+            actors = [NumpyActor.load(e["path"]) for e in spec["experts"]]
         steps = max(1, int(round(spec["episode_seconds"] / env.dt)))
         rollouts.append(Rollout(env, wrist, spec["primitives"][wrist], actors, rng=np.random.default_rng(own_ss),
                                 episode_steps=steps, noise_std=spec["action_noise_std"],
@@ -375,29 +401,38 @@ def _worker_entropy(seed: int, index: int, at_open: int) -> list[int]:
 
 
 def _start_rollouts(spec: dict, index: int, entropy: list[int]) -> list[Rollout]:
+    """A worker's rollouts. The worker's BLAS runs on one thread: the experts' small matrix products gain nothing
+    from more, and OpenBLAS threads that spin after each product took a sixth of the core from the physics."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
     return make_rollouts(spec, np.random.SeedSequence(entropy), index)
 
 
 def _worker_main(spec: dict, index: int, entropy: list[int], episodes: queue_mod.Queue, stop) -> None:
-    """A worker process: step the rollouts and send each finished episode until ``stop`` (the read end of a pipe
+    """A worker process: step the rollouts and send each finished episode until it has stepped its share
+    (``spec["quota"]`` transitions; then it sends ("done", index, None)), or until ``stop`` (the read end of a pipe
     that only the parent writes to) says the parent is done or gone."""
     try:
         rollouts = _start_rollouts(spec, index, entropy)
         episodes.put(("ready", index, None))
-        while True:
-            for rollout in rollouts:
-                if stop.poll():
-                    episodes.cancel_join_thread()  # the parent no longer reads: exit without flushing
-                    return
-                for episode in rollout.step():
-                    while True:
-                        try:
-                            episodes.put(("episode", index, episode), timeout=0.5)
-                            break
-                        except queue_mod.Full:
-                            if stop.poll():
-                                episodes.cancel_join_thread()
-                                return
+        stepped, finished = 0, False
+        while not finished:
+            if stop.poll():
+                episodes.cancel_join_thread()  # the parent no longer reads: exit without flushing
+                return
+            ended, stepped, finished = step_worker(rollouts, stepped=stepped, quota=spec["quota"])
+            for episode in ended:
+                while True:
+                    try:
+                        episodes.put(("episode", index, episode), timeout=0.5)
+                        break
+                    except queue_mod.Full:
+                        if stop.poll():
+                            episodes.cancel_join_thread()
+                            return
+        episodes.put(("done", index, None))
+        stop.poll(None)  # wait for the parent to finish
     except BaseException as e:  # reported to the parent, which raises it
         if not stop.poll():
             episodes.put(("error", index, _one_line(e)))
@@ -408,11 +443,13 @@ def _worker_main(spec: dict, index: int, entropy: list[int], episodes: queue_mod
 class CollectWorker:
     """A worker of the Ray backend, run as an actor (``ray.remote(num_cpus=1)(CollectWorker)``): the rollouts a local
     worker process would step, stepped a chunk of control steps per call. Its methods answer with the messages a
-    local worker sends: ("ready", index, None), ("episodes", index, [episode, ...]) or ("error", index, one line)."""
+    local worker sends: ("ready", index, None), ("episodes", index, [episode, ...]), ("done", index, [episode, ...])
+    once it has stepped its share (``spec["quota"]``), or ("error", index, one line)."""
 
     def __init__(self, spec: dict, index: int, entropy: list[int]):
         self.spec, self.index, self.entropy = spec, index, entropy
         self.rollouts: list[Rollout] = []
+        self.stepped = 0
 
     def start(self) -> tuple:
         """Build the rollouts (environments and experts)."""
@@ -428,8 +465,11 @@ class CollectWorker:
         episodes = []
         try:
             for _ in range(steps):
-                for rollout in self.rollouts:
-                    episodes += rollout.step()
+                ended, self.stepped, finished = step_worker(self.rollouts, stepped=self.stepped,
+                                                            quota=self.spec["quota"])  # fmt: skip
+                episodes += ended
+                if finished:
+                    return ("done", self.index, episodes)
         except Exception as e:
             return ("error", self.index, _one_line(e))
         return ("episodes", self.index, episodes)
@@ -512,12 +552,14 @@ class _Committer:
     bar (``start_bar``).
 
     Episodes are committed in a fixed order, one from each worker in turn (worker 0's first, worker 1's first, ...,
-    worker 0's second, ...), whatever order they arrive in: each worker's episodes are a deterministic sequence, so
-    the same seed and worker count give the same file however the operating system schedules the workers."""
+    worker 0's second, ...; a worker that is done and has none left is passed over), whatever order they arrive
+    in: each worker's episodes are a deterministic sequence, so the same seed and worker count give the same file
+    however the operating system schedules the workers."""
 
     def __init__(self, writer, target: int):
         self.writer, self.target, self.bar = writer, target, None
         self.waiting: list[collections.deque] = []
+        self.finished: list[bool] = []
         self.turn = 0
         n0 = writer.num_transitions
         self.counts = np.bincount(writer.file["steps"]["primitive_id"][:n0], minlength=len(PRIMITIVES))
@@ -536,13 +578,30 @@ class _Committer:
     def set_workers(self, workers: int) -> None:
         """Number of workers whose episodes take turns."""
         self.waiting = [collections.deque() for _ in range(workers)]
+        self.finished = [False] * workers
         self.turn = 0
 
     def add(self, worker: int, episode: tuple[dict[str, np.ndarray], str, str]) -> None:
         """Receive a finished episode of ``worker``; commit every episode whose turn has come."""
         self.waiting[worker].append(episode)
-        while self.waiting[self.turn] and not self.done:
-            self._commit(self.waiting[self.turn].popleft())
+        self._commit_ready()
+
+    def finish(self, worker: int) -> None:
+        """``worker`` has sent its last episode."""
+        self.finished[worker] = True
+        self._commit_ready()
+
+    @property
+    def starved(self) -> bool:
+        """Every worker is done and nothing waits, yet the target is not reached."""
+        return not self.done and all(self.finished) and not any(self.waiting)
+
+    def _commit_ready(self) -> None:
+        while not self.done and not self.starved:
+            if self.waiting[self.turn]:
+                self._commit(self.waiting[self.turn].popleft())
+            elif not self.finished[self.turn]:
+                return  # this worker's next episode decides the order: wait for it
             self.turn = (self.turn + 1) % len(self.waiting)
 
     def _commit(self, episode: tuple[dict[str, np.ndarray], str, str]) -> None:
@@ -625,6 +684,7 @@ def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, commi
                start: float) -> tuple[float, int]:  # fmt: skip
     """Collect with worker processes until the committer is done; returns startup_s and the worker count."""
     committer.set_workers(workers)
+    spec = {**spec, "quota": _quota(committer, workers)}
     ctx = _context()
     stop_r, stop_w = ctx.Pipe(duplex=False)
     episodes = ctx.Queue(QUEUE_SIZE)
@@ -649,11 +709,22 @@ def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, commi
                 ready += 1
                 if ready == workers:
                     startup_s = time.perf_counter() - start
-                continue
-            committer.add(index, payload)
+            elif kind == "done":
+                committer.finish(index)
+            else:
+                committer.add(index, payload)
+            if committer.starved:
+                raise CollectError(f"the workers stopped at {committer.writer.num_transitions} transitions, short "
+                                   f"of {committer.target}")  # fmt: skip
         return startup_s, workers
     finally:
         _stop_workers(procs, stop_w)
+
+
+def _quota(committer: _Committer, workers: int) -> int:
+    """Each worker's share of the transitions still needed: a worker steps this many, then ends its open episodes
+    and stops, so a collection steps about as many transitions as it writes."""
+    return -(-(committer.target - committer.writer.num_transitions) // workers)
 
 
 def _import_ray():
@@ -689,6 +760,7 @@ def _run_ray(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committ
         if cfg.workers == 0 and cfg.ray_address is not None:
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         committer.set_workers(workers)
+        spec = {**spec, "quota": _quota(committer, workers)}
         remote = ray.remote(num_cpus=1)(CollectWorker)
         for w in range(workers):
             actors.append(remote.remote(spec, w, _worker_entropy(cfg.seed, w, at_open)))
@@ -703,7 +775,8 @@ def _run_ray(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committ
                 raise CollectError(f"collect worker {w} exited unexpectedly ({_one_line(e)})") from None
             if kind == "error":
                 raise CollectError(f"collect worker {index}: {payload}")
-            pending[actors[w].run.remote(RAY_CHUNK_STEPS)] = w  # the next chunk steps while these are written
+            if kind != "done":
+                pending[actors[w].run.remote(RAY_CHUNK_STEPS)] = w  # the next chunk steps while these are written
             if kind == "ready":
                 ready += 1
                 if ready == workers:
@@ -711,6 +784,11 @@ def _run_ray(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committ
                 continue
             for episode in payload:
                 committer.add(index, episode)
+            if kind == "done":
+                committer.finish(index)
+            if committer.starved:
+                raise CollectError(f"the workers stopped at {committer.writer.num_transitions} transitions, short "
+                                   f"of {committer.target}")  # fmt: skip
         return startup_s, workers
     finally:
         for actor in actors:

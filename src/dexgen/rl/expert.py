@@ -17,13 +17,10 @@ import torch
 from tensordict import TensorDict
 
 from dexgen.rl.config import PPOConfig
+from dexgen.rl.expert_files import ExpertError, read_expert_files
 from dexgen.sim.constants import DEFAULT_WRIST
 
 EXPERT_DIR = Path(__file__).parent / "experts"
-
-
-class ExpertError(ValueError):
-    """Expert weights are missing, unreadable or do not match their record."""
 
 
 def expert_name(task: str, axis: str, wrist: str = DEFAULT_WRIST) -> str:
@@ -84,20 +81,9 @@ class Expert:
     @classmethod
     def load(cls, path: str | Path) -> Expert:
         """Load weights and record; an ExpertError with a one-line reason otherwise."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        record_path = path.with_suffix(".json")
-        if not path.exists():
-            raise ExpertError(f"no expert weights at {path}")
-        if not record_path.exists():
-            raise ExpertError(f"expert {path} has no JSON record at {record_path}")
-        try:
-            record = json.loads(record_path.read_text())
-            state = load_file(str(path))
-        except (json.JSONDecodeError, SafetensorError, OSError) as e:
-            raise ExpertError(f"corrupt expert {path}: {e}") from None
+        record, arrays = read_expert_files(path)
+        state = {k: torch.from_numpy(v) for k, v in arrays.items()}
+        record_path = Path(path).with_suffix(".json")
         try:
             ppo_fields = dict(record["ppo"])
             ppo_fields["actor_hidden"] = tuple(ppo_fields["actor_hidden"])

@@ -1,0 +1,38 @@
+"""Reading a saved expert (safetensors weights with a JSON record beside them) without importing torch.
+
+Both the torch actor (``dexgen.rl.expert.Expert``) and the numpy one (``dexgen.rl.numpy_actor.NumpyActor``) load
+through here, so a missing, corrupt or incomplete expert gets the same one-line error from either.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+class ExpertError(ValueError):
+    """Expert weights are missing, unreadable or do not match their record."""
+
+
+def read_expert_files(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """The JSON record and the weights (name -> array) of the expert at ``path`` (.safetensors); an ExpertError
+    with a one-line reason if either file is missing or unreadable."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    record_path = path.with_suffix(".json")
+    if not path.exists():
+        raise ExpertError(f"no expert weights at {path}")
+    if not record_path.exists():
+        raise ExpertError(f"expert {path} has no JSON record at {record_path}")
+    try:
+        record = json.loads(record_path.read_text())
+        state = load_file(str(path))
+    except (json.JSONDecodeError, SafetensorError, OSError) as e:
+        raise ExpertError(f"corrupt expert {path}: {' '.join(str(e).split())}") from None
+    if not isinstance(record, dict):
+        raise ExpertError(f"expert record {record_path} is not a JSON object")
+    return record, state

@@ -69,3 +69,17 @@ def test_generation_and_check_on_a_tiny_budget():
     report = check_grasps([a], objects={obj.name: obj}, seconds=1.0, num_threads=1)
     assert report["grasps"] == len(a)
     assert report["hold_rate"] == pytest.approx(report["per_object"]["cube_60"]["held"] / len(a))
+
+
+def test_creep_limit_drops_grasps_still_sliding_at_the_end_of_the_hold():
+    obj = get_object("cube_60")
+    base = dict(candidates=48, keep=48, settle_s=0.5, hold_s=1.0)
+    loose = generate_grasps(obj, wrist="palm_down", seed=1, config=GraspGenConfig(**base, max_creep=np.inf),
+                            num_threads=1)  # fmt: skip
+    strict = generate_grasps(obj, wrist="palm_down", seed=1, config=GraspGenConfig(**base, max_creep=0.001),
+                             num_threads=1)  # fmt: skip
+    assert 0 < strict.meta["passed"] < loose.meta["passed"]
+    # the strict grasps are the loose ones that stopped sliding, in the same candidate order
+    kept = {tuple(q) for q in np.round(loose.hand_q, 9)}
+    assert all(tuple(q) in kept for q in np.round(strict.hand_q, 9))
+    assert strict.meta["config"]["max_creep"] == 0.001

@@ -97,6 +97,9 @@ class GraspsGenerateConfig:
     """Grasps kept per object."""
     hold_s: float = 2.0
     """Seconds a grasp must hold with fixed targets to be kept (longer filters slow slips out)."""
+    max_creep: float = 0.001
+    """Largest object displacement during the last second of the hold, metres (an object still sliding then tends
+    to fall later)."""
     seed: int = 0
     """Seed (object i uses seed + i)."""
     out_dir: str | None = None
@@ -114,7 +117,7 @@ def run_grasps_generate(cfg: GraspsGenerateConfig) -> dict:
 
     wrist_quat(cfg.wrist)
     objects = resolve_objects(cfg.objects)
-    gen = GraspGenConfig(candidates=cfg.candidates, keep=cfg.keep, hold_s=cfg.hold_s)
+    gen = GraspGenConfig(candidates=cfg.candidates, keep=cfg.keep, hold_s=cfg.hold_s, max_creep=cfg.max_creep)
     root = Path(cfg.out_dir) if cfg.out_dir else None
     command = "dexgen " + " ".join(sys.argv[1:])
     out = {}

@@ -409,6 +409,17 @@ def _start_rollouts(spec: dict, index: int, entropy: list[int]) -> list[Rollout]
     return make_rollouts(spec, np.random.SeedSequence(entropy), index)
 
 
+def _send(episodes: queue_mod.Queue, stop, message: tuple) -> bool:
+    """Put ``message`` on the queue, waiting while it is full; False (without sending) once the parent is done."""
+    while True:
+        try:
+            episodes.put(message, timeout=0.5)
+            return True
+        except queue_mod.Full:
+            if stop.poll():
+                return False
+
+
 def _worker_main(spec: dict, index: int, entropy: list[int], episodes: queue_mod.Queue, stop) -> None:
     """A worker process: step the rollouts and send each finished episode until it has stepped its share
     (``spec["quota"]`` transitions; then it sends ("done", index, None)), or until ``stop`` (the read end of a pipe
@@ -423,16 +434,13 @@ def _worker_main(spec: dict, index: int, entropy: list[int], episodes: queue_mod
                 return
             ended, stepped, finished = step_worker(rollouts, stepped=stepped, quota=spec["quota"])
             for episode in ended:
-                while True:
-                    try:
-                        episodes.put(("episode", index, episode), timeout=0.5)
-                        break
-                    except queue_mod.Full:
-                        if stop.poll():
-                            episodes.cancel_join_thread()
-                            return
-        episodes.put(("done", index, None))
-        stop.poll(None)  # wait for the parent to finish
+                if not _send(episodes, stop, ("episode", index, episode)):
+                    episodes.cancel_join_thread()
+                    return
+        if _send(episodes, stop, ("done", index, None)):
+            stop.poll(None)  # wait for the parent to finish
+        else:
+            episodes.cancel_join_thread()
     except BaseException as e:  # reported to the parent, which raises it
         if not stop.poll():
             episodes.put(("error", index, _one_line(e)))

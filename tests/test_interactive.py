@@ -43,3 +43,20 @@ def test_rotation_guidance_needs_a_model_with_a_predictor(tmp_path, capsys):
         args = ["teleop", "--keys", "0:z", "--seconds", "0.1", "--checkpoint", str(bare), *extra]
         assert main(args) != 0
         assert "rotation predictor" in capsys.readouterr().err
+
+
+def test_intent_and_ranking_reach_the_controller(monkeypatch):
+    from dexgen.teleop import interactive
+
+    seen = {}
+    real = interactive.DexGenController
+
+    def spy(model, *, config):
+        seen["config"] = config
+        return real(model, config=config)
+
+    monkeypatch.setattr(interactive, "DexGenController", spy)
+    run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, candidates=2, intent="rigid", ranking="onward"))
+    assert (seen["config"].intent, seen["config"].ranking, seen["config"].candidates) == ("rigid", "onward", 2)
+    with pytest.raises(ValueError, match="ranking must be one of"):
+        run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, ranking="best"))

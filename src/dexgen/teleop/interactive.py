@@ -35,6 +35,13 @@ class TeleopConfig:
     candidates: int = 1
     """Plans per decision; more than one follows the plan whose predicted object rotation is closest to the keys'
     (needs a model with a rotation predictor, e.g. the palm-down one)."""
+    intent: str = "auto"
+    """How the keys' command is read into an intended object rotation for ranking candidates (auto, rigid,
+    predicted; see ``dexgen.controller.guidance.command_intent``). The keys make rigid turns, which auto reads
+    as rigid."""
+    ranking: str = "closest"
+    """How candidates are ranked against the intended rotation (closest, onward; see
+    ``dexgen.controller.guidance.intent_miss``)."""
     seconds: float = 60.0
     """Session length, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None
@@ -76,7 +83,8 @@ def run_teleop(cfg: TeleopConfig) -> dict:
         ctrl = DexGenController(load_model(cfg.checkpoint or shipped_model_path(cfg.wrist)),
                                 config=ControllerConfig(alpha=cfg.alpha, seed=cfg.seed,
                                                         rotation_weight=cfg.rotation_weight,
-                                                        candidates=cfg.candidates))  # fmt: skip
+                                                        candidates=cfg.candidates, intent=cfg.intent,
+                                                        ranking=cfg.ranking))  # fmt: skip
 
         def act(frame, cmd):
             return ctrl.act(frame[0], cmd[0])[None]

@@ -150,20 +150,14 @@ def _expert_axes(task: str, axis: str) -> tuple[str, ...]:
 
 
 def _read_expert(path: Path) -> dict:
-    """What the collector needs of an expert, from its JSON record (weights are loaded by the workers)."""
-    from safetensors import SafetensorError, safe_open
+    """What the collector needs of an expert, from its JSON record (the workers load the weights again to act)."""
+    from dexgen.rl.expert_files import ExpertError, read_expert_files
 
-    record_path = path.with_suffix(".json")
-    if not path.is_file():
-        raise CollectError(f"no expert weights at {path}")
-    if not record_path.is_file():
-        raise CollectError(f"expert {path} has no JSON record at {record_path}")
     try:
-        record = json.loads(record_path.read_text())
-        with safe_open(str(path), framework="numpy"):
-            pass
-    except (json.JSONDecodeError, SafetensorError, OSError) as e:
-        raise CollectError(f"corrupt expert {path}: {' '.join(str(e).split())}") from None
+        record, _ = read_expert_files(path)
+    except ExpertError as e:
+        raise CollectError(str(e)) from None
+    record_path = path.with_suffix(".json")
     try:
         task, axis, obs_dims = record["task"], record["axis"], record["obs_dims"]
         scale = float(record["env"]["action_scale"])

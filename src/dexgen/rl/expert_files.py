@@ -24,9 +24,9 @@ def read_expert_files(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
 
     path = Path(path)
     record_path = path.with_suffix(".json")
-    if not path.exists():
+    if not path.is_file():
         raise ExpertError(f"no expert weights at {path}")
-    if not record_path.exists():
+    if not record_path.is_file():
         raise ExpertError(f"expert {path} has no JSON record at {record_path}")
     try:
         record = json.loads(record_path.read_text())

@@ -110,3 +110,14 @@ def test_controller_options_reach_the_guided_controller(tmp_path, monkeypatch):
         assert (c.replan_every, c.command_component, c.intent, c.candidates) == (2, "rigid", "predicted", 2)
         assert c.ranking == "onward"
         assert (c.rotation_weight, c.joint_limit_margin) == (0.5, 0.05)
+
+
+def test_pooled_sweep_matches_the_headline_figures_at_the_chosen_strength(summary):
+    points = {p["alpha"]: p for p in summary["sweep_overall"]}
+    assert sorted(points) == [0.0, 0.3]
+    chosen, unguided = points[0.3], points[0.0]
+    assert chosen["holding_s_median"] == summary["methods"]["guided"]["holding_s_median"]
+    assert chosen["holding_ratio_vs_raw"] == pytest.approx(summary["holding_ratio_guided_vs_raw"])
+    assert chosen["progress_ratio_vs_expert"] == pytest.approx(summary["progress_ratio_guided_vs_expert"])
+    assert unguided["progress_rad_per_s_median"] == summary["methods"]["unguided"]["progress_rad_per_s_median"]
+    assert "all sources pooled" in Path(summary["files"]["table"]).read_text()

@@ -316,7 +316,26 @@ def summarize(run: dict, cfg: EvalConfig) -> dict:
             s: [{"alpha": a, **_point(_summary(e, cfg.seconds))} for a, e in sorted(per_alpha.items())]
             for s, per_alpha in swept.items()
         },
+        "sweep_overall": _sweep_overall(swept, methods, cfg.seconds),
     }  # fmt: skip
+
+
+def _sweep_overall(swept: dict, methods: dict, seconds: float) -> list[dict]:
+    """Each sweep strength's figures pooled over every source, as the headline figures are for the chosen α: with
+    the guided/raw holding ratio and the guided/expert progress ratio, so that one run compares strengths."""
+    pooled: dict[float, Episodes] = {}
+    for per_alpha in swept.values():
+        for a, e in per_alpha.items():
+            pooled.setdefault(a, Episodes([], [], [])).extend(e.hold_s, e.progress, e.follow_mm)
+    points = []
+    for a, e in sorted(pooled.items()):
+        f = _point(_summary(e, seconds))
+        raw, expert = methods["raw"]["holding_s_median"], methods["expert"]["progress_rad_per_s_median"]
+        points.append({"alpha": a, **f,
+                       "holding_ratio_vs_raw": float(f["holding_s_median"] / raw) if raw > 0 else float("inf"),
+                       "progress_ratio_vs_expert": float(f["progress_rad_per_s_median"] / expert)
+                       if expert > 0 else float("inf")})  # fmt: skip
+    return points
 
 
 def _point(figures: dict) -> dict:
@@ -342,6 +361,15 @@ def markdown_table(summary: dict) -> str:
     lines += table(summary["methods"])
     lines += ["", f"Guided / raw median holding: {summary['holding_ratio_guided_vs_raw']:.2f}x; guided / expert "
               f"median progress: {summary['progress_ratio_guided_vs_expert']:.2f}", ""]  # fmt: skip
+    if len(summary.get("sweep_overall", [])) > 1:
+        lines += ["Guidance-strength sweep, all sources pooled (medians):", "",
+                  "| α | holding s | progress rad/s | follow error mm | drop rate | holding / raw | progress / expert |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for p in summary["sweep_overall"]:
+            lines.append(f"| {p['alpha']:g} | {p['holding_s_median']:.3g} | {p['progress_rad_per_s_median']:.3g} | "
+                         f"{p['follow_error_median']:.3g} | {p['drop_rate']:.2f} | {p['holding_ratio_vs_raw']:.2f}x | "
+                         f"{p['progress_ratio_vs_expert']:.2f} |")  # fmt: skip
+        lines.append("")
     for s, pm in summary["per_source"].items():
         lines += [f"### {s}", ""] + table(pm) + [""]
     return "\n".join(lines)

@@ -363,7 +363,7 @@ def markdown_table(summary: dict) -> str:
               f"median progress: {summary['progress_ratio_guided_vs_expert']:.2f}", ""]  # fmt: skip
     if len(summary.get("sweep_overall", [])) > 1:
         lines += ["Guidance-strength sweep, all sources pooled (medians):", "",
-                  "| α | holding s | progress rad/s | follow error mm | drop rate | holding / raw | progress / expert |",
+                  "| α | holding s | progress rad/s | follow mm | drop rate | holding / raw | progress / expert |",
                   "|---|---|---|---|---|---|---|"]  # fmt: skip
         for p in summary["sweep_overall"]:
             lines.append(f"| {p['alpha']:g} | {p['holding_s_median']:.3g} | {p['progress_rad_per_s_median']:.3g} | "

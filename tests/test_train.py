@@ -93,3 +93,59 @@ def test_threads_cap_torch_during_the_run_and_are_restored(tmp_path, monkeypatch
     before = torch.get_num_threads()
     train_expert(tiny_config(tmp_path, iterations=1, run_name="t", threads=1), progress=False)
     assert calls == [1, before] and torch.get_num_threads() == before
+
+
+def test_init_actor_starts_from_an_exported_expert_and_warmup_fits_only_the_critic(tmp_path):
+    from dexgen.rl.export import expert_from_checkpoint
+
+    train_expert(tiny_config(tmp_path, iterations=2, run_name="src"), progress=False)
+    exported = tmp_path / "rotate+z.safetensors"
+    expert_from_checkpoint(tmp_path / "src" / "last.pt").save(exported)
+    shipped = {k: v.clone() for k, v in expert_from_checkpoint(tmp_path / "src" / "last.pt").actor.state_dict().items()}
+
+    cfg = dict(run_name="ft", init_actor=str(exported), critic_warmup=2)
+    out = train_expert(tiny_config(tmp_path, iterations=2, **cfg), progress=False)
+    assert out["env_steps"] == 2 * 2 * 6 * 8  # the expert's steps count toward the new run
+    ckpt = load_checkpoint(tmp_path / "ft" / "last.pt")
+    warm = ckpt["alg"]["actor_state_dict"]
+    for k in shipped:
+        if k.startswith(("mlp", "distribution")):
+            torch.testing.assert_close(warm[k], shipped[k], rtol=0, atol=0)  # frozen during the warm-up
+    assert ckpt["history"][-1]["init_from"] == str(exported) and len(ckpt["history"]) == 2
+
+    train_expert(tiny_config(tmp_path, iterations=4, resume=True, **cfg), progress=False)
+    tuned = _actor(tmp_path / "ft")
+    assert any(not torch.equal(tuned[k], shipped[k]) for k in shipped if k.startswith("mlp"))
+
+
+def test_init_actor_refuses_mismatch_and_missing_files(tmp_path):
+    from dexgen.rl.export import expert_from_checkpoint
+
+    train_expert(tiny_config(tmp_path, iterations=2, run_name="src"), progress=False)
+    exported = tmp_path / "e.safetensors"
+    expert_from_checkpoint(tmp_path / "src" / "last.pt").save(exported)
+    other_net = dataclasses.replace(TINY_PPO, actor_hidden=(16,))
+    with pytest.raises(CheckpointError, match="networks do not match"):
+        train_expert(tiny_config(tmp_path, run_name="a", init_actor=str(exported), ppo=other_net), progress=False)
+    with pytest.raises(CheckpointError, match="trained with seed=0"):
+        train_expert(tiny_config(tmp_path, run_name="b", init_actor=str(exported), seed=3), progress=False)
+    with pytest.raises(CheckpointError, match="no expert weights"):
+        train_expert(tiny_config(tmp_path, run_name="c", init_actor=str(tmp_path / "none.safetensors")),
+                     progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="not both"):
+        train_expert(tiny_config(tmp_path, run_name="d", init_actor=str(exported),
+                                 init_from=str(tmp_path / "src" / "last.pt")), progress=False)  # fmt: skip
+
+
+def test_reward_overrides_reach_the_environment_and_bad_ones_are_named(tmp_path):
+    from dexgen.rl.train import make_env, reward_scales
+
+    cfg = tiny_config(tmp_path, run_name="w", reward="drop=-50, alive=0.2")
+    assert make_env(cfg, num_envs=1).task.scales == {**reward_scales(tiny_config(tmp_path)), "drop": -50.0,
+                                                      "alive": 0.2}  # fmt: skip
+    train_expert(cfg, progress=False)
+    assert load_checkpoint(tmp_path / "w" / "last.pt")["reward_scales"]["drop"] == -50.0
+    for bad, message in (("speed=1", "unknown reward term 'speed'"), ("drop", "not name=<finite number>"),
+                         ("drop=x", "not name=<finite number>")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            reward_scales(tiny_config(tmp_path, reward=bad))

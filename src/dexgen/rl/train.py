@@ -22,6 +22,7 @@ import torch
 from dexgen.files import atomic_path, read_torch_checkpoint
 from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
+from dexgen.rl.expert_files import ExpertError, read_expert_files
 from dexgen.rl.vec_env import RslVecEnv
 from dexgen.sim.env import EnvConfig, HandEnv
 from dexgen.sim.tasks import TASKS, RotateConfig, TranslateConfig
@@ -58,6 +59,16 @@ class TrainExpertConfig:
     """Start a new run from the actor and critic (with their normalizers) of another run's checkpoint, e.g. to
     continue with other PPO settings or reward scales, or in another wrist orientation; its environment steps and
     wall time count toward this run."""
+    init_actor: str | None = None
+    """Start a new run from an exported expert's actor (its .safetensors with the JSON record beside it, e.g. a
+    shipped expert): its weights, action noise and observation normalizer, and its steps, time and history; the
+    critic starts untrained (see critic_warmup). For fine-tuning an expert whose training checkpoint is gone (only
+    the actors ship)."""
+    critic_warmup: int = 0
+    """Iterations at the start of the run that fit only the critic, the actor frozen: an untrained critic's
+    advantages are noise, and following them would pull a trained actor off course."""
+    reward: str = ""
+    """Reward-scale overrides, comma-separated name=value (e.g. drop=-50); empty: the task's defaults."""
     device: str = "auto"
     """Torch device for the update: auto (cuda if present), cpu or cuda."""
     objects: str = "train"
@@ -87,7 +98,9 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
     """The environment an expert of ``cfg`` trains and runs in."""
     if cfg.task not in TASKS:
         raise ValueError(f"unknown task {cfg.task!r}; expected one of {', '.join(TASKS)}")
-    task_config = {"rotate": RotateConfig(axes=cfg.axis), "translate": TranslateConfig(axes=cfg.axis)}.get(cfg.task)
+    task_config = {"rotate": RotateConfig, "translate": TranslateConfig}.get(cfg.task)
+    axes = {"axes": cfg.axis} if task_config is not None else {}
+    task_config = (task_config or TASKS[cfg.task][1])(**axes, scales=reward_scales(cfg))
     env_cfg = EnvConfig(
         num_envs=num_envs or cfg.envs,
         task=cfg.task,
@@ -103,10 +116,24 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
 
 
 def reward_scales(cfg: TrainExpertConfig) -> dict[str, float]:
-    """The reward scales an expert of ``cfg`` trains with (its task's defaults)."""
+    """The reward scales an expert of ``cfg`` trains with: its task's defaults with ``cfg.reward``'s overrides."""
     if cfg.task not in TASKS:
         raise ValueError(f"unknown task {cfg.task!r}; expected one of {', '.join(TASKS)}")
-    return dict(TASKS[cfg.task][1]().scales)
+    scales = dict(TASKS[cfg.task][1]().scales)
+    for item in (i.strip() for i in cfg.reward.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if name not in scales:
+            raise ValueError(f"unknown reward term {name!r} for {cfg.task}; expected one of {', '.join(scales)}")
+        try:
+            scales[name] = float(value) if sep else float("nan")
+        except ValueError:
+            scales[name] = float("nan")
+        if not np.isfinite(scales[name]):  # no "=", no number, or nan/inf
+            raise ValueError(f"reward override {item!r} is not name=<finite number>")
+    return scales
 
 
 def resolve_device(device: str) -> str:
@@ -174,7 +201,12 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         start_it, env_steps, wall = ckpt["iteration"], ckpt["env_steps"], ckpt["wall_s"]
     elif last.exists():
         raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose --run-name")
+    if cfg.init_from and cfg.init_actor:
+        raise ValueError("give --init-from (a training checkpoint) or --init-actor (an exported expert), not both")
     source = None
+    if cfg.init_actor and ckpt is None:
+        source = _expert_source(cfg)
+        env_steps, wall = source["env_steps"], source["wall_s"]
     if cfg.init_from and ckpt is None:
         source = load_checkpoint(Path(cfg.init_from))
         for key in ("task", "seed", "objects", "action_scale"):
@@ -202,7 +234,7 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
     history.append({"command": this_command, "revision": revision(), "device": device,
                     "threads": cfg.threads or os.cpu_count(), "cpus": os.cpu_count(),
                     "from_iteration": start_it, "to_iteration": start_it,
-                    **({"init_from": cfg.init_from} if source is not None else {})})  # fmt: skip
+                    **({"init_from": cfg.init_from or cfg.init_actor} if source is not None else {})})  # fmt: skip
     torch.manual_seed(cfg.seed)
     env = make_env(cfg)
     vec_env = RslVecEnv(env, device=device)
@@ -211,9 +243,12 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         alg.load(ckpt["alg"], None, strict=True)
     elif source is not None:
         try:
-            alg.load(source["alg"], {"actor": True, "critic": True}, strict=True)
+            if "actor_state" in source:
+                alg.actor.load_state_dict(source["actor_state"], strict=True)
+            else:
+                alg.load(source["alg"], {"actor": True, "critic": True}, strict=True)
         except RuntimeError as e:
-            raise CheckpointError(f"cannot start from {cfg.init_from}: its networks do not match "
+            raise CheckpointError(f"cannot start from {cfg.init_from or cfg.init_actor}: its networks do not match "
                                   f"({str(e).strip().splitlines()[0]})") from None  # fmt: skip
     writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_it)
 
@@ -247,7 +282,8 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
             alg.compute_returns(obs)
         collect_s = time.perf_counter() - t_collect
         t_learn = time.perf_counter()
-        losses = alg.update()
+        with _critic_only(alg) if it < cfg.critic_warmup else contextlib.nullcontext():
+            losses = alg.update()
         learn_s = time.perf_counter() - t_learn
         it += 1
         env_steps += cfg.envs * cfg.ppo.steps_per_env
@@ -290,6 +326,46 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
     bar.close()
     writer.close()
     return {"run_dir": str(run_dir), "iterations": it, "env_steps": env_steps, "wall_s": round(wall, 1), **stats}
+
+
+def _expert_source(cfg: TrainExpertConfig) -> dict:
+    """What a run started from an exported expert takes from it: the actor's state, the steps, time and history
+    (as a training checkpoint's would be), after checking that the expert fits ``cfg``."""
+    try:
+        record, arrays = read_expert_files(cfg.init_actor)
+    except ExpertError as e:
+        raise CheckpointError(f"cannot start from {cfg.init_actor}: {e}") from None
+    env_cfg, ppo = record.get("env", {}), record.get("ppo", {})
+    for key in ("task", "seed", "objects", "action_scale"):
+        if key in env_cfg and env_cfg[key] != getattr(cfg, key):
+            raise CheckpointError(f"cannot start from {cfg.init_actor}: it was trained with {key}={env_cfg[key]!r}")
+    for key in ("actor_hidden", "activation", "actor_privileged"):
+        mine = getattr(cfg.ppo, key)
+        if key in ppo and ppo[key] != (list(mine) if isinstance(mine, tuple) else mine):
+            raise CheckpointError(f"cannot start from {cfg.init_actor}: its networks do not match ({key}={ppo[key]!r})")
+    return {"actor_state": {k: torch.from_numpy(v) for k, v in arrays.items()},
+            "env_steps": int(record.get("env_steps", 0)), "wall_s": float(record.get("wall_s", 0.0)),
+            "command": record.get("command", ""), "revision": record.get("revision", "unknown"),
+            "iteration": int(record.get("iterations", 0)), "history": record.get("training_history", [])}  # fmt: skip
+
+
+@contextlib.contextmanager
+def _critic_only(alg):
+    """An update that fits the critic alone: the actor's parameters get no gradient, the learning rate is not
+    adapted (the frozen actor's KL says nothing), and the value loss is not clipped to the untrained critic's old
+    values (which would slow its fit to a step of clip_param per update)."""
+    params = list(alg.actor.parameters())
+    flags = [p.requires_grad for p in params]
+    kl, clipped = alg.desired_kl, alg.use_clipped_value_loss
+    for p in params:
+        p.requires_grad_(False)
+    alg.desired_kl, alg.use_clipped_value_loss = None, False
+    try:
+        yield
+    finally:
+        for p, f in zip(params, flags):
+            p.requires_grad_(f)
+        alg.desired_kl, alg.use_clipped_value_loss = kl, clipped
 
 
 def _config_dict(cfg: TrainExpertConfig) -> dict:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert
+from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert, wilson_interval
 from dexgen.rl.export import expert_from_checkpoint
 from dexgen.rl.train import train_expert
 from rl_helpers import tiny_config
@@ -19,11 +19,14 @@ def test_eval_json_has_every_key(tmp_path):
             "angvel_rad_per_s",
             "angvel_rad_per_s_median",
             "drop_rate",
+            "drop_rate_ci95",
             "holding_s_mean",
             "success_rate",
             "episodes",
         } <= set(fig)
         assert 0 <= fig["holding_s_mean"] <= 0.5
+        lo, hi = fig["drop_rate_ci95"]
+        assert 0 <= lo <= fig["drop_rate"] <= hi <= 1
     assert out["overall"]["episodes"] == 4 and set(out["per_object"]) == {"cube_60", "sphere_r35"}
     assert out["wrist"] == "palm_up"
     down = evaluate_expert(expert, EvalExpertConfig(episodes=1, seconds=0.2, objects="cube_60", threads=1,
@@ -32,3 +35,11 @@ def test_eval_json_has_every_key(tmp_path):
     assert Path(out["video"]).exists()
     with pytest.raises(ValueError, match="trained for task 'rotate'"):
         evaluate_expert(expert, EvalExpertConfig(task="translate", axis="+x"), progress_bar=False)
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(9, 80)  # the shipped +z expert's 11.25 %: 10 % is inside
+    assert lo == pytest.approx(0.0603, abs=1e-4) and hi == pytest.approx(0.2002, abs=1e-4)
+    assert wilson_interval(0, 80)[0] == 0.0 and wilson_interval(80, 80)[1] == pytest.approx(1.0)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(32, 320)[1] - wilson_interval(32, 320)[0] < hi - lo  # more episodes, narrower

@@ -112,6 +112,7 @@ def test_init_actor_starts_from_an_exported_expert_and_warmup_fits_only_the_crit
         if k.startswith(("mlp", "distribution")):
             torch.testing.assert_close(warm[k], shipped[k], rtol=0, atol=0)  # frozen during the warm-up
     assert ckpt["history"][-1]["init_from"] == str(exported) and len(ckpt["history"]) == 2
+    assert ckpt["stats"]["learning_rate"] == TINY_PPO.learning_rate  # the warm-up does not adapt the rate
 
     train_expert(tiny_config(tmp_path, iterations=4, resume=True, **cfg), progress=False)
     tuned = _actor(tmp_path / "ft")

@@ -300,16 +300,15 @@ def summarize(run: dict, cfg: EvalConfig) -> dict:
     methods = {m: _summary(e, cfg.seconds) for m, e in overall.items()}
     per_source = {s: {m: _summary(e, cfg.seconds) for m, e in pm.items()} for s, pm in results.items()}
 
-    def ratio(a: float, b: float) -> float:
-        return float(a / b) if b > 0 else float("inf")
-
     return {
         "suite": cfg.suite,
         "config": asdict(cfg),
         "methods": methods,
         "per_source": per_source,
-        "holding_ratio_guided_vs_raw": ratio(methods["guided"]["holding_s_median"], methods["raw"]["holding_s_median"]),
-        "progress_ratio_guided_vs_expert": ratio(
+        "holding_ratio_guided_vs_raw": _ratio(
+            methods["guided"]["holding_s_median"], methods["raw"]["holding_s_median"]
+        ),
+        "progress_ratio_guided_vs_expert": _ratio(
             methods["guided"]["progress_rad_per_s_median"], methods["expert"]["progress_rad_per_s_median"]
         ),
         "sweep": {
@@ -320,6 +319,10 @@ def summarize(run: dict, cfg: EvalConfig) -> dict:
     }  # fmt: skip
 
 
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b > 0 else float("inf")
+
+
 def _sweep_overall(swept: dict, methods: dict, seconds: float) -> list[dict]:
     """Each sweep strength's figures pooled over every source, as the headline figures are for the chosen α: with
     the guided/raw holding ratio and the guided/expert progress ratio, so that one run compares strengths."""
@@ -327,14 +330,12 @@ def _sweep_overall(swept: dict, methods: dict, seconds: float) -> list[dict]:
     for per_alpha in swept.values():
         for a, e in per_alpha.items():
             pooled.setdefault(a, Episodes([], [], [])).extend(e.hold_s, e.progress, e.follow_mm)
+    raw, expert = methods["raw"]["holding_s_median"], methods["expert"]["progress_rad_per_s_median"]
     points = []
     for a, e in sorted(pooled.items()):
         f = _point(_summary(e, seconds))
-        raw, expert = methods["raw"]["holding_s_median"], methods["expert"]["progress_rad_per_s_median"]
-        points.append({"alpha": a, **f,
-                       "holding_ratio_vs_raw": float(f["holding_s_median"] / raw) if raw > 0 else float("inf"),
-                       "progress_ratio_vs_expert": float(f["progress_rad_per_s_median"] / expert)
-                       if expert > 0 else float("inf")})  # fmt: skip
+        points.append({"alpha": a, **f, "holding_ratio_vs_raw": _ratio(f["holding_s_median"], raw),
+                       "progress_ratio_vs_expert": _ratio(f["progress_rad_per_s_median"], expert)})  # fmt: skip
     return points
 
 

@@ -123,12 +123,11 @@ def reward_scales(cfg: TrainExpertConfig) -> dict[str, float]:
     for item in (i.strip() for i in cfg.reward.split(",")):
         if not item:
             continue
-        name, sep, value = item.partition("=")
-        name = name.strip()
+        name, _, value = (part.strip() for part in item.partition("="))
         if name not in scales:
             raise ValueError(f"unknown reward term {name!r} for {cfg.task}; expected one of {', '.join(scales)}")
         try:
-            scales[name] = float(value) if sep else float("nan")
+            scales[name] = float(value)
         except ValueError:
             scales[name] = float("nan")
         if not np.isfinite(scales[name]):  # no "=", no number, or nan/inf
@@ -351,21 +350,21 @@ def _expert_source(cfg: TrainExpertConfig) -> dict:
 
 @contextlib.contextmanager
 def _critic_only(alg):
-    """An update that fits the critic alone: the actor's parameters get no gradient, the learning rate is not
-    adapted (the frozen actor's KL says nothing), and the value loss is not clipped to the untrained critic's old
-    values (which would slow its fit to a step of clip_param per update)."""
+    """An update that fits the critic alone: the actor's parameters get no gradient (so its KL is 0 and rsl-rl
+    leaves the learning rate alone), and the value loss is not clipped to the untrained critic's old values (which
+    would slow its fit to a step of clip_param per update)."""
     params = list(alg.actor.parameters())
     flags = [p.requires_grad for p in params]
-    kl, clipped = alg.desired_kl, alg.use_clipped_value_loss
+    clipped = alg.use_clipped_value_loss
     for p in params:
         p.requires_grad_(False)
-    alg.desired_kl, alg.use_clipped_value_loss = None, False
+    alg.use_clipped_value_loss = False
     try:
         yield
     finally:
         for p, f in zip(params, flags):
             p.requires_grad_(f)
-        alg.desired_kl, alg.use_clipped_value_loss = kl, clipped
+        alg.use_clipped_value_loss = clipped
 
 
 def _config_dict(cfg: TrainExpertConfig) -> dict:

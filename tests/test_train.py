@@ -95,8 +95,23 @@ def test_threads_cap_torch_during_the_run_and_are_restored(tmp_path, monkeypatch
     assert calls == [1, before] and torch.get_num_threads() == before
 
 
-def test_init_actor_starts_from_an_exported_expert_and_warmup_fits_only_the_critic(tmp_path):
+def test_init_actor_starts_from_an_exported_expert_and_warmup_fits_only_the_critic(tmp_path, monkeypatch):
+    import contextlib
+
+    import dexgen.rl.train as train_module
     from dexgen.rl.export import expert_from_checkpoint
+
+    critic_moved = []
+    real_critic_only = train_module._critic_only
+
+    @contextlib.contextmanager
+    def watched(alg):  # record whether each warm-up update changes the critic
+        before = [p.detach().clone() for p in alg.critic.parameters()]
+        with real_critic_only(alg):
+            yield
+        critic_moved.append(any(not torch.equal(a, p) for a, p in zip(before, alg.critic.parameters())))
+
+    monkeypatch.setattr(train_module, "_critic_only", watched)
 
     train_expert(tiny_config(tmp_path, iterations=2, run_name="src"), progress=False)
     exported = tmp_path / "rotate+z.safetensors"
@@ -113,6 +128,7 @@ def test_init_actor_starts_from_an_exported_expert_and_warmup_fits_only_the_crit
             torch.testing.assert_close(warm[k], shipped[k], rtol=0, atol=0)  # frozen during the warm-up
     assert ckpt["history"][-1]["init_from"] == str(exported) and len(ckpt["history"]) == 2
     assert ckpt["stats"]["learning_rate"] == TINY_PPO.learning_rate  # the warm-up does not adapt the rate
+    assert critic_moved == [True, True]  # while the actor stays frozen, the critic is fitted
 
     train_expert(tiny_config(tmp_path, iterations=4, resume=True, **cfg), progress=False)
     tuned = _actor(tmp_path / "ft")

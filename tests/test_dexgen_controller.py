@@ -222,3 +222,29 @@ def test_onward_ranking_follows_plans_turning_further_along_the_intent():
         along[ranking] = float((pred * want).sum(1).div(want.norm(dim=1).clamp_min(1e-9)).mean())
     # the same candidates are drawn (same seed); onward prefers those turning further along the intent
     assert along["onward"] > along["closest"]
+
+
+def test_plan_consistency_makes_each_plan_carry_on_the_one_being_followed():
+    model = tiny_model()
+    cmd = 0.01 * np.ones((model.cfg.horizon, 4, 3))
+    frames = [_frame(seed=i)[0] for i in range(3)]
+
+    def gaps(consistency, candidates=1):
+        ctrl = DexGenController(model, config=ControllerConfig(alpha=0.3, consistency=consistency,
+                                                               candidates=candidates))  # fmt: skip
+        out, gap = [ctrl.act(frames[0], cmd)], []
+        for f in frames[1:]:
+            before = ctrl._plan[:, 1:].clone()  # absolute fingertip positions of the plan's rest
+            out.append(ctrl.act(f, cmd))
+            gap.append(float((ctrl._plan[:, :-1] - before).abs().max()))
+        return out, gap
+
+    plain, loose = gaps(0.0)
+    kept, tight = gaps(1e6)  # every denoising step lands on the rest of the plan
+    np.testing.assert_allclose(kept[0], plain[0], atol=1e-5)  # no plan yet: nothing to keep on with
+    assert max(tight) < 1e-3 < min(loose)
+    assert not np.allclose(kept[1], plain[1])
+    _, tight_k = gaps(1e6, candidates=3)  # every candidate keeps on with it too
+    assert max(tight_k) < 1e-3
+    with pytest.raises(ValueError, match="consistency"):
+        DexGenController(model, config=ControllerConfig(consistency=-1.0))

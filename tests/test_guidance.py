@@ -238,3 +238,23 @@ def test_onward_ranking_forgives_overshoot_along_the_intended_axis_only():
     assert torch.allclose(intent_miss(predicted, zero, ranking="onward"), intent_miss(predicted, zero))
     with pytest.raises(ValueError, match="ranking"):
         intent_miss(predicted, want, ranking="furthest")
+
+
+def test_plan_guide_pulls_the_overlapping_steps_of_active_samples_onto_the_remainder():
+    from dexgen.controller.guidance import plan_guide
+
+    model = tiny_model()
+    horizon = model.cfg.horizon
+    remainder = model.dx_norm.unnormalize(torch.full((2, horizon, 4, 3), 0.8))[:, : horizon - 1]
+    guide = plan_guide(model, remainder, 1.0, active=torch.tensor([True, False]))
+    x0 = torch.zeros(2, horizon, 4, 3)
+    out = guide(x0, 0.5)  # step min(2 * 1 * 0.5, 1) = 1: onto the remainder
+    torch.testing.assert_close(out[0, : horizon - 1], torch.full((horizon - 1, 4, 3), 0.8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out[0, horizon - 1 :], x0[0, horizon - 1 :])  # the new last step is left free
+    torch.testing.assert_close(out[1], x0[1])  # no plan to keep on with
+    half = plan_guide(model, remainder, 0.25)(x0, 0.5)  # step 0.25
+    torch.testing.assert_close(half[:, : horizon - 1], torch.full((2, horizon - 1, 4, 3), 0.2), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="weight"):
+        plan_guide(model, remainder, -1.0)
+    with pytest.raises(ValueError, match="remainder"):
+        plan_guide(model, torch.zeros(2, horizon, 4, 3), 1.0)

@@ -14,7 +14,7 @@ def summary(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eval")
     path = save_model(tiny_model(), tmp / "m.safetensors")
     cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.5, sweep="0,0.3",
-                     video=True, out=str(tmp / "out"), json=True)  # fmt: skip
+                     alpha=0.3, video=True, out=str(tmp / "out"), json=True)  # fmt: skip
     return run_eval(cfg)
 
 
@@ -102,14 +102,15 @@ def test_controller_options_reach_the_guided_controller(tmp_path, monkeypatch):
     path = save_model(tiny_model(), tmp_path / "m.safetensors")
     cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="",
                      replan_every=2, command_component="rigid", intent="predicted", candidates=2, ranking="onward",
-                     rotation_weight=0.5, joint_limit_margin=0.05, out=str(tmp_path / "out"), json=True)  # fmt: skip
+                     rotation_weight=0.5, joint_limit_margin=0.05, consistency=0.7,
+                     out=str(tmp_path / "out"), json=True)  # fmt: skip
     run_eval(cfg)
     guided = [c for c in seen if c.alpha == cfg.alpha]
     assert guided, "the guided method built no controller"
     for c in guided:
         assert (c.replan_every, c.command_component, c.intent, c.candidates) == (2, "rigid", "predicted", 2)
         assert c.ranking == "onward"
-        assert (c.rotation_weight, c.joint_limit_margin) == (0.5, 0.05)
+        assert (c.rotation_weight, c.joint_limit_margin, c.consistency) == (0.5, 0.05, 0.7)
 
 
 def test_pooled_sweep_matches_the_headline_figures_at_the_chosen_strength(summary):

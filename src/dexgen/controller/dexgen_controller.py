@@ -25,6 +25,7 @@ from dexgen.controller.guidance import (
     forward_diffused,
     intent_miss,
     joint_limit_guide,
+    plan_guide,
     rotation_guide,
     workspace_guide,
 )
@@ -62,6 +63,10 @@ class ControllerConfig:
     """How best-of-candidates compares a plan's predicted rotation with the intended one: closest (the nearest) or
     onward (as closest, but turning further than asked along the intended axis is not penalized; see
     ``dexgen.controller.guidance.intent_miss``)."""
+    consistency: float = 0.0
+    """Strength of the plan-consistency guidance (an extra term, as α for the command): each new plan is pulled
+    toward the rest of the plan being followed, so that a gait started is carried through rather than switched at
+    every replanning (0: off; see ``dexgen.controller.guidance.plan_guide``)."""
     rigid_fraction: float = 0.9
     """With intent auto: the least fraction of a command's squared fingertip displacement that a rigid motion
     must explain for the command to be read as a rigid turn."""
@@ -106,6 +111,8 @@ class DexGenController:
             raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {config.ranking!r}")
         if not 0.0 <= config.rigid_fraction <= 1.0:
             raise ValueError(f"rigid_fraction must be in [0, 1], got {config.rigid_fraction}")
+        if config.consistency < 0:
+            raise ValueError(f"consistency must be >= 0, got {config.consistency}")
         if config.candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {config.candidates}")
         if (config.rotation_weight > 0 or config.candidates > 1) and model.rotation is None:
@@ -142,14 +149,21 @@ class DexGenController:
             self._plan = None
             self._plan_age = 0
             self._last_safe: torch.Tensor | None = None
+            self._has_plan = np.zeros(self.batch, dtype=bool)
         else:
             self._plan_age = self.config.replan_every  # replan at the next call
+            self._has_plan[ids] = False  # their plan belongs to the previous episode
 
-    def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None) -> torch.Tensor:
-        """Δx (N, T, 4, 3) m sampled for histories (N, H, D) with every guidance term the config asks for."""
+    def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None,
+                      remainder: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+        """Δx (N, T, 4, 3) m sampled for histories (N, H, D) with every guidance term the config asks for;
+        ``remainder``: the rest of the plans being followed relative to now (N, T', 4, 3) m and which of them are
+        current (N,) bool, for the consistency term."""
         cfg = self.config
         tips = hist[:, -1, TIPS].reshape(-1, 4, 3)
         guide = compose(
+            plan_guide(self.model, remainder[0], cfg.consistency, active=remainder[1])
+            if remainder is not None and cfg.consistency > 0 else None,
             command_guide(self.model, cmd, cfg.alpha, component=cfg.command_component, tips=tips)
             if cmd is not None and cfg.alpha > 0 else None,
             rotation_guide(self.model, hist, cmd, tips, weight=cfg.rotation_weight)
@@ -192,9 +206,13 @@ class DexGenController:
         cfg = self.config
         if self._plan is None or self._plan_age >= cfg.replan_every:
             k = cfg.candidates if cmd is not None else 1
+            rest = None
+            if self._plan is not None and cfg.consistency > 0:
+                rest = (self._plan[:, self._plan_age :] - tips_now, torch.from_numpy(self._has_plan.copy()))
             if k > 1:  # k plans per hand, side by side in the batch, then the best of each hand's k
                 hist_k = hist.repeat_interleave(k, 0)
-                many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0))
+                rest_k = None if rest is None else tuple(r.repeat_interleave(k, 0) for r in rest)
+                many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0), rest_k)
                 want = command_intent(
                     self.model, hist, cmd, tips_now[:, 0], intent=cfg.intent, rigid_fraction=cfg.rigid_fraction
                 ).repeat_interleave(k, 0)
@@ -202,8 +220,9 @@ class DexGenController:
                 best = miss.view(-1, k).argmin(dim=1)
                 dx = many.view(-1, k, *many.shape[1:])[torch.arange(len(best)), best]
             else:
-                dx = self._sample_plans(hist, cmd)
+                dx = self._sample_plans(hist, cmd, rest)
             self._plan, self._plan_age = tips_now + dx, 0  # absolute fingertip positions, palm frame
+            self._has_plan[:] = True
         dx = self._plan[:, self._plan_age :] - tips_now
         self._plan_age += 1
         targets = self.model.idm_targets(hist, dx)

@@ -112,6 +112,34 @@ def command_guide(model: DexGenModel, command: torch.Tensor, alpha: float, *, co
     return guide
 
 
+def plan_guide(model: DexGenModel, remainder: torch.Tensor, weight: float, *,
+               active: torch.Tensor | None = None) -> Guide:  # fmt: skip
+    """Keep on with the plan being followed: pull the first T' steps of the sample toward ``remainder``
+    (B, T', 4, 3), T' < T, the rest of that plan relative to the fingertips now (metres, palm frame), stepped like
+    the command term (a fraction ``min(2 weight σ_k², 1)`` of the way, normalized units). Replanning every step
+    otherwise lets successive plans start different gaits (a finger lifting in one, pushing in the next), so that
+    no gait is carried through; the later steps are left free to extend the plan. ``active`` (B,) bool: the
+    samples that have a plan to keep on with (None: all)."""
+    if weight < 0:
+        raise ValueError(f"plan consistency weight must be >= 0, got {weight}")
+    n = remainder.shape[1]
+    if not 0 < n < model.cfg.horizon:
+        raise ValueError(f"the plan's remainder must be 1 to {model.cfg.horizon - 1} steps long, got {n}")
+    target = model.dx_norm.normalize(
+        torch.cat([remainder, remainder[:, -1:].expand(-1, model.cfg.horizon - n, -1, -1)], dim=1)
+    )
+    mask = torch.zeros(remainder.shape[0], model.cfg.horizon, 1, 1)
+    mask[:, :n] = 1.0
+    if active is not None:
+        mask = mask * active.to(mask.dtype)[:, None, None, None]
+
+    def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
+        step = min(2.0 * weight * sigma2, 1.0)
+        return x0 - step * mask * (x0 - target)
+
+    return guide
+
+
 def command_distance(model: DexGenModel, dx: torch.Tensor, command: torch.Tensor) -> torch.Tensor:
     """Dist(Δx, Δx_cmd) per sample (B,), normalized units (see the module docstring)."""
     d = model.dx_norm.normalize(dx) - model.dx_norm.normalize(command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dexgen.eval.teleop_eval import EvalConfig, run_eval
+from dexgen.eval.teleop_eval import ALPHA, EvalConfig, run_eval
 
 
 @dataclass
@@ -18,7 +18,7 @@ class DemoConfig:
     """Horizon of each episode, seconds."""
     seed: int = 1
     """Seed of grasps, physics, command corruption and sampling."""
-    alpha: float = 0.3
+    alpha: float = ALPHA
     """Guidance strength."""
     out: str = "outputs/demo"
     """Directory of the table, plot and video."""

@@ -62,3 +62,14 @@ def test_the_intent_reading_of_a_model_without_a_rotation_predictor_has_only_the
                       record={"dataset": {"path": str(dataset), "val_fraction": 0.2, "split_seed": 0}})  # fmt: skip
     out = evaluate_model(load_model(path), EvalModelConfig(parts="intent"))
     assert "rigid_corr_xyz" in out["intent_reading"] and "predicted_corr_xyz" not in out["intent_reading"]
+
+
+def test_threads_caps_pytorch_too(checkpoint, monkeypatch):
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    run_eval_model(EvalModelConfig(str(checkpoint), parts="idm", threads=1, json=True))
+    assert calls == [1]
+    run_eval_model(EvalModelConfig(str(checkpoint), parts="idm", json=True))  # 0: every core, left as it is
+    assert calls == [1]

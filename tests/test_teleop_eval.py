@@ -122,3 +122,14 @@ def test_pooled_sweep_matches_the_headline_figures_at_the_chosen_strength(summar
     assert chosen["progress_ratio_vs_expert"] == pytest.approx(summary["progress_ratio_guided_vs_expert"])
     assert unguided["progress_rad_per_s_median"] == summary["methods"]["unguided"]["progress_rad_per_s_median"]
     assert "all sources pooled" in Path(summary["files"]["table"]).read_text()
+
+
+def test_threads_caps_pytorch_too(tmp_path, monkeypatch):
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    path = save_model(tiny_model(), tmp_path / "m.safetensors")
+    run_eval(EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.1, sources="kinematic",
+                        sweep="", threads=1, out=str(tmp_path / "out"), json=True))  # fmt: skip
+    assert calls == [1]

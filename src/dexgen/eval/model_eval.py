@@ -64,7 +64,7 @@ class EvalModelConfig:
     seed: int = 1
     """Seed of initial grasps, randomization, observation noise and sampling."""
     threads: int = 0
-    """Simulation threads; 0 uses every core."""
+    """Simulation and PyTorch threads; 0 uses every core."""
     record: bool = False
     """Write the figures into the model's JSON record (as its ``eval``)."""
     json: bool = False
@@ -263,6 +263,8 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
 
 def run_eval_model(cfg: EvalModelConfig) -> dict:
     """The eval-model command."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     path = Path(cfg.checkpoint) if cfg.checkpoint else shipped_model_path(cfg.wrist or DEFAULT_WRIST)
     model = load_model(path)
     model.record["path"] = str(path)

@@ -124,7 +124,7 @@ class EvalConfig:
     video: bool = False
     """Render the first case's first episode, raw teleop (left) and guided (right) side by side."""
     threads: int = 0
-    """Simulation threads; 0 uses every core."""
+    """Simulation and PyTorch threads; 0 uses every core."""
     json: bool = False
     """Print one JSON object (the summary) instead of the table."""
 
@@ -440,6 +440,10 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
 
 def run_eval(cfg: EvalConfig) -> dict:
     """The eval command."""
+    if cfg.threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     explicit_candidates = cfg.candidates is not None
     cfg = cfg.resolved()
     path = cfg.checkpoint or shipped_model_path(cfg.wrist)

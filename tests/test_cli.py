@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from dexgen.cli import main
 
 
@@ -40,3 +42,12 @@ def test_model_commands_give_one_line_errors(tmp_path, capsys):
     assert main(["eval-model", str(tmp_path / "none.safetensors")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no model weights" in err
+
+
+def test_help_joins_the_lines_of_a_multi_line_field_docstring(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # wide enough that no line is wrapped
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    out = capsys.readouterr().out
+    # the docstring of EvalConfig.ranking breaks its source line after "or"
+    assert "closest (the nearest) or onward (turning further" in out

@@ -211,8 +211,29 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _join_help_lines() -> None:
+    """Make ``--help`` join the lines of a multi-line field docstring. tyro (1.0.16) joins a line to the previous one
+    only when it starts with a letter, and looks before removing the indentation, so each indented continuation
+    line of our field docstrings began a new line of help. Remove the indentation first, as Python does for
+    docstrings."""
+    import inspect
+
+    from tyro import _strings
+
+    join = _strings.remove_single_line_breaks
+    if getattr(join, "dexgen_cleans_first", False):
+        return
+
+    def cleaned_then_joined(text: str) -> str:
+        return join(inspect.cleandoc(text))
+
+    cleaned_then_joined.dexgen_cleans_first = True
+    _strings.remove_single_line_breaks = cleaned_then_joined
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _join_help_lines()
     for words in sorted(COMMANDS, key=lambda w: -len(w.split())):
         n = len(words.split())
         if argv[:n] == words.split():

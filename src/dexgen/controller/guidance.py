@@ -38,6 +38,13 @@ COMPONENTS = ("full", "rigid")
 """What the command guidance matches: every fingertip displacement, or only their rigid motion."""
 
 
+def _step_fraction(weight: float, sigma2: float) -> float:
+    """How far every guide moves the estimate toward what it asks for at a step of noise variance σ_k²: the
+    gradient step of ``weight * Dist`` for a quadratic Dist, ``2 weight σ_k²`` of the way, capped at 1 (landing on
+    the minimum; a larger step would overshoot it)."""
+    return min(2.0 * weight * sigma2, 1.0)
+
+
 def _rigid_basis(tips: torch.Tensor) -> torch.Tensor:
     """(B, 12, 6): fingertip displacements (flattened (4, 3)) of a small rotation θ about the fingertips' centroid
     (first 3 columns) and a translation v (last 3) of fingertips at ``tips`` (B, 4, 3): ``d_i = θ × r_i + v``."""
@@ -93,8 +100,8 @@ def command_guide(model: DexGenModel, command: torch.Tensor, alpha: float, *, co
 
         def rigid(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
             # Dist_rigid = sum ||P (dx - cmd)||^2 with P a symmetric projection: its gradient 2 P (dx - cmd) moves
-            # the rigid part of dx a fraction 2 alpha sigma2 of the way to the command's, capped at 1 as below.
-            step = min(2.0 * alpha * sigma2, 1.0)
+            # the rigid part of dx a fraction 2 alpha sigma2 of the way to the command's (see _step_fraction).
+            step = _step_fraction(alpha, sigma2)
             dx = model.dx_norm.unnormalize(x0)
             diff = (dx - command).flatten(2)  # (B, T, 12)
             dx = dx - step * (diff @ proj.transpose(1, 2)).reshape(dx.shape)
@@ -104,9 +111,8 @@ def command_guide(model: DexGenModel, command: torch.Tensor, alpha: float, *, co
     target = model.dx_norm.normalize(command)
 
     def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
-        # Dist is quadratic, so a step of alpha * sigma2 * grad = 2 alpha sigma2 (x0 - target) moves x0 a fraction
-        # 2 alpha sigma2 of the way to the command; past 1 it would overshoot the minimum, so the step stops there.
-        step = min(2.0 * alpha * sigma2, 1.0)
+        # Dist is quadratic: the step alpha * sigma2 * grad = 2 alpha sigma2 (x0 - target) (see _step_fraction)
+        step = _step_fraction(alpha, sigma2)
         return x0 - step * (x0 - target)
 
     return guide
@@ -134,7 +140,7 @@ def plan_guide(model: DexGenModel, remainder: torch.Tensor, weight: float, *,
         mask = mask * active.to(mask.dtype)[:, None, None, None]
 
     def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
-        step = min(2.0 * weight * sigma2, 1.0)
+        step = _step_fraction(weight, sigma2)
         return x0 - step * mask * (x0 - target)
 
     return guide
@@ -167,7 +173,7 @@ def workspace_guide(model: DexGenModel, tips: torch.Tensor, *, centre: torch.Ten
         rel = rel_now + model.dx_norm.unnormalize(x0)
         dist = rel.norm(dim=-1, keepdim=True).clamp_min(1e-9)
         outside = (dist - radius).clamp_min(0.0)
-        step = min(2.0 * weight * sigma2, 1.0)
+        step = _step_fraction(weight, sigma2)
         dx = model.dx_norm.unnormalize(x0) - step * outside * rel / dist
         return model.dx_norm.normalize(dx)
 
@@ -246,7 +252,7 @@ def _gauss_newton_guide(penalty_of: Callable[[torch.Tensor], torch.Tensor], weig
                 return x0
             (grad,) = torch.autograd.grad(penalty.sum(), x)
         norm2 = grad.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-12)
-        step = min(2.0 * weight * sigma2, 1.0) * (2.0 * penalty / norm2).detach()
+        step = _step_fraction(weight, sigma2) * (2.0 * penalty / norm2).detach()
         return x0 - step[:, None, None, None] * grad.detach()
 
     return guide

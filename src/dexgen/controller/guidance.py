@@ -108,12 +108,17 @@ def command_guide(model: DexGenModel, command: torch.Tensor, alpha: float, *, co
             return model.dx_norm.normalize(dx)
 
         return rigid
-    target = model.dx_norm.normalize(command)
+    return _pull_toward(model.dx_norm.normalize(command), alpha)
+
+
+def _pull_toward(target: torch.Tensor, weight: float, mask: torch.Tensor | None = None) -> Guide:
+    """The guide of a quadratic distance to ``target`` (normalized units, the sample's shape): ``weight σ_k² ∇Dist
+    = 2 weight σ_k² (x0 - target)`` moves the estimate that fraction of the way (see ``_step_fraction``); ``mask``
+    (broadcast to the sample) limits the pull to where it is 1."""
 
     def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
-        # Dist is quadratic: the step alpha * sigma2 * grad = 2 alpha sigma2 (x0 - target) (see _step_fraction)
-        step = _step_fraction(alpha, sigma2)
-        return x0 - step * (x0 - target)
+        pull = x0 - target if mask is None else mask * (x0 - target)
+        return x0 - _step_fraction(weight, sigma2) * pull
 
     return guide
 
@@ -121,11 +126,10 @@ def command_guide(model: DexGenModel, command: torch.Tensor, alpha: float, *, co
 def plan_guide(model: DexGenModel, remainder: torch.Tensor, weight: float, *,
                active: torch.Tensor | None = None) -> Guide:  # fmt: skip
     """Keep on with the plan being followed: pull the first T' steps of the sample toward ``remainder``
-    (B, T', 4, 3), T' < T, the rest of that plan relative to the fingertips now (metres, palm frame), stepped like
-    the command term (a fraction ``min(2 weight σ_k², 1)`` of the way, normalized units). Replanning every step
-    otherwise lets successive plans start different gaits (a finger lifting in one, pushing in the next), so that
-    no gait is carried through; the later steps are left free to extend the plan. ``active`` (B,) bool: the
-    samples that have a plan to keep on with (None: all)."""
+    (B, T', 4, 3), T' < T, the rest of that plan relative to the fingertips now (metres, palm frame), as the command
+    term pulls toward the command. Replanning every step otherwise lets successive plans start different gaits (a
+    finger lifting in one, pushing in the next), so that no gait is carried through; the later steps are left free
+    to extend the plan. ``active`` (B,) bool: the samples that have a plan to keep on with (None: all)."""
     if weight < 0:
         raise ValueError(f"plan consistency weight must be >= 0, got {weight}")
     n = remainder.shape[1]
@@ -138,12 +142,7 @@ def plan_guide(model: DexGenModel, remainder: torch.Tensor, weight: float, *,
     mask[:, :n] = 1.0
     if active is not None:
         mask = mask * active.to(mask.dtype)[:, None, None, None]
-
-    def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
-        step = _step_fraction(weight, sigma2)
-        return x0 - step * mask * (x0 - target)
-
-    return guide
+    return _pull_toward(target, weight, mask)
 
 
 def command_distance(model: DexGenModel, dx: torch.Tensor, command: torch.Tensor) -> torch.Tensor:

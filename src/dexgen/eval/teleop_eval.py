@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
 from dexgen.eval.metrics import follow_error, median_ci
@@ -441,8 +442,6 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
 def run_eval(cfg: EvalConfig) -> dict:
     """The eval command."""
     if cfg.threads > 0:
-        import torch
-
         torch.set_num_threads(cfg.threads)
     explicit_candidates = cfg.candidates is not None
     cfg = cfg.resolved()

@@ -166,3 +166,13 @@ def test_reward_overrides_reach_the_environment_and_bad_ones_are_named(tmp_path)
                          ("drop=x", "not name=<finite number>")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
             reward_scales(tiny_config(tmp_path, reward=bad))
+
+
+def test_fixed_schedule_keeps_the_learning_rate_the_adaptive_one_moves(tmp_path):
+    # a tiny KL target makes the adaptive rule lower the rate after the first update
+    adaptive = dataclasses.replace(TINY_PPO, learning_rate=1e-3, desired_kl=1e-9)
+    fixed = dataclasses.replace(adaptive, schedule="fixed")
+    out_a = train_expert(tiny_config(tmp_path, ppo=adaptive, run_name="a"), progress=False)
+    out_f = train_expert(tiny_config(tmp_path, ppo=fixed, run_name="f"), progress=False)
+    assert out_a["learning_rate"] < 1e-3
+    assert out_f["learning_rate"] == 1e-3

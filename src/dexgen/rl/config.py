@@ -32,7 +32,11 @@ class PPOConfig:
     lam: float = 0.95
     """GAE lambda."""
     learning_rate: float = 5e-4
-    """Initial Adam learning rate (then adapted to keep the KL near ``desired_kl``)."""
+    """Initial Adam learning rate (then adapted to keep the KL near ``desired_kl``, unless the schedule is fixed)."""
+    schedule: str = "adaptive"
+    """Learning-rate schedule: adaptive (raise or lower the rate to keep the KL near ``desired_kl``) or fixed
+    (``learning_rate`` throughout; for fine-tuning a trained expert gently, since the adaptive rule soon raises a
+    small starting rate to whatever keeps the KL at its target)."""
     desired_kl: float = 0.01
     """Target KL divergence of the adaptive learning-rate schedule."""
     entropy_coef: float = 0.0
@@ -41,6 +45,10 @@ class PPOConfig:
     """Value loss weight."""
     max_grad_norm: float = 1.0
     """Gradient clipping."""
+
+    def __post_init__(self):
+        if self.schedule not in ("adaptive", "fixed"):
+            raise ValueError(f"unknown learning-rate schedule {self.schedule!r}: use adaptive or fixed")
 
     def to_rsl(self) -> dict:
         """The training config dict of rsl-rl's PPO.construct_algorithm."""
@@ -73,7 +81,7 @@ class PPOConfig:
                 "entropy_coef": self.entropy_coef,
                 "learning_rate": self.learning_rate,
                 "max_grad_norm": self.max_grad_norm,
-                "schedule": "adaptive",
+                "schedule": self.schedule,
                 "desired_kl": self.desired_kl,
             },
         }

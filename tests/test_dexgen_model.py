@@ -102,3 +102,20 @@ def test_rotation_predictor_and_its_loss():
     assert bare.rotation is None and not any(k.startswith("angvel_norm") for k in bare.state_dict())
     with pytest.raises(ValueError, match="no rotation predictor"):
         bare.predict_rotation(obs, dx)
+
+
+def test_unknown_mode_of_a_model_trained_with_mode_dropout():
+    model = tiny_model(mode="primitive", mode_dropout=0.1)
+    for p in model.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    obs = random_obs(2, model.cfg)
+    noise = torch.randn(2, model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(0))
+    unknown = model.sample(obs, noise=noise)  # no mode: the unknown one
+    assert torch.equal(unknown, model.sample(obs, noise=noise, mode=torch.tensor([-1, -1])))
+    mixed = model.sample(obs, noise=noise, mode=torch.tensor([4, -1]))  # per-sample modes
+    assert torch.equal(mixed[1], unknown[1]) and not torch.allclose(mixed[0], unknown[0])
+    with pytest.raises(ValueError, match="mode ids must be below 11"):
+        model.sample(obs, noise=noise, mode=torch.tensor(11))
+    plain = tiny_model(mode="primitive")
+    with pytest.raises(ValueError, match="without an unknown mode"):
+        plain.sample(obs, noise=noise, mode=torch.tensor(-1))

@@ -33,3 +33,14 @@ def test_records_from_before_the_rotation_predictor_have_none():
     old = {k: v for k, v in ModelConfig().to_dict().items() if k not in ("rotation_hidden", "rotation_noise")}
     assert ModelConfig.from_dict(old).rotation_hidden == 0
     assert ModelConfig().rotation_hidden > 0  # new models have one
+
+
+def test_mode_dropout_adds_an_unknown_mode_and_is_checked():
+    assert ModelConfig().unknown_mode is None
+    cfg = ModelConfig(mode="primitive", mode_dropout=0.2)
+    assert cfg.unknown_mode == cfg.num_modes
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="mode_dropout needs mode primitive"):
+        ModelConfig(mode_dropout=0.2)
+    with pytest.raises(ValueError, match=r"mode_dropout must be in \[0, 1\)"):
+        ModelConfig(mode="primitive", mode_dropout=1.0)

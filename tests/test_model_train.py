@@ -82,3 +82,20 @@ def test_drop_margin_is_a_setting_of_the_run(tmp_path, dataset):
         train_model(_cfg(tmp_path, dataset, steps=60, resume=True))
     with pytest.raises(TrainError, match="drop-margin"):
         train_model(_cfg(tmp_path, dataset, name="neg", drop_margin_s=-1.0))
+
+
+def test_mode_dropout_trains_the_unknown_mode(tmp_path, dataset):
+    from dexgen.model.config import ModelConfig
+    from dexgen.model.dexgen_model import DexGenModel
+
+    cfg = ModelConfig(**{**TINY.to_dict(), "mode": "primitive", "mode_dropout": 0.3})
+    out = train_model(_cfg(tmp_path, dataset, steps=30, ema_decay=0.0, model=cfg))
+    torch.manual_seed(0)
+    fresh = DexGenModel(cfg).denoiser.mode_embed.weight
+    trained = load_model(out["model"])
+    rows = trained.denoiser.mode_embed.weight
+    assert rows.shape[0] == cfg.num_modes + 1
+    assert not torch.equal(fresh[cfg.unknown_mode], rows[cfg.unknown_mode])  # the unknown row was trained
+    assert torch.equal(fresh[0], rows[0])  # rotate+x is not in the dataset: its row got no gradient
+    obs = torch.zeros(1, cfg.history, trained.cfg.obs_dim)
+    assert trained.sample(obs, generator=torch.Generator().manual_seed(0)).shape == (1, cfg.horizon, 4, 3)

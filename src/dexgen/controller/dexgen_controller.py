@@ -30,8 +30,10 @@ from dexgen.controller.guidance import (
     workspace_guide,
 )
 from dexgen.controller.observation import FRAME_DIM, ObservationHistory, check_frames
+from dexgen.data.schema import PRIMITIVES
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.sim.constants import GRASP_CENTRE
+from dexgen.sim.tasks import AXES
 
 TIPS = slice(32, 44)
 TARGETS = slice(16, 32)
@@ -77,7 +79,19 @@ class ControllerConfig:
     seed: int = 0
     """Seed of the sampling noise (the same seed and inputs give the same targets)."""
     mode: int | None = None
-    """Mode input (a primitive id) for a model trained with ``mode=primitive``; None for a model without."""
+    """Mode input (a primitive id) for a model trained with ``mode=primitive``; None for a model without (or, for
+    one trained with mode dropout, the unknown mode)."""
+    mode_from_intent: bool = False
+    """For a model trained with mode dropout: at each decision with a command, give the denoiser the primitive of
+    ``intent_modes`` that the command's intended object rotation (read as ``intent``) turns along fastest, if at
+    least ``mode_min_speed``, and the unknown mode otherwise (and without a command). A coarse command then picks
+    the kind of motion it means (an expert's gait), and guidance shapes it; the command is still never a network
+    input."""
+    intent_modes: tuple[str, ...] = ("rotate+z", "rotate-z")
+    """Rotation primitives (``dexgen.data.schema.PRIMITIVES``) that mode_from_intent chooses among: those the
+    model was trained on."""
+    mode_min_speed: float = 0.1
+    """Least intended rotation along a primitive's axis, rad/s, for mode_from_intent to choose that primitive."""
     workspace_radius: float = 0.0
     """Extra guidance keeping the fingertips within this many metres of the grasp centre (0: off)."""
     workspace_weight: float = 1.0
@@ -120,6 +134,10 @@ class DexGenController:
                              "predictor; this one has none (retrain it with this code)")  # fmt: skip
         if config.replan_every < 1:
             raise ValueError(f"replan_every must be at least 1, got {config.replan_every}")
+        if config.mode_from_intent and model.cfg.unknown_mode is None:
+            raise ValueError("mode_from_intent needs a model trained with a mode input and mode dropout "
+                             "(--model.mode primitive --model.mode-dropout P)")  # fmt: skip
+        self._mode_ids, self._mode_axes = _intent_modes(config.intent_modes)
         if config.replan_every > model.cfg.horizon - model.cfg.idm_horizon + 1:
             raise ValueError(f"replan_every {config.replan_every} runs past the plan's horizon {model.cfg.horizon}")
         if joint_range is None:
@@ -154,11 +172,25 @@ class DexGenController:
             self._plan_age = self.config.replan_every  # replan at the next call
             self._has_plan[ids] = False  # their plan belongs to the previous episode
 
+    def _modes(self, hist: torch.Tensor, cmd: torch.Tensor | None) -> torch.Tensor | None:
+        """Per-hand mode ids (N,) (-1: unknown) or None (the config's fixed mode)."""
+        cfg = self.config
+        if not cfg.mode_from_intent:
+            return None if cfg.mode is None else torch.tensor(cfg.mode)
+        if cmd is None:
+            return None
+        tips = hist[:, -1, TIPS].reshape(-1, 4, 3)
+        want = command_intent(self.model, hist, cmd, tips, intent=cfg.intent, rigid_fraction=cfg.rigid_fraction)
+        along = want @ self._mode_axes.T  # (N, modes) rad/s
+        speed, best = along.max(dim=1)
+        return torch.where(speed >= cfg.mode_min_speed, self._mode_ids[best], torch.full_like(best, -1))
+
     def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None,
-                      remainder: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+                      remainder: tuple[torch.Tensor, torch.Tensor] | None = None,
+                      mode: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Δx (N, T, 4, 3) m sampled for histories (N, H, D) with every guidance term the config asks for;
         ``remainder``: the rest of the plans being followed relative to now (N, T', 4, 3) m and which of them are
-        current (N,) bool, for the consistency term."""
+        current (N,) bool, for the consistency term; ``mode``: the denoiser's mode ids (see ``_modes``)."""
         cfg = self.config
         tips = hist[:, -1, TIPS].reshape(-1, 4, 3)
         guide = compose(
@@ -177,7 +209,6 @@ class DexGenController:
         if cfg.partial_noise_step is not None and cmd is not None:
             partial = forward_diffused(self.model, cmd, cfg.partial_noise_step, generator=self.generator,
                                        num_inference_steps=cfg.num_inference_steps)  # fmt: skip
-        mode = None if cfg.mode is None else torch.tensor(cfg.mode)
         return self.model.sample(hist, num_inference_steps=cfg.num_inference_steps, generator=self.generator,
                                  guide=guide, mode=mode, start=partial)  # fmt: skip
 
@@ -206,13 +237,15 @@ class DexGenController:
         cfg = self.config
         if self._plan is None or self._plan_age >= cfg.replan_every:
             k = cfg.candidates if cmd is not None else 1
+            mode = self._modes(hist, cmd)
             rest = None
             if self._plan is not None and cfg.consistency > 0:
                 rest = (self._plan[:, self._plan_age :] - tips_now, torch.from_numpy(self._has_plan.copy()))
             if k > 1:  # k plans per hand, side by side in the batch, then the best of each hand's k
                 hist_k = hist.repeat_interleave(k, 0)
                 rest_k = None if rest is None else tuple(r.repeat_interleave(k, 0) for r in rest)
-                many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0), rest_k)
+                mode_k = mode.repeat_interleave(k, 0) if mode is not None and mode.ndim == 1 else mode
+                many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0), rest_k, mode_k)
                 want = command_intent(
                     self.model, hist, cmd, tips_now[:, 0], intent=cfg.intent, rigid_fraction=cfg.rigid_fraction
                 ).repeat_interleave(k, 0)
@@ -220,7 +253,7 @@ class DexGenController:
                 best = miss.view(-1, k).argmin(dim=1)
                 dx = many.view(-1, k, *many.shape[1:])[torch.arange(len(best)), best]
             else:
-                dx = self._sample_plans(hist, cmd, rest)
+                dx = self._sample_plans(hist, cmd, rest, mode)
             self._plan, self._plan_age = tips_now + dx, 0  # absolute fingertip positions, palm frame
             self._has_plan[:] = True
         dx = self._plan[:, self._plan_age :] - tips_now
@@ -236,6 +269,16 @@ class DexGenController:
         out = targets.numpy().astype(np.float64)
         self.latencies_s.append(time.perf_counter() - start)
         return out[0] if single else out
+
+
+def _intent_modes(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Primitive ids (M,) and unit axes (M, 3) of rotation primitives named as in ``PRIMITIVES``."""
+    bad = [n for n in names if n not in PRIMITIVES or not n.startswith("rotate")]
+    if bad or not names:
+        raise ValueError(f"intent_modes must name rotation primitives (rotate+x ... rotate-z), got {list(names)}")
+    ids = torch.tensor([PRIMITIVES.index(n) for n in names])
+    axes = torch.tensor([AXES[n.removeprefix("rotate")] for n in names], dtype=torch.float32)
+    return ids, axes
 
 
 def frame_from_policy_obs(policy_obs: np.ndarray) -> np.ndarray:

@@ -104,6 +104,10 @@ class EvalConfig:
     consistency: float = 0.0
     """Strength of the guided method's plan-consistency guidance (an extra term: each new plan is pulled toward the
     rest of the plan being followed, so a gait is carried through; 0: off)."""
+    mode_from_intent: bool = False
+    """Guided method, for a model trained with a mode input and mode dropout: give the denoiser the rotation
+    primitive (of those in the suite's axes) that the command's intended rotation (read as ``intent``) means,
+    and the unknown mode when it means none (unguided always samples with the unknown mode)."""
     sweep: str | None = None
     """Guidance strengths of the sweep (comma-separated; empty: no sweep)."""
     omega: float = 0.5
@@ -260,7 +264,9 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                                             rotation_weight=cfg.rotation_weight, candidates=cfg.candidates,
                                             intent=cfg.intent, ranking=cfg.ranking,
                                             consistency=cfg.consistency, workspace_radius=cfg.workspace_radius,
-                                            joint_limit_margin=cfg.joint_limit_margin)  # fmt: skip
+                                            joint_limit_margin=cfg.joint_limit_margin,
+                                            mode_from_intent=cfg.mode_from_intent,
+                                            intent_modes=tuple(f"rotate{a}" for a in axes))  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
                     live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
                     video = first and alpha == cfg.alpha

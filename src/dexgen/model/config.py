@@ -36,6 +36,11 @@ class ModelConfig:
     """Optional mode input: none or primitive (the primitive id, embedded)."""
     num_modes: int = 11
     """Number of mode values (len(PRIMITIVES)) when mode is primitive."""
+    mode_dropout: float = 0.0
+    """Fraction of training windows whose mode is replaced by an extra "unknown" mode (id ``num_modes``), so that
+    one model samples both each primitive's motion and, with the mode unknown, the mixture of all of them (as
+    classifier-free guidance trains its unconditional model). 0: every window keeps its mode and the model
+    needs one at every call."""
     idm_hidden: int = 512
     """Width of the inverse dynamics MLP."""
     idm_layers: int = 3
@@ -59,10 +64,19 @@ class ModelConfig:
             raise ValueError(f"prediction_type must be epsilon or sample, got {self.prediction_type!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not 0.0 <= self.mode_dropout < 1.0:
+            raise ValueError(f"mode_dropout must be in [0, 1), got {self.mode_dropout}")
+        if self.mode_dropout > 0 and self.mode == "none":
+            raise ValueError("mode_dropout needs mode primitive")
         if self.num_inference_steps < 1 or self.num_inference_steps > self.num_train_timesteps:
             raise ValueError(f"num_inference_steps must be in [1, {self.num_train_timesteps}]")
         if self.rotation_hidden < 0 or self.rotation_noise < 0:
             raise ValueError("rotation_hidden and rotation_noise must be >= 0")
+
+    @property
+    def unknown_mode(self) -> int | None:
+        """The id of the "unknown" mode of a model trained with mode dropout (None: it has none)."""
+        return self.num_modes if self.mode_dropout > 0 else None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -58,11 +58,23 @@ class DexGenModel(nn.Module):
             raise ValueError("observation history holds NaN or inf")
 
     def _mode(self, mode: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        """The mode ids (batch,) the denoiser sees: ``mode`` (a scalar or (batch,) primitive ids) broadcast; for a
+        model trained with mode dropout, None or a negative id means the unknown mode."""
         if self.cfg.mode == "none":
             return None
+        unknown = self.cfg.unknown_mode
         if mode is None:
-            raise ValueError("this model takes a mode input (primitive id); none given")
-        return torch.as_tensor(mode, dtype=torch.int64).expand(batch)
+            if unknown is None:
+                raise ValueError("this model takes a mode input (primitive id); none given")
+            return torch.full((batch,), unknown, dtype=torch.int64)
+        m = torch.as_tensor(mode, dtype=torch.int64).expand(batch)
+        if bool((m >= self.cfg.num_modes).any()):
+            raise ValueError(f"mode ids must be below {self.cfg.num_modes}, got {int(m.max())}")
+        if bool((m < 0).any()):
+            if unknown is None:
+                raise ValueError("this model was trained without an unknown mode (mode_dropout 0); give a primitive id")
+            m = torch.where(m < 0, torch.full_like(m, unknown), m)
+        return m
 
     # ---- training losses ----------------------------------------------------------------------------------------
     def diffusion_loss(

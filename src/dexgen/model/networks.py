@@ -60,7 +60,8 @@ class Denoiser(nn.Module):
         sample_dim = cfg.horizon * 12
         self.time_dim = 64
         mode_dim = 32 if cfg.mode != "none" else 0
-        self.mode_embed = nn.Embedding(cfg.num_modes, mode_dim) if mode_dim else None
+        rows = cfg.num_modes + (cfg.unknown_mode is not None)
+        self.mode_embed = nn.Embedding(rows, mode_dim) if mode_dim else None
         self.cond = nn.Sequential(
             nn.Linear(cfg.history * cfg.obs_dim + self.time_dim + mode_dim, cfg.cond_dim),
             nn.Mish(),

@@ -114,6 +114,9 @@ def _losses(model: DexGenModel, b: dict[str, torch.Tensor], only: str, gen: torc
     out = {}
     if only in ("both", "diffusion"):
         mode = b["primitive_id"] if model.cfg.mode == "primitive" else None
+        if mode is not None and model.cfg.mode_dropout > 0:
+            drop = torch.rand(mode.shape, generator=gen) < model.cfg.mode_dropout
+            mode = torch.where(drop, torch.full_like(mode, -1), mode)
         out["diffusion"] = model.diffusion_loss(b["obs"], b["dx"], mask=b["dx_mask"], mode=mode, generator=gen)
     if only in ("both", "idm"):
         out["idm"] = model.idm_loss(b["obs"], b["dx"], b["action"])

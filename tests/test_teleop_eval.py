@@ -133,3 +133,27 @@ def test_threads_caps_pytorch_too(tmp_path, monkeypatch):
     run_eval(EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.1, sources="kinematic",
                         sweep="", threads=1, out=str(tmp_path / "out"), json=True))  # fmt: skip
     assert calls == [1]
+
+
+def test_mode_from_intent_is_on_for_a_model_with_an_unknown_mode_and_refused_otherwise(tmp_path, monkeypatch):
+    import dexgen.eval.teleop_eval as teleop_eval
+
+    seen = []
+
+    class Recording(teleop_eval.DexGenController):
+        def __init__(self, model, *, config, **kwargs):
+            seen.append(config)
+            super().__init__(model, config=config, **kwargs)
+
+    monkeypatch.setattr(teleop_eval, "DexGenController", Recording)
+    moded = save_model(tiny_model(mode="primitive", mode_dropout=0.2), tmp_path / "mode.safetensors")
+    base = dict(objects="cube_60", axes="+z,-z", seeds="1", seconds=0.1, sources="kinematic", sweep="",
+                out=str(tmp_path / "out"), json=True)  # fmt: skip
+    assert run_eval(EvalConfig(checkpoint=str(moded), **base))["config"]["mode_from_intent"] is True
+    guided = [c for c in seen if c.alpha > 0]
+    assert guided and all(c.mode_from_intent and c.intent_modes == ("rotate+z", "rotate-z") for c in guided)
+    assert all(not c.mode_from_intent for c in seen if c.alpha == 0)  # unguided: the unknown mode
+    plain = save_model(tiny_model(), tmp_path / "plain.safetensors")
+    assert run_eval(EvalConfig(checkpoint=str(plain), **base))["config"]["mode_from_intent"] is False
+    with pytest.raises(ValueError, match="--mode-from-intent needs a model trained with mode dropout"):
+        run_eval(EvalConfig(checkpoint=str(plain), mode_from_intent=True, **base))

@@ -104,10 +104,11 @@ class EvalConfig:
     consistency: float = 0.0
     """Strength of the guided method's plan-consistency guidance (an extra term: each new plan is pulled toward the
     rest of the plan being followed, so a gait is carried through; 0: off)."""
-    mode_from_intent: bool = False
+    mode_from_intent: bool | None = None
     """Guided method, for a model trained with a mode input and mode dropout: give the denoiser the rotation
     primitive (of those in the suite's axes) that the command's intended rotation (read as ``intent``) means,
-    and the unknown mode when it means none (unguided always samples with the unknown mode)."""
+    and the unknown mode when it means none (unguided always samples with the unknown mode). None: on for such a
+    model, off for others."""
     sweep: str | None = None
     """Guidance strengths of the sweep (comma-separated; empty: no sweep)."""
     omega: float = 0.5
@@ -265,7 +266,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                                             intent=cfg.intent, ranking=cfg.ranking,
                                             consistency=cfg.consistency, workspace_radius=cfg.workspace_radius,
                                             joint_limit_margin=cfg.joint_limit_margin,
-                                            mode_from_intent=cfg.mode_from_intent,
+                                            mode_from_intent=bool(cfg.mode_from_intent),
                                             intent_modes=tuple(f"rotate{a}" for a in axes))  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
                     live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
@@ -457,6 +458,10 @@ def run_eval(cfg: EvalConfig) -> dict:
         if explicit_candidates:
             raise ValueError(f"--candidates {cfg.candidates} needs a model with a rotation predictor; {path} has none")
         cfg = replace(cfg, candidates=1)  # a model from before the rotation predictor: one plan per decision
+    if cfg.mode_from_intent is None:
+        cfg = replace(cfg, mode_from_intent=model.cfg.unknown_mode is not None)
+    elif cfg.mode_from_intent and model.cfg.unknown_mode is None:
+        raise ValueError(f"--mode-from-intent needs a model trained with mode dropout; {path} has none")
     start = time.perf_counter()
     run = run_suite(model, cfg)  # the bar goes to stderr, so --json output stays clean
     summary = write_report(run, cfg, model_wrists=model_wrists(model))

@@ -24,3 +24,13 @@ def test_bench_skips_the_rotation_variant_for_a_model_without_a_predictor(tmp_pa
     path = save_model(tiny_model(rotation_hidden=0), tmp_path / "m.safetensors")
     out = bench_controller(BenchControllerConfig(checkpoint=str(path), decisions=5, warmup=1))
     assert "rotation_latency_ms_p50" not in out and out["latency_ms_p50"] > 0
+
+
+def test_bench_times_the_suites_method_for_a_model_with_an_unknown_mode(tmp_path):
+    path = save_model(tiny_model(mode="primitive", mode_dropout=0.2), tmp_path / "m.safetensors")
+    out = bench_controller(BenchControllerConfig(checkpoint=str(path), decisions=5, warmup=1))
+    assert out["candidates_mode_latency_ms_p50"] > 0
+    plain = save_model(tiny_model(), tmp_path / "p.safetensors")
+    assert "candidates_mode_latency_ms_p50" not in bench_controller(
+        BenchControllerConfig(checkpoint=str(plain), decisions=5, warmup=1)
+    )

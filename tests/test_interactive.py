@@ -58,5 +58,8 @@ def test_intent_and_ranking_reach_the_controller(monkeypatch):
     monkeypatch.setattr(interactive, "DexGenController", spy)
     run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, candidates=2, intent="rigid", ranking="onward"))
     assert (seen["config"].intent, seen["config"].ranking, seen["config"].candidates) == ("rigid", "onward", 2)
+    assert seen["config"].mode_from_intent  # the shipped palm-down model has an unknown mode
+    run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, mode_from_intent=False))
+    assert not seen["config"].mode_from_intent
     with pytest.raises(ValueError, match="ranking must be one of"):
         run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, ranking="best"))

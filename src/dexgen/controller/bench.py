@@ -87,6 +87,8 @@ def bench_controller(cfg: BenchControllerConfig) -> dict:
     if model.rotation is not None:
         variants["rotation"] = {"alpha": cfg.alpha, "rotation_weight": cfg.rotation_weight}
         variants["candidates"] = {"alpha": cfg.alpha, "candidates": cfg.candidates}
+    if model.cfg.unknown_mode is not None:  # the suites' guided method on such a model
+        variants["candidates_mode"] = {"alpha": cfg.alpha, "candidates": cfg.candidates, "mode_from_intent": True}
     for name, options in variants.items():
         alpha = options.get("alpha", 0.0)
         ctrl_cfg = ControllerConfig(seed=cfg.seed, num_inference_steps=cfg.num_inference_steps, **options)

@@ -42,6 +42,9 @@ class TeleopConfig:
     ranking: str = "closest"
     """How candidates are ranked against the intended rotation (closest, onward; see
     ``dexgen.controller.guidance.intent_miss``)."""
+    mode_from_intent: bool | None = None
+    """Give the model the rotation primitive (+z or -z) that the keys' turn means (see
+    ``ControllerConfig.mode_from_intent``); None: on for a model trained with mode dropout (the palm-down one)."""
     seconds: float = 60.0
     """Session length, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None
@@ -80,11 +83,12 @@ def run_teleop(cfg: TeleopConfig) -> dict:
                             episode_seconds=cfg.seconds + 1.0, num_threads=1))  # fmt: skip
     source = KeyboardIntent()
     if cfg.method == "guided":
-        ctrl = DexGenController(load_model(cfg.checkpoint or shipped_model_path(cfg.wrist)),
-                                config=ControllerConfig(alpha=cfg.alpha, seed=cfg.seed,
-                                                        rotation_weight=cfg.rotation_weight,
-                                                        candidates=cfg.candidates, intent=cfg.intent,
-                                                        ranking=cfg.ranking))  # fmt: skip
+        model = load_model(cfg.checkpoint or shipped_model_path(cfg.wrist))
+        moded = model.cfg.unknown_mode is not None if cfg.mode_from_intent is None else cfg.mode_from_intent
+        ctrl_cfg = ControllerConfig(alpha=cfg.alpha, seed=cfg.seed, rotation_weight=cfg.rotation_weight,
+                                    candidates=cfg.candidates, intent=cfg.intent, ranking=cfg.ranking,
+                                    mode_from_intent=moded)  # fmt: skip
+        ctrl = DexGenController(model, config=ctrl_cfg)
 
         def act(frame, cmd):
             return ctrl.act(frame[0], cmd[0])[None]

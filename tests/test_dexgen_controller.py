@@ -269,10 +269,10 @@ def test_mode_from_intent_picks_the_primitive_a_rigid_turn_means():
     asks = (("+z", 0.5), ("-z", 0.5), ("+z", 0.02), ("+x", 0.5))
     cmds = np.stack([KinematicIntent(axis, omega, horizon=model.cfg.horizon).command(0, tips[i : i + 1])[0]
                      for i, (axis, omega) in enumerate(asks)])  # fmt: skip
-    modes = ctrl._modes(hist, torch.from_numpy(cmds.astype(np.float32)))
+    modes = ctrl._modes(ctrl._intent(hist, torch.from_numpy(cmds.astype(np.float32))))
     # +z; -z; too slow; about an axis no listed primitive turns along: the unknown mode
     assert modes.tolist() == [PRIMITIVES.index("rotate+z"), PRIMITIVES.index("rotate-z"), -1, -1]
-    assert ctrl._modes(hist, None) is None  # no command: the unknown mode
+    assert ctrl._modes(None) is None  # no command: the unknown mode
     # the chosen mode reaches the denoiser: the same noise with a fixed unknown mode gives other targets
     guided = DexGenController(model, config=cfg, batch=4).act(frames, cmds)
     fixed = DexGenController(model, config=ControllerConfig(alpha=0.3, mode=-1), batch=4).act(frames, cmds)

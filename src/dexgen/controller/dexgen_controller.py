@@ -172,15 +172,20 @@ class DexGenController:
             self._plan_age = self.config.replan_every  # replan at the next call
             self._has_plan[ids] = False  # their plan belongs to the previous episode
 
-    def _modes(self, hist: torch.Tensor, cmd: torch.Tensor | None) -> torch.Tensor | None:
-        """Per-hand mode ids (N,) (-1: unknown) or None (the config's fixed mode)."""
+    def _intent(self, hist: torch.Tensor, cmd: torch.Tensor) -> torch.Tensor:
+        """The command's intended object rotation (N, 3) rad/s (``guidance.command_intent`` as configured)."""
+        tips = hist[:, -1, TIPS].reshape(-1, 4, 3)
+        cfg = self.config
+        return command_intent(self.model, hist, cmd, tips, intent=cfg.intent, rigid_fraction=cfg.rigid_fraction)
+
+    def _modes(self, want: torch.Tensor | None) -> torch.Tensor | None:
+        """Per-hand mode ids (N,) (-1: unknown) for intended rotations ``want`` (N, 3) rad/s (None: no command),
+        or None for the config's fixed mode."""
         cfg = self.config
         if not cfg.mode_from_intent:
             return None if cfg.mode is None else torch.tensor(cfg.mode)
-        if cmd is None:
+        if want is None:
             return None
-        tips = hist[:, -1, TIPS].reshape(-1, 4, 3)
-        want = command_intent(self.model, hist, cmd, tips, intent=cfg.intent, rigid_fraction=cfg.rigid_fraction)
         along = want @ self._mode_axes.T  # (N, modes) rad/s
         speed, best = along.max(dim=1)
         return torch.where(speed >= cfg.mode_min_speed, self._mode_ids[best], torch.full_like(best, -1))
@@ -237,7 +242,8 @@ class DexGenController:
         cfg = self.config
         if self._plan is None or self._plan_age >= cfg.replan_every:
             k = cfg.candidates if cmd is not None else 1
-            mode = self._modes(hist, cmd)
+            want = self._intent(hist, cmd) if cmd is not None and (k > 1 or cfg.mode_from_intent) else None
+            mode = self._modes(want)
             rest = None
             if self._plan is not None and cfg.consistency > 0:
                 rest = (self._plan[:, self._plan_age :] - tips_now, torch.from_numpy(self._has_plan.copy()))
@@ -246,10 +252,8 @@ class DexGenController:
                 rest_k = None if rest is None else tuple(r.repeat_interleave(k, 0) for r in rest)
                 mode_k = mode.repeat_interleave(k, 0) if mode is not None and mode.ndim == 1 else mode
                 many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0), rest_k, mode_k)
-                want = command_intent(
-                    self.model, hist, cmd, tips_now[:, 0], intent=cfg.intent, rigid_fraction=cfg.rigid_fraction
-                ).repeat_interleave(k, 0)
-                miss = intent_miss(self.model.predict_rotation(hist_k, many), want, ranking=cfg.ranking)
+                miss = intent_miss(self.model.predict_rotation(hist_k, many), want.repeat_interleave(k, 0),
+                                   ranking=cfg.ranking)  # fmt: skip
                 best = miss.view(-1, k).argmin(dim=1)
                 dx = many.view(-1, k, *many.shape[1:])[torch.arange(len(best)), best]
             else:

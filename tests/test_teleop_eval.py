@@ -18,6 +18,22 @@ def summary(tmp_path_factory):
     return run_eval(cfg)
 
 
+@pytest.fixture
+def built_configs(monkeypatch):
+    """The ControllerConfig of every controller the evaluation builds, in order."""
+    import dexgen.eval.teleop_eval as teleop_eval
+
+    seen = []
+
+    class Recording(teleop_eval.DexGenController):
+        def __init__(self, model, *, config, **kwargs):
+            seen.append(config)
+            super().__init__(model, config=config, **kwargs)
+
+    monkeypatch.setattr(teleop_eval, "DexGenController", Recording)
+    return seen
+
+
 def test_every_method_is_reported_with_intervals(summary):
     assert set(summary["methods"]) == set(METHODS)
     for figures in summary["methods"].values():
@@ -88,17 +104,8 @@ def test_partial_noise_ablation_is_an_extra_method(tmp_path):
     assert "| partial |" in Path(out["files"]["table"]).read_text()
 
 
-def test_controller_options_reach_the_guided_controller(tmp_path, monkeypatch):
-    import dexgen.eval.teleop_eval as teleop_eval
-
-    seen = []
-
-    class Recording(teleop_eval.DexGenController):
-        def __init__(self, model, *, config, **kwargs):
-            seen.append(config)
-            super().__init__(model, config=config, **kwargs)
-
-    monkeypatch.setattr(teleop_eval, "DexGenController", Recording)
+def test_controller_options_reach_the_guided_controller(tmp_path, built_configs):
+    seen = built_configs
     path = save_model(tiny_model(), tmp_path / "m.safetensors")
     cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="",
                      replan_every=2, command_component="rigid", intent="predicted", candidates=2, ranking="onward",
@@ -135,17 +142,8 @@ def test_threads_caps_pytorch_too(tmp_path, monkeypatch):
     assert calls == [1]
 
 
-def test_mode_from_intent_is_on_for_a_model_with_an_unknown_mode_and_refused_otherwise(tmp_path, monkeypatch):
-    import dexgen.eval.teleop_eval as teleop_eval
-
-    seen = []
-
-    class Recording(teleop_eval.DexGenController):
-        def __init__(self, model, *, config, **kwargs):
-            seen.append(config)
-            super().__init__(model, config=config, **kwargs)
-
-    monkeypatch.setattr(teleop_eval, "DexGenController", Recording)
+def test_mode_from_intent_is_on_for_a_model_with_an_unknown_mode_and_refused_otherwise(tmp_path, built_configs):
+    seen = built_configs
     moded = save_model(tiny_model(mode="primitive", mode_dropout=0.2), tmp_path / "mode.safetensors")
     base = dict(objects="cube_60", axes="+z,-z", seeds="1", seconds=0.1, sources="kinematic", sweep="",
                 out=str(tmp_path / "out"), json=True)  # fmt: skip

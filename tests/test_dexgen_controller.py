@@ -277,3 +277,25 @@ def test_mode_from_intent_picks_the_primitive_a_rigid_turn_means():
     guided = DexGenController(model, config=cfg, batch=4).act(frames, cmds)
     fixed = DexGenController(model, config=ControllerConfig(alpha=0.3, mode=-1), batch=4).act(frames, cmds)
     assert not np.allclose(guided[:2], fixed[:2]) and np.allclose(guided[2:], fixed[2:])
+
+
+def test_rigid_alpha_scale_weakens_guidance_only_for_commands_read_as_rigid_turns():
+    from dexgen.teleop.commands import KinematicIntent
+
+    model = tiny_model()
+    with pytest.raises(ValueError, match="rigid_alpha_scale"):
+        DexGenController(model, config=ControllerConfig(rigid_alpha_scale=-0.5))
+    frames = _frame(2)
+    tips = frames[:, 32:44].reshape(2, 4, 3).astype(np.float64)
+    rigid = KinematicIntent("+z", 0.5, horizon=model.cfg.horizon).command(0, tips[:1])[0]
+    gait = 0.01 * np.random.default_rng(3).normal(size=(model.cfg.horizon, 4, 3))  # fingertips apart: not rigid
+    cmds = np.stack([rigid, gait]).astype(np.float32)
+
+    def act(alpha, scale):
+        cfg = ControllerConfig(alpha=alpha, rigid_alpha_scale=scale)
+        return DexGenController(model, config=cfg, batch=2).act(frames, cmds)
+
+    scaled, plain, weak = act(0.4, 0.25), act(0.4, 1.0), act(0.1, 1.0)
+    np.testing.assert_allclose(scaled[0], weak[0], atol=1e-5)  # the rigid turn: guided with 0.4 * 0.25
+    np.testing.assert_allclose(scaled[1], plain[1], atol=1e-5)  # the gait-like command: with 0.4
+    assert not np.allclose(scaled[0], plain[0])

@@ -258,3 +258,30 @@ def test_plan_guide_pulls_the_overlapping_steps_of_active_samples_onto_the_remai
         plan_guide(model, remainder, -1.0)
     with pytest.raises(ValueError, match="remainder"):
         plan_guide(model, torch.zeros(2, horizon, 4, 3), 1.0)
+
+
+def test_per_sample_alpha_equals_each_samples_own_float_alpha():
+    model = tiny_model()
+    obs = random_obs(3, model.cfg)
+    command = model.dx_norm.unnormalize(torch.full((3, model.cfg.horizon, 4, 3), 1.5))
+    alphas = torch.tensor([0.0, 0.1, 0.3])
+    for component in ("full", "rigid"):
+        tips = 0.03 * torch.randn(3, 4, 3, generator=torch.Generator().manual_seed(2))
+        noise = torch.randn(3, model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(5))
+        mixed = model.sample(obs, noise=noise, guide=command_guide(model, command, alphas, component=component,
+                                                                    tips=tips))  # fmt: skip
+        for i, a in enumerate(alphas.tolist()):
+            alone = model.sample(obs, noise=noise, guide=command_guide(model, command, a, component=component,
+                                                                        tips=tips))  # fmt: skip
+            torch.testing.assert_close(mixed[i], alone[i], atol=1e-5, rtol=0)
+
+
+def test_per_sample_alpha_of_wrong_shape_or_negative_is_refused():
+    model = tiny_model()
+    command = torch.zeros(2, model.cfg.horizon, 4, 3)
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        command_guide(model, command, torch.tensor([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match="alpha"):
+        command_guide(model, command, torch.tensor([0.1, -0.2]))
+    with pytest.raises(ValueError, match="alpha"):
+        command_guide(model, command, torch.tensor([0.1, float("nan")]))

@@ -34,6 +34,8 @@ class BenchControllerConfig:
     """Guidance strength of the guided variant."""
     rotation_weight: float = 1.0
     """Rotation guidance weight of the rotation variant."""
+    rigid_alpha_scale: float = 0.1
+    """Multiplier of α for the (rigid) command in the candidates_mode variant, as the evaluation's guided method."""
     candidates: int = 8
     """Plans per decision of the best-of-candidates variant (guided; the plan closest to the intended rotation)."""
     num_inference_steps: int | None = None
@@ -88,7 +90,8 @@ def bench_controller(cfg: BenchControllerConfig) -> dict:
         variants["rotation"] = {"alpha": cfg.alpha, "rotation_weight": cfg.rotation_weight}
         variants["candidates"] = {"alpha": cfg.alpha, "candidates": cfg.candidates}
     if model.cfg.unknown_mode is not None:  # the suites' guided method on such a model
-        variants["candidates_mode"] = {"alpha": cfg.alpha, "candidates": cfg.candidates, "mode_from_intent": True}
+        variants["candidates_mode"] = {"alpha": cfg.alpha, "candidates": cfg.candidates, "mode_from_intent": True,
+                                       "rigid_alpha_scale": cfg.rigid_alpha_scale}  # fmt: skip
     for name, options in variants.items():
         alpha = options.get("alpha", 0.0)
         ctrl_cfg = ControllerConfig(seed=cfg.seed, num_inference_steps=cfg.num_inference_steps, **options)

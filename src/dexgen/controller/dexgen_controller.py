@@ -26,6 +26,7 @@ from dexgen.controller.guidance import (
     intent_miss,
     joint_limit_guide,
     plan_guide,
+    rigid_fraction_of,
     rotation_guide,
     workspace_guide,
 )
@@ -70,8 +71,13 @@ class ControllerConfig:
     toward the rest of the plan being followed, so that a gait started is carried through rather than switched at
     every replanning (0: off; see ``dexgen.controller.guidance.plan_guide``)."""
     rigid_fraction: float = 0.9
-    """With intent auto: the least fraction of a command's squared fingertip displacement that a rigid motion
-    must explain for the command to be read as a rigid turn."""
+    """With intent auto (and for ``rigid_alpha_scale``): the least fraction of a command's squared fingertip
+    displacement that a rigid motion must explain for the command to be read as a rigid turn."""
+    rigid_alpha_scale: float = 1.0
+    """Multiplier of α for a command read as a rigid turn (fingertips moved as one body, as the kinematic-intent
+    and keyboard sources do; see ``rigid_fraction``). Such a command says what the object should do, not how the
+    fingers do it: with the mode chosen from its intent the prior supplies the gait, and a strong pull toward rigid
+    fingertip motion asks for motion the experts never make. 1: every command guided alike."""
     num_inference_steps: int | None = None
     """DDIM steps per decision; None uses the model's default."""
     replan_every: int = 1
@@ -123,6 +129,8 @@ class DexGenController:
             raise ValueError(f"intent must be one of {', '.join(INTENTS)}, got {config.intent!r}")
         if config.ranking not in RANKINGS:
             raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {config.ranking!r}")
+        if not (np.isfinite(config.rigid_alpha_scale) and config.rigid_alpha_scale >= 0):
+            raise ValueError(f"rigid_alpha_scale must be finite and >= 0, got {config.rigid_alpha_scale}")
         if not 0.0 <= config.rigid_fraction <= 1.0:
             raise ValueError(f"rigid_fraction must be in [0, 1], got {config.rigid_fraction}")
         if config.consistency < 0:
@@ -190,6 +198,15 @@ class DexGenController:
         speed, best = along.max(dim=1)
         return torch.where(speed >= cfg.mode_min_speed, self._mode_ids[best], torch.full_like(best, -1))
 
+    def _alphas(self, cmd: torch.Tensor, tips: torch.Tensor) -> float | torch.Tensor:
+        """The command guidance strength: α, or per hand (N,) α times ``rigid_alpha_scale`` where the command
+        (N, T, 4, 3) m is read as a rigid turn of fingertips at ``tips`` (N, 4, 3) m."""
+        cfg = self.config
+        if cfg.rigid_alpha_scale == 1.0:
+            return cfg.alpha
+        rigid = rigid_fraction_of(cmd, tips) >= cfg.rigid_fraction
+        return torch.where(rigid, cfg.alpha * cfg.rigid_alpha_scale, cfg.alpha)
+
     def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None,
                       remainder: tuple[torch.Tensor, torch.Tensor] | None = None,
                       mode: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
@@ -201,7 +218,7 @@ class DexGenController:
         guide = compose(
             plan_guide(self.model, remainder[0], cfg.consistency, active=remainder[1])
             if remainder is not None and cfg.consistency > 0 else None,
-            command_guide(self.model, cmd, cfg.alpha, component=cfg.command_component, tips=tips)
+            command_guide(self.model, cmd, self._alphas(cmd, tips), component=cfg.command_component, tips=tips)
             if cmd is not None and cfg.alpha > 0 else None,
             rotation_guide(self.model, hist, cmd, tips, weight=cfg.rotation_weight)
             if cmd is not None and cfg.rotation_weight > 0 else None,

@@ -45,6 +45,24 @@ def _step_fraction(weight: float, sigma2: float) -> float:
     return min(2.0 * weight * sigma2, 1.0)
 
 
+def _sample_step_fraction(weight: torch.Tensor, sigma2: float, ndim: int) -> torch.Tensor:
+    """``_step_fraction`` of per-sample weights (B,), shaped (B, 1, ...) to broadcast over a sample of ``ndim``."""
+    return (2.0 * sigma2 * weight).clamp(max=1.0).reshape(-1, *([1] * (ndim - 1)))
+
+
+def _check_alpha(alpha: float | torch.Tensor, batch: int) -> float | torch.Tensor:
+    """α as given: a float >= 0, or per-sample strengths (B,) >= 0 (returned as a float tensor)."""
+    if isinstance(alpha, torch.Tensor):
+        if alpha.shape != (batch,):
+            raise ValueError(f"per-sample guidance strengths must have shape ({batch},), got {tuple(alpha.shape)}")
+        if not bool(torch.isfinite(alpha).all()) or bool((alpha < 0).any()):
+            raise ValueError("guidance strengths alpha must be finite and >= 0")
+        return alpha.float()
+    if alpha < 0:
+        raise ValueError(f"guidance strength alpha must be >= 0, got {alpha}")
+    return float(alpha)
+
+
 def _rigid_basis(tips: torch.Tensor) -> torch.Tensor:
     """(B, 12, 6): fingertip displacements (flattened (4, 3)) of a small rotation θ about the fingertips' centroid
     (first 3 columns) and a translation v (last 3) of fingertips at ``tips`` (B, 4, 3): ``d_i = θ × r_i + v``."""
@@ -84,13 +102,12 @@ def rigid_projector(tips: torch.Tensor) -> torch.Tensor:
     return basis @ torch.linalg.pinv(basis)
 
 
-def command_guide(model: DexGenModel, command: torch.Tensor, alpha: float, *, component: str = "full",
-                  tips: torch.Tensor | None = None) -> Guide:  # fmt: skip
-    """The motion-command guidance for a command Δx_cmd (B, T, 4, 3), metres, palm frame, with strength α >= 0.
-    ``component="rigid"`` matches only the rigid motion of the fingertips, which needs the current fingertip
-    positions ``tips`` (B, 4, 3), metres, palm frame (see the module docstring)."""
-    if alpha < 0:
-        raise ValueError(f"guidance strength alpha must be >= 0, got {alpha}")
+def command_guide(model: DexGenModel, command: torch.Tensor, alpha: float | torch.Tensor, *,
+                  component: str = "full", tips: torch.Tensor | None = None) -> Guide:  # fmt: skip
+    """The motion-command guidance for a command Δx_cmd (B, T, 4, 3), metres, palm frame, with strength α >= 0
+    (a float, or one per sample (B,)). ``component="rigid"`` matches only the rigid motion of the fingertips, which
+    needs the current fingertip positions ``tips`` (B, 4, 3), metres, palm frame (see the module docstring)."""
+    alpha = _check_alpha(alpha, command.shape[0])
     if component not in COMPONENTS:
         raise ValueError(f"command component must be one of {', '.join(COMPONENTS)}, got {component!r}")
     if component == "rigid":
@@ -101,8 +118,8 @@ def command_guide(model: DexGenModel, command: torch.Tensor, alpha: float, *, co
         def rigid(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
             # Dist_rigid = sum ||P (dx - cmd)||^2 with P a symmetric projection: its gradient 2 P (dx - cmd) moves
             # the rigid part of dx a fraction 2 alpha sigma2 of the way to the command's (see _step_fraction).
-            step = _step_fraction(alpha, sigma2)
             dx = model.dx_norm.unnormalize(x0)
+            step = _step(alpha, sigma2, dx.ndim)
             diff = (dx - command).flatten(2)  # (B, T, 12)
             dx = dx - step * (diff @ proj.transpose(1, 2)).reshape(dx.shape)
             return model.dx_norm.normalize(dx)
@@ -111,16 +128,23 @@ def command_guide(model: DexGenModel, command: torch.Tensor, alpha: float, *, co
     return _pull_toward(model.dx_norm.normalize(command), alpha)
 
 
-def _pull_toward(target: torch.Tensor, weight: float, mask: torch.Tensor | None = None) -> Guide:
+def _pull_toward(target: torch.Tensor, weight: float | torch.Tensor, mask: torch.Tensor | None = None) -> Guide:
     """The guide of a quadratic distance to ``target`` (normalized units, the sample's shape): ``weight σ_k² ∇Dist
     = 2 weight σ_k² (x0 - target)`` moves the estimate that fraction of the way (see ``_step_fraction``); ``mask``
     (broadcast to the sample) limits the pull to where it is 1."""
 
     def guide(x0: torch.Tensor, sigma2: float) -> torch.Tensor:
         pull = x0 - target if mask is None else mask * (x0 - target)
-        return x0 - _step_fraction(weight, sigma2) * pull
+        return x0 - _step(weight, sigma2, x0.ndim) * pull
 
     return guide
+
+
+def _step(weight: float | torch.Tensor, sigma2: float, ndim: int) -> float | torch.Tensor:
+    """The step fraction of a float weight, or of per-sample weights (B,) shaped to a sample of ``ndim``."""
+    if isinstance(weight, torch.Tensor):
+        return _sample_step_fraction(weight, sigma2, ndim)
+    return _step_fraction(weight, sigma2)
 
 
 def plan_guide(model: DexGenModel, remainder: torch.Tensor, weight: float, *,

@@ -48,6 +48,8 @@ METHODS = ("raw", "unguided", "guided", "expert")
 ALPHA = 0.45
 """The guided method's default guidance strength, chosen on development seeds 4-5 of the full suite (α 0.3: 15.7x
 holding, 30 % progress; 0.45: 13.6x, 40 %) and then measured on seeds 1-3 (the README)."""
+RIGID_ALPHA_SCALE = 1.0
+"""The guided method's multiplier of α for commands read as rigid turns."""
 SUITES = {
     "quick": {"wrist": "palm_down", "objects": "heldout", "axes": "+z,-z", "sources": "kinematic,corrupted:mixed",
               "seeds": "1,2,3", "episodes": 1, "seconds": 10.0, "sweep": "0,0.45,1", "candidates": 8},
@@ -85,6 +87,9 @@ class EvalConfig:
     without --checkpoint, the shipped model) of that orientation."""
     alpha: float = ALPHA
     """Guidance strength of the guided method."""
+    rigid_alpha_scale: float = RIGID_ALPHA_SCALE
+    """Multiplier of the guided method's α for a command read as a rigid turn (e.g. kinematic intent; see
+    ``dexgen.controller.ControllerConfig``); the sweep scales it with α. 1: every command guided alike."""
     command_component: str = "full"
     """What the guided method matches: full (every fingertip displacement of the command, the paper's distance)
     or rigid (only the fingertips' rigid motion; see dexgen.controller.guidance)."""
@@ -260,7 +265,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                 bar.update(1)
                 for alpha in alphas:
                     e = env()
-                    ccfg = ControllerConfig(alpha=alpha, seed=seed, num_inference_steps=steps,
+                    ccfg = ControllerConfig(alpha=alpha, rigid_alpha_scale=cfg.rigid_alpha_scale, seed=seed,
+                                            num_inference_steps=steps,
                                             replan_every=cfg.replan_every, command_component=cfg.command_component,
                                             rotation_weight=cfg.rotation_weight, candidates=cfg.candidates,
                                             intent=cfg.intent, ranking=cfg.ranking,

@@ -45,6 +45,9 @@ class TeleopConfig:
     mode_from_intent: bool | None = None
     """Give the model the rotation primitive (+z or -z) that the keys' turn means (see
     ``ControllerConfig.mode_from_intent``); None: on for a model trained with mode dropout (the palm-down one)."""
+    rigid_alpha_scale: float | None = None
+    """Multiplier of α for the keys' command, a rigid turn (see ``ControllerConfig.rigid_alpha_scale``); None: 0.1
+    (the evaluation's default) when the model is given the mode, 1 otherwise."""
     seconds: float = 60.0
     """Session length, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None
@@ -87,7 +90,8 @@ def run_teleop(cfg: TeleopConfig) -> dict:
         moded = model.cfg.unknown_mode is not None if cfg.mode_from_intent is None else cfg.mode_from_intent
         ctrl_cfg = ControllerConfig(alpha=cfg.alpha, seed=cfg.seed, rotation_weight=cfg.rotation_weight,
                                     candidates=cfg.candidates, intent=cfg.intent, ranking=cfg.ranking,
-                                    mode_from_intent=moded)  # fmt: skip
+                                    mode_from_intent=moded, rigid_alpha_scale=cfg.rigid_alpha_scale
+                                    if cfg.rigid_alpha_scale is not None else (0.1 if moded else 1.0))  # fmt: skip
         ctrl = DexGenController(model, config=ctrl_cfg)
 
         def act(frame, cmd):

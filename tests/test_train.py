@@ -176,3 +176,20 @@ def test_fixed_schedule_keeps_the_learning_rate_the_adaptive_one_moves(tmp_path)
     out_f = train_expert(tiny_config(tmp_path, ppo=fixed, run_name="f"), progress=False)
     assert out_a["learning_rate"] < 1e-3
     assert out_f["learning_rate"] == 1e-3
+
+
+def test_action_std_sets_the_started_actors_noise_and_needs_a_source(tmp_path):
+    from dexgen.rl.export import expert_from_checkpoint
+
+    train_expert(tiny_config(tmp_path, iterations=1, run_name="src"), progress=False)
+    exported = tmp_path / "rotate+z.safetensors"
+    expert_from_checkpoint(tmp_path / "src" / "last.pt").save(exported)
+    cfg = dict(run_name="ft", init_actor=str(exported), critic_warmup=1, action_std=0.2)
+    train_expert(tiny_config(tmp_path, iterations=1, **cfg), progress=False)
+    std = _actor(tmp_path / "ft")["distribution.std_param"]
+    torch.testing.assert_close(std, torch.full_like(std, 0.2))  # frozen in the warm-up, so still as set
+    with pytest.raises(ValueError, match="--init-actor or --init-from"):
+        train_expert(tiny_config(tmp_path, iterations=1, run_name="x", action_std=0.2), progress=False)
+    with pytest.raises(ValueError, match="positive"):
+        train_expert(tiny_config(tmp_path, iterations=1, run_name="y", init_actor=str(exported), action_std=-1.0),
+                     progress=False)  # fmt: skip

@@ -64,6 +64,10 @@ class TrainExpertConfig:
     shipped expert): its weights, action noise and observation normalizer, and its steps, time and history; the
     critic starts untrained (see critic_warmup). For fine-tuning an expert whose training checkpoint is gone (only
     the actors ship)."""
+    action_std: float | None = None
+    """With --init-actor or --init-from: set the action noise of every joint to this standard deviation at the start
+    (the exported experts' own are 0.45-0.85, so that training rollouts differ much from the noise-free policy that
+    eval-expert measures); it is learned from there. None: keep the source's."""
     critic_warmup: int = 0
     """Iterations at the start of the run that fit only the critic, the actor frozen: an untrained critic's
     advantages are noise, and following them would pull a trained actor off course."""
@@ -202,6 +206,10 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or choose --run-name")
     if cfg.init_from and cfg.init_actor:
         raise ValueError("give --init-from (a training checkpoint) or --init-actor (an exported expert), not both")
+    if cfg.action_std is not None and not (cfg.init_from or cfg.init_actor):
+        raise ValueError("--action-std sets a trained actor's noise: give --init-actor or --init-from with it")
+    if cfg.action_std is not None and not (np.isfinite(cfg.action_std) and cfg.action_std > 0):
+        raise ValueError(f"--action-std must be a positive number, got {cfg.action_std}")
     source = None
     if cfg.init_actor and ckpt is None:
         source = _expert_source(cfg)
@@ -249,6 +257,8 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         except RuntimeError as e:
             raise CheckpointError(f"cannot start from {cfg.init_from or cfg.init_actor}: its networks do not match "
                                   f"({str(e).strip().splitlines()[0]})") from None  # fmt: skip
+        if cfg.action_std is not None:
+            _set_action_std(alg, cfg.action_std)
     writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_it)
 
     stats: dict[str, float] = {}
@@ -346,6 +356,16 @@ def _expert_source(cfg: TrainExpertConfig) -> dict:
             "env_steps": int(record.get("env_steps", 0)), "wall_s": float(record.get("wall_s", 0.0)),
             "command": record.get("command", ""), "revision": record.get("revision", "unknown"),
             "iteration": int(record.get("iterations", 0)), "history": record.get("training_history", [])}  # fmt: skip
+
+
+def _set_action_std(alg, std: float) -> None:
+    """Set the actor's action noise to ``std`` on every joint (rsl-rl's scalar or log parameterization)."""
+    dist = alg.actor.distribution
+    with torch.no_grad():
+        if hasattr(dist, "std_param"):
+            dist.std_param.fill_(std)
+        else:
+            dist.log_std_param.fill_(float(np.log(std)))
 
 
 @contextlib.contextmanager

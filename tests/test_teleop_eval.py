@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dexgen.eval.teleop_eval import METHODS, EvalConfig, run_eval
+from dexgen.eval.teleop_eval import METHODS, RIGID_ALPHA_SCALE, EvalConfig, run_eval
 from dexgen.model.checkpoint import save_model
 from model_helpers import tiny_model
 
@@ -151,6 +151,7 @@ def test_mode_from_intent_is_on_for_a_model_with_an_unknown_mode_and_refused_oth
     assert run_eval(EvalConfig(checkpoint=str(moded), **base))["config"]["mode_from_intent"] is True
     guided = [c for c in seen if c.alpha > 0]
     assert guided and all(c.mode_from_intent and c.intent_modes == ("rotate+z", "rotate-z") for c in guided)
+    assert all(c.rigid_alpha_scale == RIGID_ALPHA_SCALE for c in guided)  # the suites' default
     assert all(not c.mode_from_intent for c in seen if c.alpha == 0)  # unguided: the unknown mode
     plain = save_model(tiny_model(), tmp_path / "plain.safetensors")
     assert run_eval(EvalConfig(checkpoint=str(plain), **base))["config"]["mode_from_intent"] is False

@@ -279,6 +279,30 @@ def test_mode_from_intent_picks_the_primitive_a_rigid_turn_means():
     assert not np.allclose(guided[:2], fixed[:2]) and np.allclose(guided[2:], fixed[2:])
 
 
+def test_intent_modes_default_to_the_rotation_primitives_of_the_models_training_data():
+    from dexgen.controller.dexgen_controller import DEFAULT_INTENT_MODES, trained_rotation_modes
+    from dexgen.data.schema import PRIMITIVES
+    from dexgen.teleop.commands import KinematicIntent
+
+    model = tiny_model(mode="primitive", mode_dropout=0.1)
+    assert trained_rotation_modes(model) == DEFAULT_INTENT_MODES  # a record that does not say
+    model.record = {"dataset": {"primitives_seen": ["rotate-x", "rotate+x", "rotate+z", "translate+x"]}}
+    assert trained_rotation_modes(model) == ("rotate+x", "rotate-x", "rotate+z")
+    ctrl = DexGenController(model, config=ControllerConfig(alpha=0.3, mode_from_intent=True, intent="rigid"),
+                            batch=2)  # fmt: skip
+    frames = _frame(2)
+    tips = frames[:, 32:44].reshape(2, 4, 3).astype(np.float64)
+    hist = torch.from_numpy(np.repeat(frames[:, None], model.cfg.history, axis=1))
+    cmds = np.stack([KinematicIntent(axis, 0.5, horizon=model.cfg.horizon).command(0, tips[i : i + 1])[0]
+                     for i, axis in enumerate(("+x", "-z"))]).astype(np.float32)  # fmt: skip
+    # +x is among the model's primitives now; -z is not, so that turn gets the unknown mode
+    assert ctrl._modes(ctrl._intent(hist, torch.from_numpy(cmds))).tolist() == [PRIMITIVES.index("rotate+x"), -1]
+    model.record = {"dataset": {"primitives_seen": ["translate+x", "grasp_to_grasp"]}}
+    with pytest.raises(ValueError, match="no rotation primitive"):
+        DexGenController(model, config=ControllerConfig(mode_from_intent=True))
+    DexGenController(model, config=ControllerConfig())  # without the mode the primitives do not matter
+
+
 def test_rigid_alpha_scale_weakens_guidance_only_for_commands_read_as_rigid_turns():
     from dexgen.teleop.commands import KinematicIntent
 

@@ -32,10 +32,14 @@ from dexgen.controller.guidance import (
 )
 from dexgen.controller.observation import FRAME_DIM, ObservationHistory, check_frames
 from dexgen.data.schema import PRIMITIVES
+from dexgen.model.checkpoint import model_primitives
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.sim.constants import GRASP_CENTRE
 from dexgen.sim.tasks import AXES
 
+DEFAULT_INTENT_MODES = ("rotate+z", "rotate-z")
+"""The rotation primitives mode_from_intent chooses among for a model whose record does not list its training
+data's primitives (the models shipped before it did were trained on these)."""
 TIPS = slice(32, 44)
 TARGETS = slice(16, 32)
 
@@ -93,9 +97,10 @@ class ControllerConfig:
     least ``mode_min_speed``, and the unknown mode otherwise (and without a command). A coarse command then picks
     the kind of motion it means (an expert's gait), and guidance shapes it; the command is still never a network
     input."""
-    intent_modes: tuple[str, ...] = ("rotate+z", "rotate-z")
-    """Rotation primitives (``dexgen.data.schema.PRIMITIVES``) that mode_from_intent chooses among: those the
-    model was trained on."""
+    intent_modes: tuple[str, ...] | None = None
+    """Rotation primitives (``dexgen.data.schema.PRIMITIVES``) that mode_from_intent chooses among; None: the
+    rotation primitives of the model's training data (its record's ``primitives_seen``; ``DEFAULT_INTENT_MODES``
+    for a record from before they were stored). A primitive the model never saw has an untrained mode."""
     mode_min_speed: float = 0.1
     """Least intended rotation along a primitive's axis, rad/s, for mode_from_intent to choose that primitive."""
     workspace_radius: float = 0.0
@@ -145,7 +150,12 @@ class DexGenController:
         if config.mode_from_intent and model.cfg.unknown_mode is None:
             raise ValueError("mode_from_intent needs a model trained with a mode input and mode dropout "
                              "(--model.mode primitive --model.mode-dropout P)")  # fmt: skip
-        self._mode_ids, self._mode_axes = _intent_modes(config.intent_modes)
+        if config.intent_modes is not None or config.mode_from_intent:
+            modes = config.intent_modes if config.intent_modes is not None else trained_rotation_modes(model)
+            if not modes:
+                raise ValueError("mode_from_intent: the model's training data executes no rotation primitive; "
+                                 "pass intent_modes")  # fmt: skip
+            self._mode_ids, self._mode_axes = _intent_modes(modes)
         if config.replan_every > model.cfg.horizon - model.cfg.idm_horizon + 1:
             raise ValueError(f"replan_every {config.replan_every} runs past the plan's horizon {model.cfg.horizon}")
         if joint_range is None:
@@ -290,6 +300,15 @@ class DexGenController:
         out = targets.numpy().astype(np.float64)
         self.latencies_s.append(time.perf_counter() - start)
         return out[0] if single else out
+
+
+def trained_rotation_modes(model: DexGenModel) -> tuple[str, ...]:
+    """The rotation primitives that the model's training data executes (``DEFAULT_INTENT_MODES`` for a record
+    that does not say), in ``PRIMITIVES`` order."""
+    seen = model_primitives(model)
+    if seen is None:
+        return DEFAULT_INTENT_MODES
+    return tuple(p for p in PRIMITIVES if p in seen and p.startswith("rotate"))
 
 
 def _intent_modes(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:

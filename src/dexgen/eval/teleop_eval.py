@@ -274,8 +274,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                                             intent=cfg.intent, ranking=cfg.ranking,
                                             consistency=cfg.consistency, workspace_radius=cfg.workspace_radius,
                                             joint_limit_margin=cfg.joint_limit_margin,
-                                            mode_from_intent=bool(cfg.mode_from_intent),
-                                            intent_modes=tuple(f"rotate{a}" for a in axes))  # fmt: skip
+                                            mode_from_intent=bool(cfg.mode_from_intent))  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
                     live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
                     video = first and alpha == cfg.alpha

@@ -42,6 +42,13 @@ def model_wrists(model: DexGenModel) -> list[str]:
     return list(getattr(model, "record", {}).get("dataset", {}).get("wrists", [DEFAULT_WRIST]))
 
 
+def model_primitives(model: DexGenModel) -> list[str] | None:
+    """The primitives (names in ``PRIMITIVES``) that the model's training data executes, or None for a record from
+    before they were stored."""
+    seen = getattr(model, "record", {}).get("dataset", {}).get("primitives_seen")
+    return None if seen is None else list(seen)
+
+
 def data_signature() -> dict:
     """What a model assumes about its data: schema version, observation fields and primitive names."""
     return {"schema_version": SCHEMA_VERSION, "obs_fields": list(OBS_FIELDS), "primitives": list(PRIMITIVES)}

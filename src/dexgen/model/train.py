@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexgen.data.schema import PRIMITIVES
 from dexgen.data.store import DatasetError
 from dexgen.data.windows import MotionWindows
 from dexgen.files import atomic_path, read_torch_checkpoint
@@ -82,14 +83,16 @@ class TrainError(ValueError):
 
 
 def _dataset_info(ds: MotionWindows) -> dict:
-    """What a model record says about its dataset: where it was, its size, and how it was made."""
+    """What a model record says about its dataset: where it was, its size, its wrist orientations and the
+    primitives its steps execute, and how it was made."""
     from dexgen.data.store import open_dataset
 
     with open_dataset(ds.path) as r:
         made = {k: r.attrs.get(k) for k in ("command", "seed", "revision")}
         wrists = sorted(set(r.episode_info("wrist")))
+    seen = [PRIMITIVES[i] for i in np.unique(ds._arrays.primitive_id)]
     return {"path": str(ds.path), "episodes": int(len(ds._arrays.ends)), "transitions": int(ds._arrays.transitions),
-            "wrists": wrists, "generated_by": made, **data_signature()}  # fmt: skip
+            "wrists": wrists, "primitives_seen": seen, "generated_by": made, **data_signature()}  # fmt: skip
 
 
 def fit_normalizers(model: DexGenModel, train: MotionWindows, *, seed: int, samples: int = 100_000) -> None:

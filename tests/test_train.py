@@ -121,6 +121,7 @@ def test_init_actor_starts_from_an_exported_expert_and_warmup_fits_only_the_crit
     cfg = dict(run_name="ft", init_actor=str(exported), critic_warmup=2)
     out = train_expert(tiny_config(tmp_path, iterations=2, **cfg), progress=False)
     assert out["env_steps"] == 2 * 2 * 6 * 8  # the expert's steps count toward the new run
+    assert out["run_env_steps"] == 2 * 6 * 8 and out["run_wall_s"] > 0  # this run alone
     ckpt = load_checkpoint(tmp_path / "ft" / "last.pt")
     warm = ckpt["alg"]["actor_state_dict"]
     for k in shipped:

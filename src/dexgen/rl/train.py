@@ -170,7 +170,9 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def train_expert(cfg: TrainExpertConfig, *, progress: bool = True) -> dict:
-    """Train (or resume) an expert; returns a summary with the run directory and final statistics."""
+    """Train (or resume) an expert; returns a summary with the run directory and final statistics. Its
+    ``env_steps`` and ``wall_s`` count the whole lineage (a resumed run's earlier segments, the actor it started
+    from), as the shipped record does; ``run_env_steps`` and ``run_wall_s`` count this call alone."""
     threads = torch.get_num_threads()
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
@@ -222,7 +224,8 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
                                       f"{source['config'][key]!r}")  # fmt: skip
         env_steps, wall = source["env_steps"], source["wall_s"]
     if start_it >= cfg.iterations:
-        return {"run_dir": str(run_dir), "iterations": start_it, "env_steps": env_steps, "wall_s": wall}
+        return {"run_dir": str(run_dir), "iterations": start_it, "env_steps": env_steps, "wall_s": wall,
+                "run_env_steps": 0, "run_wall_s": 0.0}  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(_config_dict(cfg), indent=2))
 
@@ -266,6 +269,7 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
     it = start_it
     t0 = time.perf_counter() - wall
     t_process, t_segment, segment_s = time.perf_counter(), time.perf_counter(), 0.0
+    steps_before = env_steps
     while it < cfg.iterations:
         if it % cfg.save_interval == 0:  # segment start: re-seed everything (see module docstring)
             s = _segment_seed(cfg.seed, it)
@@ -334,7 +338,9 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
                 break
     bar.close()
     writer.close()
-    return {"run_dir": str(run_dir), "iterations": it, "env_steps": env_steps, "wall_s": round(wall, 1), **stats}
+    return {"run_dir": str(run_dir), "iterations": it, "env_steps": env_steps, "wall_s": round(wall, 1),
+            "run_env_steps": env_steps - steps_before, "run_wall_s": round(time.perf_counter() - t_process, 1),
+            **stats}  # fmt: skip
 
 
 def _expert_source(cfg: TrainExpertConfig) -> dict:

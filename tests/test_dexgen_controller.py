@@ -315,11 +315,12 @@ def test_rigid_alpha_scale_weakens_guidance_only_for_commands_read_as_rigid_turn
     gait = 0.01 * np.random.default_rng(3).normal(size=(model.cfg.horizon, 4, 3))  # fingertips apart: not rigid
     cmds = np.stack([rigid, gait]).astype(np.float32)
 
-    def act(alpha, scale):
-        cfg = ControllerConfig(alpha=alpha, rigid_alpha_scale=scale)
+    def act(alpha, scale, candidates=1):
+        cfg = ControllerConfig(alpha=alpha, rigid_alpha_scale=scale, candidates=candidates)
         return DexGenController(model, config=cfg, batch=2).act(frames, cmds)
 
-    scaled, plain, weak = act(0.4, 0.25), act(0.4, 1.0), act(0.1, 1.0)
-    np.testing.assert_allclose(scaled[0], weak[0], atol=1e-5)  # the rigid turn: guided with 0.4 * 0.25
-    np.testing.assert_allclose(scaled[1], plain[1], atol=1e-5)  # the gait-like command: with 0.4
-    assert not np.allclose(scaled[0], plain[0])
+    for k in (1, 3):  # one plan per hand, and best of k (each hand's strength repeated for its k candidates)
+        scaled, plain, weak = act(0.4, 0.25, k), act(0.4, 1.0, k), act(0.1, 1.0, k)
+        np.testing.assert_allclose(scaled[0], weak[0], atol=1e-5)  # the rigid turn: guided with 0.4 * 0.25
+        np.testing.assert_allclose(scaled[1], plain[1], atol=1e-5)  # the gait-like command: with 0.4
+        assert not np.allclose(scaled[0], plain[0])

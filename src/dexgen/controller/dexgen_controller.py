@@ -219,16 +219,19 @@ class DexGenController:
 
     def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None,
                       remainder: tuple[torch.Tensor, torch.Tensor] | None = None,
-                      mode: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                      mode: torch.Tensor | None = None,
+                      alpha: float | torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Δx (N, T, 4, 3) m sampled for histories (N, H, D) with every guidance term the config asks for;
         ``remainder``: the rest of the plans being followed relative to now (N, T', 4, 3) m and which of them are
-        current (N,) bool, for the consistency term; ``mode``: the denoiser's mode ids (see ``_modes``)."""
+        current (N,) bool, for the consistency term; ``mode``: the denoiser's mode ids (see ``_modes``); ``alpha``:
+        the command guidance strength (see ``_alphas``; None: the config's α)."""
         cfg = self.config
         tips = hist[:, -1, TIPS].reshape(-1, 4, 3)
         guide = compose(
             plan_guide(self.model, remainder[0], cfg.consistency, active=remainder[1])
             if remainder is not None and cfg.consistency > 0 else None,
-            command_guide(self.model, cmd, self._alphas(cmd, tips), component=cfg.command_component, tips=tips)
+            command_guide(self.model, cmd, cfg.alpha if alpha is None else alpha, component=cfg.command_component,
+                          tips=tips)
             if cmd is not None and cfg.alpha > 0 else None,
             rotation_guide(self.model, hist, cmd, tips, weight=cfg.rotation_weight)
             if cmd is not None and cfg.rotation_weight > 0 else None,
@@ -271,6 +274,8 @@ class DexGenController:
             k = cfg.candidates if cmd is not None else 1
             want = self._intent(hist, cmd) if cmd is not None and (k > 1 or cfg.mode_from_intent) else None
             mode = self._modes(want)
+            # per hand, read once per decision (not once per candidate)
+            alpha = self._alphas(cmd, tips_now[:, 0]) if cmd is not None and cfg.alpha > 0 else None
             rest = None
             if self._plan is not None and cfg.consistency > 0:
                 rest = (self._plan[:, self._plan_age :] - tips_now, torch.from_numpy(self._has_plan.copy()))
@@ -278,13 +283,14 @@ class DexGenController:
                 hist_k = hist.repeat_interleave(k, 0)
                 rest_k = None if rest is None else tuple(r.repeat_interleave(k, 0) for r in rest)
                 mode_k = mode.repeat_interleave(k, 0) if mode is not None and mode.ndim == 1 else mode
-                many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0), rest_k, mode_k)
+                alpha_k = alpha.repeat_interleave(k, 0) if isinstance(alpha, torch.Tensor) else alpha
+                many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0), rest_k, mode_k, alpha_k)
                 miss = intent_miss(self.model.predict_rotation(hist_k, many), want.repeat_interleave(k, 0),
                                    ranking=cfg.ranking)  # fmt: skip
                 best = miss.view(-1, k).argmin(dim=1)
                 dx = many.view(-1, k, *many.shape[1:])[torch.arange(len(best)), best]
             else:
-                dx = self._sample_plans(hist, cmd, rest, mode)
+                dx = self._sample_plans(hist, cmd, rest, mode, alpha)
             self._plan, self._plan_age = tips_now + dx, 0  # absolute fingertip positions, palm frame
             self._has_plan[:] = True
         dx = self._plan[:, self._plan_age :] - tips_now

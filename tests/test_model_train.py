@@ -90,7 +90,11 @@ def test_mode_dropout_trains_the_unknown_mode(tmp_path, dataset):
     from dexgen.model.dexgen_model import DexGenModel
 
     cfg = ModelConfig(**{**TINY.to_dict(), "mode": "primitive", "mode_dropout": 0.3})
-    out = train_model(_cfg(tmp_path, dataset, steps=30, ema_decay=0.0, model=cfg))
+    out = train_model(_cfg(tmp_path, dataset, steps=30, ema_decay=0.0, val_every=15, model=cfg))
+    log = [json.loads(line) for line in (tmp_path / "runs/t/log.jsonl").read_text().splitlines()]
+    for r in log:  # the two readings of the mode are logged apart; the mixed loss lies between them
+        known, unknown = r["val/diffusion_known_mode"], r["val/diffusion_unknown_mode"]
+        assert known != unknown and min(known, unknown) * 0.8 < r["val/diffusion"] < max(known, unknown) * 1.2
     torch.manual_seed(0)
     fresh = DexGenModel(cfg).denoiser.mode_embed.weight
     trained = load_model(out["model"])

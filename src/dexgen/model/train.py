@@ -131,8 +131,12 @@ def _losses(model: DexGenModel, b: dict[str, torch.Tensor], only: str, gen: torc
 @torch.no_grad()
 def validate(model: DexGenModel, val: dict[str, torch.Tensor], only: str, *, seed: int = 0) -> dict[str, float]:
     """Validation losses on fixed windows with fixed diffusion noise (comparable across calls), plus the IDM's
-    root-mean-square joint target error in radians."""
+    root-mean-square joint target error in radians; for a model trained with mode dropout, also the diffusion loss
+    with every window's true mode (``diffusion_known_mode``, comparable with a model without dropout) and with the
+    unknown mode (``diffusion_unknown_mode``)."""
     gen = torch.Generator().manual_seed(seed)
+    # the same noise for both readings of the mode, and none taken from ``gen`` (which "diffusion" keeps to itself)
+    mode_gens = {k: torch.Generator().manual_seed(seed + 1) for k in ("diffusion_known_mode", "diffusion_unknown_mode")}
     out: dict[str, float] = {}
     n = len(val["obs"])
     sums: dict[str, float] = {}
@@ -146,6 +150,12 @@ def validate(model: DexGenModel, val: dict[str, torch.Tensor], only: str, *, see
         if "rotation" in sums:  # explained variance of the angular velocity from clean Δx, per axis
             err = model.predict_rotation(b["obs"], b["dx"]) - b["angvel"]
             sums["_rot_sse"] = sums.get("_rot_sse", 0.0) + err.pow(2).sum(0)
+        if only in ("both", "diffusion") and model.cfg.mode == "primitive" and model.cfg.mode_dropout > 0:
+            # "diffusion" drops the mode at random as training does; these two are the loss of each reading alone
+            mode = b["primitive_id"]
+            for key, m in (("diffusion_known_mode", mode), ("diffusion_unknown_mode", torch.full_like(mode, -1))):
+                loss = model.diffusion_loss(b["obs"], b["dx"], mask=b["dx_mask"], mode=m, generator=mode_gens[key])
+                sums[key] = sums.get(key, 0.0) + float(loss) * len(b["obs"])
     for k, v in sums.items():
         out[k] = v / n
     if "idm_rmse_rad" in out:

@@ -178,6 +178,7 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "train": ("dexgen.model.train:TrainModelConfig", "dexgen.model.train:train_model"),
     "eval-model": ("dexgen.eval.model_eval:EvalModelConfig", "dexgen.eval.model_eval:run_eval_model"),
     "eval": ("dexgen.eval.teleop_eval:EvalConfig", "dexgen.eval.teleop_eval:run_eval"),
+    "eval-pool": ("dexgen.eval.pool:PoolConfig", "dexgen.eval.pool:run_pool"),
     "demo": ("dexgen.eval.demo:DemoConfig", "dexgen.eval.demo:run_demo"),
     "teleop": ("dexgen.teleop.interactive:TeleopConfig", "dexgen.teleop.interactive:run_teleop"),
     "bench controller": ("dexgen.controller.bench:BenchControllerConfig", "dexgen.controller.bench:bench_controller"),

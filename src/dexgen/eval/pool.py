@@ -1,0 +1,116 @@
+"""``dexgen eval-pool``: one summary from the episodes of several ``dexgen eval`` runs of one setting on other seeds.
+
+A run's medians move by 5-10 points of progress between seed sets (three seeds of the full suite are 336 episodes
+per method, and progress is spread widely), which is as much as the changes being compared. Every ``eval.json``
+keeps each episode's figures (``per_episode``), so runs of the same setting on disjoint seeds can be pooled into
+one larger sample, with medians and bootstrap intervals over all of it, without rerunning anything.
+
+Runs pool only if their settings are the same except for the seeds (and where their outputs went); a seed in two
+runs would count its episodes twice and is refused. The sweep is not pooled (eval.json keeps the episodes of the
+chosen α only).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from dexgen.eval.teleop_eval import Episodes, markdown_table, summarize
+
+IGNORED = ("seeds", "out", "video", "threads", "json", "sweep")
+"""Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how)."""
+
+
+class PoolError(ValueError):
+    """A run that cannot be read or pooled."""
+
+
+@dataclass
+class PoolConfig:
+    """Pool the episodes of several ``dexgen eval`` runs (one setting, disjoint seeds) into one summary."""
+
+    runs: tyro.conf.Positional[tuple[str, ...]] = ()
+    """eval.json files written by ``dexgen eval`` (or the directories holding them), at least two."""
+    out: str = "outputs/eval_pool"
+    """Directory of the pooled eval.json (summary, every episode, the runs pooled) and eval.md."""
+    json: bool = False
+    """Print one JSON object (the summary) instead of the table."""
+
+
+@dataclass
+class _Setting:
+    """What ``summarize`` reads of an eval config."""
+
+    suite: str
+    seconds: float
+
+
+def _read(path: str) -> tuple[Path, dict]:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "eval.json"
+    try:
+        record = json.loads(p.read_text())
+    except OSError as e:
+        raise PoolError(f"cannot read {p}: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise PoolError(f"{p} is not JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(record, dict) or not {"config", "per_episode"} <= set(record):
+        raise PoolError(f"{p} is not an eval.json of dexgen eval (no config or per_episode)")
+    return p, record
+
+
+def pool_runs(paths: list[str] | tuple[str, ...]) -> tuple[dict, dict]:
+    """The pooled summary (as ``dexgen eval``'s, seeds joined, no sweep, with ``pooled_from``) and the pooled
+    per-episode figures ``[source][method]`` of the eval.json files ``paths``; a PoolError naming the run and the
+    setting when they do not pool."""
+    if len(paths) < 2:
+        raise PoolError(f"give at least two runs to pool, got {len(paths)}")
+    runs = [_read(p) for p in paths]
+    first_path, first = runs[0]
+    base = {k: v for k, v in first["config"].items() if k not in IGNORED}
+    seen: dict[int, Path] = {}
+    results: dict[str, dict[str, Episodes]] = {}
+    for path, record in runs:
+        cfg = record["config"]
+        for key in sorted(set(base) | (set(cfg) - set(IGNORED))):
+            if cfg.get(key) != base.get(key):
+                raise PoolError(f"{path} was run with {key}={cfg.get(key)!r}, {first_path} with {base.get(key)!r}: "
+                                "only runs of one setting on other seeds pool")  # fmt: skip
+        for seed in (int(s) for s in str(cfg["seeds"]).split(",") if s.strip()):
+            if seed in seen:
+                raise PoolError(f"seed {seed} is in both {seen[seed]} and {path}: its episodes would count twice")
+            seen[seed] = path
+        for source, per_method in record["per_episode"].items():
+            for method, figures in per_method.items():
+                e = results.setdefault(source, {}).setdefault(method, Episodes([], [], []))
+                e.extend(figures["holding_s"], figures["progress_rad_per_s"], figures["follow_error_mm"])
+    methods = {tuple(pm) for pm in results.values()}
+    if len(methods) != 1:
+        raise PoolError("the runs' sources do not all have the same methods")
+    summary = summarize({"results": results, "swept": {}}, _Setting(base["suite"], float(base["seconds"])))
+    summary["config"] = {**first["config"], "seeds": ",".join(str(s) for s in sorted(seen)), "sweep": ""}
+    summary["pooled_from"] = [str(p) for p, _ in runs]
+    per_episode = {s: {m: {"holding_s": e.hold_s, "progress_rad_per_s": e.progress, "follow_error_mm": e.follow_mm}
+                       for m, e in pm.items()} for s, pm in results.items()}  # fmt: skip
+    return summary, per_episode
+
+
+def run_pool(cfg: PoolConfig) -> dict:
+    """The eval-pool command: write the pooled eval.json and eval.md into ``cfg.out``; print the table."""
+    summary, per_episode = pool_runs(cfg.runs)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary["files"] = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}
+    table = markdown_table(summary)
+    Path(summary["files"]["table"]).write_text(table + "\n")
+    Path(summary["files"]["json"]).write_text(json.dumps({**summary, "per_episode": per_episode}, indent=2,
+                                                         default=float) + "\n")  # fmt: skip
+    if cfg.json:
+        return summary
+    print(table)
+    keys = ("holding_ratio_guided_vs_raw", "progress_ratio_guided_vs_expert", "pooled_from", "files")
+    return {k: summary[k] for k in keys}

@@ -1,0 +1,74 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dexgen.cli import main
+from dexgen.eval.pool import PoolConfig, PoolError, pool_runs, run_pool
+from dexgen.eval.teleop_eval import EvalConfig, run_eval
+from dexgen.model.checkpoint import save_model
+from model_helpers import tiny_model
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two real tiny evaluations of one setting on seeds 1 and 2: their eval.json paths."""
+    tmp = tmp_path_factory.mktemp("pool")
+    path = save_model(tiny_model(), tmp / "m.safetensors")
+    out = []
+    for seed in (1, 2):
+        cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seeds=str(seed), seconds=0.5, sweep="",
+                         alpha=0.3, out=str(tmp / f"s{seed}"), json=True)  # fmt: skip
+        out.append(run_eval(cfg)["files"]["json"])
+    return out
+
+
+def _edited(path: str, tmp_path: Path, name: str, **config) -> str:
+    record = json.loads(Path(path).read_text())
+    record["config"].update(config)
+    p = tmp_path / name
+    p.write_text(json.dumps(record))
+    return str(p)
+
+
+def test_pooled_figures_are_those_of_all_episodes_together(runs, tmp_path):
+    summary, per_episode = pool_runs([str(Path(runs[0]).parent), runs[1]])  # a directory or its eval.json
+    one = [json.loads(Path(p).read_text()) for p in runs]
+    for source, per_method in per_episode.items():
+        for method, figures in per_method.items():
+            both = [x for r in one for x in r["per_episode"][source][method]["holding_s"]]
+            assert figures["holding_s"] == both
+            assert summary["per_source"][source][method]["holding_s_median"] == pytest.approx(float(np.median(both)))
+    assert summary["methods"]["guided"]["episodes"] == sum(r["methods"]["guided"]["episodes"] for r in one)
+    assert summary["config"]["seeds"] == "1,2"
+    ratio = summary["methods"]["guided"]["holding_s_median"] / summary["methods"]["raw"]["holding_s_median"]
+    assert summary["holding_ratio_guided_vs_raw"] == pytest.approx(ratio)
+
+
+def test_the_command_writes_the_pooled_files(runs, tmp_path):
+    out = run_pool(PoolConfig(runs=tuple(runs), out=str(tmp_path / "pooled"), json=True))
+    saved = json.loads(Path(out["files"]["json"]).read_text())
+    assert saved["pooled_from"] == runs and "per_episode" in saved
+    assert "| guided |" in Path(out["files"]["table"]).read_text()
+    assert main(["eval-pool", *runs, "--out", str(tmp_path / "cli"), "--json"]) == 0
+
+
+def test_runs_that_do_not_pool_are_refused_with_the_reason(runs, tmp_path, capsys):
+    with pytest.raises(PoolError, match="seed 1 is in both"):
+        pool_runs([runs[0], runs[0]])
+    with pytest.raises(PoolError, match="alpha=0.45"):
+        pool_runs([runs[0], _edited(runs[1], tmp_path, "a.json", alpha=0.45)])
+    assert pool_runs([runs[0], _edited(runs[1], tmp_path, "b.json", out="elsewhere", threads=1)])  # not a setting
+    with pytest.raises(PoolError, match="at least two"):
+        pool_runs([runs[0]])
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(PoolError, match="is not JSON"):
+        pool_runs([runs[0], str(bad)])
+    bad.write_text("{}")
+    with pytest.raises(PoolError, match="not an eval.json"):
+        pool_runs([runs[0], str(bad)])
+    assert main(["eval-pool", runs[0], str(tmp_path / "missing.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dexgen eval-pool: error: cannot read") and "\n" not in err

@@ -11,6 +11,7 @@ dexgen train --dataset data.h5        # train the diffusion model and the invers
 dexgen eval-model --json              # the shipped model alone: IDM error and tracking, unguided control
 dexgen bench controller --json        # latency of one control decision on one thread
 dexgen eval --suite quick --json      # raw teleop vs DexGen unguided / guided vs the RL expert
+dexgen eval-pool RUN_A RUN_B --json   # pool runs of one setting on disjoint seeds into one summary
 dexgen teleop                         # drive the hand from the keyboard (axis and speed of a rotation)
 """
 

@@ -69,6 +69,11 @@ def test_runs_that_do_not_pool_are_refused_with_the_reason(runs, tmp_path, capsy
     bad.write_text("{}")
     with pytest.raises(PoolError, match="not an eval.json"):
         pool_runs([runs[0], str(bad)])
+    record = json.loads(Path(runs[1]).read_text())
+    del record["per_episode"]["kinematic"]["guided"]["follow_error_mm"]
+    bad.write_text(json.dumps(record))
+    with pytest.raises(PoolError, match="malformed per_episode"):
+        pool_runs([runs[0], str(bad)])
     assert main(["eval-pool", runs[0], str(tmp_path / "missing.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dexgen eval-pool: error: cannot read") and "\n" not in err

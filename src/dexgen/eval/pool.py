@@ -18,7 +18,7 @@ from pathlib import Path
 
 import tyro
 
-from dexgen.eval.teleop_eval import Episodes, markdown_table, summarize
+from dexgen.eval.teleop_eval import Episodes, episode_figures, markdown_table, summarize
 
 IGNORED = ("seeds", "out", "video", "threads", "json", "sweep")
 """Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how)."""
@@ -84,19 +84,20 @@ def pool_runs(paths: list[str] | tuple[str, ...]) -> tuple[dict, dict]:
             if seed in seen:
                 raise PoolError(f"seed {seed} is in both {seen[seed]} and {path}: its episodes would count twice")
             seen[seed] = path
-        for source, per_method in record["per_episode"].items():
-            for method, figures in per_method.items():
-                e = results.setdefault(source, {}).setdefault(method, Episodes([], [], []))
-                e.extend(figures["holding_s"], figures["progress_rad_per_s"], figures["follow_error_mm"])
+        try:
+            for source, per_method in record["per_episode"].items():
+                for method, figures in per_method.items():
+                    e = results.setdefault(source, {}).setdefault(method, Episodes([], [], []))
+                    e.extend(figures["holding_s"], figures["progress_rad_per_s"], figures["follow_error_mm"])
+        except (AttributeError, KeyError, TypeError) as e:
+            raise PoolError(f"{path} has malformed per_episode figures ({type(e).__name__}: {e})") from None
     methods = {tuple(pm) for pm in results.values()}
     if len(methods) != 1:
         raise PoolError("the runs' sources do not all have the same methods")
     summary = summarize({"results": results, "swept": {}}, _Setting(base["suite"], float(base["seconds"])))
     summary["config"] = {**first["config"], "seeds": ",".join(str(s) for s in sorted(seen)), "sweep": ""}
     summary["pooled_from"] = [str(p) for p, _ in runs]
-    per_episode = {s: {m: {"holding_s": e.hold_s, "progress_rad_per_s": e.progress, "follow_error_mm": e.follow_mm}
-                       for m, e in pm.items()} for s, pm in results.items()}  # fmt: skip
-    return summary, per_episode
+    return summary, episode_figures(results)
 
 
 def run_pool(cfg: PoolConfig) -> dict:

@@ -424,6 +424,13 @@ def sweep_plot(summary: dict, path: Path) -> Path:
     return path
 
 
+def episode_figures(results: dict[str, dict[str, Episodes]]) -> dict:
+    """Every episode's figures ``[source][method]`` as eval.json keeps them (``per_episode``; each list in the order
+    axis, seed, hand): holding_s, progress_rad_per_s, follow_error_mm."""
+    return {s: {m: {"holding_s": e.hold_s, "progress_rad_per_s": e.progress, "follow_error_mm": e.follow_mm}
+                for m, e in pm.items()} for s, pm in results.items()}  # fmt: skip
+
+
 def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None = None) -> dict:
     """Write eval.json (the summary and every episode's figures, ``per_episode[source][method]``), eval.md,
     sweep.png (and raw_vs_guided.mp4) into ``cfg.out``; returns the summary with the file paths under ``files``
@@ -446,9 +453,7 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
         files["video"] = str(write_video(out / "raw_vs_guided.mp4", both, fps=20.0))
     summary["files"] = files
     Path(files["table"]).write_text(markdown_table(summary) + "\n")
-    per_episode = {s: {m: {"holding_s": e.hold_s, "progress_rad_per_s": e.progress, "follow_error_mm": e.follow_mm}
-                       for m, e in pm.items()} for s, pm in run["results"].items()}  # fmt: skip
-    record = {**summary, "per_episode": per_episode}  # for re-analysis without rerunning; order: axis, seed, hand
+    record = {**summary, "per_episode": episode_figures(run["results"])}  # for re-analysis without rerunning
     Path(files["json"]).write_text(json.dumps(record, indent=2, default=float) + "\n")
     return summary
 

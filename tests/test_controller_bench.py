@@ -18,6 +18,7 @@ def test_bench_reports_guided_unguided_and_joint_limit_latency(tmp_path):
         assert out[key] > 0
     assert out["latency_ms_p95"] >= out["latency_ms_p50"]
     assert out["threads"] == 1 and out["batch"] == 1
+    assert out["alpha"] == 0.45  # the evaluated guided method's strength
 
 
 def test_bench_skips_the_rotation_variant_for_a_model_without_a_predictor(tmp_path):

@@ -220,6 +220,10 @@ def test_command_intent_reads_a_rigid_turn_rigidly_and_gaiting_through_the_predi
         mixed = torch.cat([turn[:1], gait[1:]])  # auto decides per hand
         want = torch.cat([command_rotation(turn[:1], tips[:1]), model.predict_rotation(obs[1:], gait[1:])])
         torch.testing.assert_close(command_intent(model, obs, mixed, tips), want)
+        # a reading made beforehand (the controller's, shared with α) is used as given
+        torch.testing.assert_close(command_intent(model, obs, mixed, tips, rigid=torch.tensor([True, False])), want)
+        flipped = torch.cat([model.predict_rotation(obs[:1], turn[:1]), command_rotation(gait[1:], tips[1:])])
+        torch.testing.assert_close(command_intent(model, obs, mixed, tips, rigid=torch.tensor([False, True])), flipped)
     with pytest.raises(ValueError, match="intent"):
         command_intent(model, obs, turn, tips, intent="psychic")
 

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
+from dexgen.controller.dexgen_controller import (
+    GUIDED_ALPHA,
+    GUIDED_CANDIDATES,
+    GUIDED_RIGID_ALPHA_SCALE,
+    ControllerConfig,
+    DexGenController,
+    frame_from_policy_obs,
+)
 from dexgen.model.checkpoint import load_model, shipped_model_path
 from dexgen.teleop.commands import KinematicIntent
 
@@ -30,13 +37,13 @@ class BenchControllerConfig:
     """Timed decisions per variant (after a warm-up)."""
     warmup: int = 30
     """Untimed decisions first."""
-    alpha: float = 0.3
-    """Guidance strength of the guided variant."""
+    alpha: float = GUIDED_ALPHA
+    """Guidance strength of the guided variants (the compute does not depend on its value)."""
     rotation_weight: float = 1.0
     """Rotation guidance weight of the rotation variant."""
-    rigid_alpha_scale: float = 0.1
+    rigid_alpha_scale: float = GUIDED_RIGID_ALPHA_SCALE
     """Multiplier of α for the (rigid) command in the candidates_mode variant, as the evaluation's guided method."""
-    candidates: int = 8
+    candidates: int = GUIDED_CANDIDATES
     """Plans per decision of the best-of-candidates variant (guided; the plan closest to the intended rotation)."""
     num_inference_steps: int | None = None
     """DDIM steps; None: the model's default."""

@@ -42,6 +42,16 @@ DEFAULT_INTENT_MODES = ("rotate+z", "rotate-z")
 data's primitives (the models shipped before it did were trained on these)."""
 TIPS = slice(32, 44)
 TARGETS = slice(16, 32)
+GUIDED_ALPHA = 0.45
+"""The guidance strength of the evaluated (and shipped) guided method, chosen on development seeds 4-5 of the full
+evaluation suite (α 0.3: 15.7x holding, 30 % progress; 0.45: 13.6x, 40 %) and then measured on seeds 1-3 (the
+README); ``dexgen eval``, ``dexgen demo``, ``dexgen teleop`` and ``dexgen bench controller`` default to it."""
+GUIDED_RIGID_ALPHA_SCALE = 0.1
+"""The guided method's multiplier of α for commands read as rigid turns (with a model given the mode), chosen on
+development seeds 4-5 of the full suite (1: 12.8x holding, 43 % progress, the kinematic source turning at
+0.047 rad/s; 0.1: 13.6x, 49 %, 0.110 rad/s) and then measured on seeds 1-3 (the README)."""
+GUIDED_CANDIDATES = 8
+"""Plans per decision of the guided method for a model with a rotation predictor (best of 8)."""
 
 
 @dataclass(frozen=True)
@@ -190,11 +200,13 @@ class DexGenController:
             self._plan_age = self.config.replan_every  # replan at the next call
             self._has_plan[ids] = False  # their plan belongs to the previous episode
 
-    def _intent(self, hist: torch.Tensor, cmd: torch.Tensor) -> torch.Tensor:
-        """The command's intended object rotation (N, 3) rad/s (``guidance.command_intent`` as configured)."""
+    def _intent(self, hist: torch.Tensor, cmd: torch.Tensor, rigid: torch.Tensor | None = None) -> torch.Tensor:
+        """The command's intended object rotation (N, 3) rad/s (``guidance.command_intent`` as configured);
+        ``rigid`` (N,) bool: which hands' commands read as rigid turns, if already known."""
         tips = hist[:, -1, TIPS].reshape(-1, 4, 3)
         cfg = self.config
-        return command_intent(self.model, hist, cmd, tips, intent=cfg.intent, rigid_fraction=cfg.rigid_fraction)
+        return command_intent(self.model, hist, cmd, tips, intent=cfg.intent, rigid_fraction=cfg.rigid_fraction,
+                              rigid=rigid)  # fmt: skip
 
     def _modes(self, want: torch.Tensor | None) -> torch.Tensor | None:
         """Per-hand mode ids (N,) (-1: unknown) for intended rotations ``want`` (N, 3) rad/s (None: no command),
@@ -208,13 +220,12 @@ class DexGenController:
         speed, best = along.max(dim=1)
         return torch.where(speed >= cfg.mode_min_speed, self._mode_ids[best], torch.full_like(best, -1))
 
-    def _alphas(self, cmd: torch.Tensor, tips: torch.Tensor) -> float | torch.Tensor:
-        """The command guidance strength: α, or per hand (N,) α times ``rigid_alpha_scale`` where the command
-        (N, T, 4, 3) m is read as a rigid turn of fingertips at ``tips`` (N, 4, 3) m."""
+    def _alphas(self, rigid: torch.Tensor) -> float | torch.Tensor:
+        """The command guidance strength: α, or per hand (N,) α times ``rigid_alpha_scale`` where the command is
+        read as a rigid turn (``rigid`` (N,) bool)."""
         cfg = self.config
         if cfg.rigid_alpha_scale == 1.0:
             return cfg.alpha
-        rigid = rigid_fraction_of(cmd, tips) >= cfg.rigid_fraction
         return torch.where(rigid, cfg.alpha * cfg.rigid_alpha_scale, cfg.alpha)
 
     def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None,
@@ -272,10 +283,11 @@ class DexGenController:
         cfg = self.config
         if self._plan is None or self._plan_age >= cfg.replan_every:
             k = cfg.candidates if cmd is not None else 1
-            want = self._intent(hist, cmd) if cmd is not None and (k > 1 or cfg.mode_from_intent) else None
+            # per hand, read once per decision (not once per candidate) and shared by the intent and α
+            rigid = rigid_fraction_of(cmd, tips_now[:, 0]) >= cfg.rigid_fraction if cmd is not None else None
+            want = self._intent(hist, cmd, rigid) if cmd is not None and (k > 1 or cfg.mode_from_intent) else None
             mode = self._modes(want)
-            # per hand, read once per decision (not once per candidate)
-            alpha = self._alphas(cmd, tips_now[:, 0]) if cmd is not None and cfg.alpha > 0 else None
+            alpha = self._alphas(rigid) if cmd is not None and cfg.alpha > 0 else None
             rest = None
             if self._plan is not None and cfg.consistency > 0:
                 rest = (self._plan[:, self._plan_age :] - tips_now, torch.from_numpy(self._has_plan.copy()))

@@ -219,7 +219,8 @@ def rigid_fraction_of(command: torch.Tensor, tips: torch.Tensor) -> torch.Tensor
 
 
 def command_intent(model: DexGenModel, obs: torch.Tensor, command: torch.Tensor, tips: torch.Tensor, *,
-                   intent: str = "auto", rigid_fraction: float = 0.9) -> torch.Tensor:  # fmt: skip
+                   intent: str = "auto", rigid_fraction: float = 0.9,
+                   rigid: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """The object angular velocity (B, 3), rad/s, palm frame, that a command (B, T, 4, 3) m means, given the
     observation history ``obs`` (B, H, D) and the fingertips now ``tips`` (B, 4, 3) m.
 
@@ -229,7 +230,7 @@ def command_intent(model: DexGenModel, obs: torch.Tensor, command: torch.Tensor,
       palm-down model's validation windows the rigid turn's correlation with the object's z rotation is -0.02,
       the predictor's 0.74 (``dexgen eval-model --parts intent``);
     - ``auto``: rigid where the command's ``rigid_fraction_of`` (see that function) is at least
-      ``rigid_fraction``, predicted elsewhere."""
+      ``rigid_fraction``, predicted elsewhere; ``rigid`` (B,) bool, if given, is that reading already made."""
     if intent not in INTENTS:
         raise ValueError(f"intent must be one of {', '.join(INTENTS)}, got {intent!r}")
     if intent == "rigid":
@@ -237,7 +238,8 @@ def command_intent(model: DexGenModel, obs: torch.Tensor, command: torch.Tensor,
     predicted = model.predict_rotation(obs, command)
     if intent == "predicted":
         return predicted
-    rigid = rigid_fraction_of(command, tips) >= rigid_fraction
+    if rigid is None:
+        rigid = rigid_fraction_of(command, tips) >= rigid_fraction
     return torch.where(rigid[:, None], command_rotation(command, tips), predicted)
 
 

@@ -26,7 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
+from dexgen.controller.dexgen_controller import (
+    GUIDED_ALPHA,
+    GUIDED_CANDIDATES,
+    GUIDED_RIGID_ALPHA_SCALE,
+    ControllerConfig,
+    DexGenController,
+    frame_from_policy_obs,
+)
 from dexgen.eval.metrics import follow_error, median_ci
 from dexgen.eval.model_eval import targets_to_actions
 from dexgen.model.checkpoint import load_model, model_wrists, shipped_model_path
@@ -45,20 +52,17 @@ from dexgen.teleop.commands import (
 )
 
 METHODS = ("raw", "unguided", "guided", "expert")
-ALPHA = 0.45
-"""The guided method's default guidance strength, chosen on development seeds 4-5 of the full suite (α 0.3: 15.7x
-holding, 30 % progress; 0.45: 13.6x, 40 %) and then measured on seeds 1-3 (the README)."""
-RIGID_ALPHA_SCALE = 0.1
-"""The guided method's multiplier of α for commands read as rigid turns, chosen on development seeds 4-5 of the
-full suite (1: 12.8x holding, 43 % progress, the kinematic source turning at 0.047 rad/s; 0.1: 13.6x, 49 %,
-0.110 rad/s) and then measured on seeds 1-3 (the README)."""
+ALPHA = GUIDED_ALPHA
+"""The guided method's default guidance strength (``dexgen.controller.dexgen_controller.GUIDED_ALPHA``)."""
+RIGID_ALPHA_SCALE = GUIDED_RIGID_ALPHA_SCALE
+"""The guided method's multiplier of α for rigid commands (``GUIDED_RIGID_ALPHA_SCALE``, same module)."""
 SUITES = {
     "quick": {"wrist": "palm_down", "objects": "heldout", "axes": "+z,-z", "sources": "kinematic,corrupted:mixed",
-              "seeds": "1,2,3", "episodes": 1, "seconds": 10.0, "sweep": "0,0.45,1", "candidates": 8},
+              "seeds": "1,2,3", "episodes": 1, "seconds": 10.0, "sweep": "0,0.45,1", "candidates": GUIDED_CANDIDATES},
     "full": {"wrist": "palm_down", "objects": "heldout", "axes": "+z,-z",
              "sources": "kinematic,corrupted:clean,corrupted:noisy,corrupted:biased,corrupted:lagged,"
                         "corrupted:scaled,corrupted:frozen_thumb,corrupted:mixed",
-             "seeds": "1,2,3", "episodes": 1, "seconds": 30.0, "sweep": "0,0.45,1", "candidates": 8},
+             "seeds": "1,2,3", "episodes": 1, "seconds": 30.0, "sweep": "0,0.45,1", "candidates": GUIDED_CANDIDATES},
 }  # fmt: skip
 """Suite defaults; any of them can be overridden by the flag of the same name."""
 

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
+from dexgen.controller.dexgen_controller import (
+    GUIDED_ALPHA,
+    GUIDED_CANDIDATES,
+    GUIDED_RIGID_ALPHA_SCALE,
+    ControllerConfig,
+    DexGenController,
+    frame_from_policy_obs,
+)
 from dexgen.model.checkpoint import load_model, shipped_model_path
 from dexgen.teleop.commands import save_recording
 from dexgen.teleop.keyboard import KeyboardIntent
@@ -28,13 +35,14 @@ class TeleopConfig:
     """Object in the hand."""
     wrist: str = "palm_up"
     """Wrist orientation."""
-    alpha: float = 0.3
-    """Guidance strength."""
+    alpha: float = GUIDED_ALPHA
+    """Guidance strength (default: the evaluated guided method's)."""
     rotation_weight: float = 0.0
     """Rotation guidance weight (turn the object as the keys ask, through the model's rotation predictor; 0: off)."""
-    candidates: int = 1
+    candidates: int | None = None
     """Plans per decision; more than one follows the plan whose predicted object rotation is closest to the keys'
-    (needs a model with a rotation predictor, e.g. the palm-down one)."""
+    (needs a model with a rotation predictor, e.g. the palm-down one). None: as the evaluated guided method, 8 for
+    a model with a rotation predictor, 1 for others."""
     intent: str = "auto"
     """How the keys' command is read into an intended object rotation for ranking candidates (auto, rigid,
     predicted; see ``dexgen.controller.guidance.command_intent``). The keys make rigid turns, which auto reads
@@ -88,10 +96,15 @@ def run_teleop(cfg: TeleopConfig) -> dict:
     if cfg.method == "guided":
         model = load_model(cfg.checkpoint or shipped_model_path(cfg.wrist))
         moded = model.cfg.unknown_mode is not None if cfg.mode_from_intent is None else cfg.mode_from_intent
+        candidates = cfg.candidates
+        if candidates is None:
+            candidates = GUIDED_CANDIDATES if model.rotation is not None else 1
+        rigid_scale = cfg.rigid_alpha_scale
+        if rigid_scale is None:
+            rigid_scale = GUIDED_RIGID_ALPHA_SCALE if moded else 1.0
         ctrl_cfg = ControllerConfig(alpha=cfg.alpha, seed=cfg.seed, rotation_weight=cfg.rotation_weight,
-                                    candidates=cfg.candidates, intent=cfg.intent, ranking=cfg.ranking,
-                                    mode_from_intent=moded, rigid_alpha_scale=cfg.rigid_alpha_scale
-                                    if cfg.rigid_alpha_scale is not None else (0.1 if moded else 1.0))  # fmt: skip
+                                    candidates=candidates, intent=cfg.intent, ranking=cfg.ranking,
+                                    mode_from_intent=moded, rigid_alpha_scale=rigid_scale)  # fmt: skip
         ctrl = DexGenController(model, config=ctrl_cfg)
 
         def act(frame, cmd):

@@ -40,14 +40,6 @@ class PoolConfig:
     """Print one JSON object (the summary) instead of the table."""
 
 
-@dataclass
-class _Setting:
-    """What ``summarize`` reads of an eval config."""
-
-    suite: str
-    seconds: float
-
-
 def _read(path: str) -> tuple[Path, dict]:
     p = Path(path)
     if p.is_dir():
@@ -94,8 +86,9 @@ def pool_runs(paths: list[str] | tuple[str, ...]) -> tuple[dict, dict]:
     methods = {tuple(pm) for pm in results.values()}
     if len(methods) != 1:
         raise PoolError("the runs' sources do not all have the same methods")
-    summary = summarize({"results": results, "swept": {}}, _Setting(base["suite"], float(base["seconds"])))
-    summary["config"] = {**first["config"], "seeds": ",".join(str(s) for s in sorted(seen)), "sweep": ""}
+    config = {**first["config"], "seeds": ",".join(str(s) for s in sorted(seen)), "sweep": ""}
+    summary = {"config": config, **summarize({"results": results, "swept": {}}, suite=base["suite"],
+                                              seconds=float(base["seconds"]))}  # fmt: skip
     summary["pooled_from"] = [str(p) for p, _ in runs]
     return summary, episode_figures(results)
 

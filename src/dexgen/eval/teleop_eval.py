@@ -315,19 +315,20 @@ def _recorder(env: HandEnv, frames: dict, key: str):
     return on_step
 
 
-def summarize(run: dict, cfg: EvalConfig) -> dict:
-    """The JSON summary: per method overall and per source, the guided/raw holding ratio, the sweep."""
+def summarize(run: dict, *, suite: str, seconds: float) -> dict:
+    """The JSON summary of a run's episodes (``run["results"]``, ``run["swept"]``) of the given suite and horizon
+    (seconds, the cap on holding time): per method overall and per source, the guided/raw holding ratio, the
+    sweep. The caller adds the config."""
     results, swept = run["results"], run["swept"]
     overall = {m: Episodes([], [], []) for m in next(iter(results.values()))}
     for per_method in results.values():
         for m, e in per_method.items():
             overall[m].extend(e.hold_s, e.progress, e.follow_mm)
-    methods = {m: _summary(e, cfg.seconds) for m, e in overall.items()}
-    per_source = {s: {m: _summary(e, cfg.seconds) for m, e in pm.items()} for s, pm in results.items()}
+    methods = {m: _summary(e, seconds) for m, e in overall.items()}
+    per_source = {s: {m: _summary(e, seconds) for m, e in pm.items()} for s, pm in results.items()}
 
     return {
-        "suite": cfg.suite,
-        "config": asdict(cfg),
+        "suite": suite,
         "methods": methods,
         "per_source": per_source,
         "holding_ratio_guided_vs_raw": _ratio(
@@ -337,10 +338,10 @@ def summarize(run: dict, cfg: EvalConfig) -> dict:
             methods["guided"]["progress_rad_per_s_median"], methods["expert"]["progress_rad_per_s_median"]
         ),
         "sweep": {
-            s: [{"alpha": a, **_point(_summary(e, cfg.seconds))} for a, e in sorted(per_alpha.items())]
+            s: [{"alpha": a, **_point(_summary(e, seconds))} for a, e in sorted(per_alpha.items())]
             for s, per_alpha in swept.items()
         },
-        "sweep_overall": _sweep_overall(swept, methods, cfg.seconds),
+        "sweep_overall": _sweep_overall(swept, methods, seconds),
     }  # fmt: skip
 
 
@@ -441,7 +442,7 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
     (and the wrist orientations of the model's training data, when given)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(run, cfg)
+    summary = {"config": asdict(cfg), **summarize(run, suite=cfg.suite, seconds=cfg.seconds)}
     if model_wrists is not None:
         summary["model_wrists"] = model_wrists
     files = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}

@@ -220,9 +220,9 @@ class DexGenController:
         speed, best = along.max(dim=1)
         return torch.where(speed >= cfg.mode_min_speed, self._mode_ids[best], torch.full_like(best, -1))
 
-    def _alphas(self, rigid: torch.Tensor) -> float | torch.Tensor:
+    def _alphas(self, rigid: torch.Tensor | None) -> float | torch.Tensor:
         """The command guidance strength: α, or per hand (N,) α times ``rigid_alpha_scale`` where the command is
-        read as a rigid turn (``rigid`` (N,) bool)."""
+        read as a rigid turn (``rigid`` (N,) bool; None when the scale is 1)."""
         cfg = self.config
         if cfg.rigid_alpha_scale == 1.0:
             return cfg.alpha
@@ -283,9 +283,12 @@ class DexGenController:
         cfg = self.config
         if self._plan is None or self._plan_age >= cfg.replan_every:
             k = cfg.candidates if cmd is not None else 1
-            # per hand, read once per decision (not once per candidate) and shared by the intent and α
-            rigid = rigid_fraction_of(cmd, tips_now[:, 0]) >= cfg.rigid_fraction if cmd is not None else None
-            want = self._intent(hist, cmd, rigid) if cmd is not None and (k > 1 or cfg.mode_from_intent) else None
+            wants_intent = cmd is not None and (k > 1 or cfg.mode_from_intent)
+            scales_alpha = cmd is not None and cfg.alpha > 0 and cfg.rigid_alpha_scale != 1.0
+            rigid = None  # per hand, read once per decision (not per candidate), only where the intent or α uses it
+            if (wants_intent and cfg.intent == "auto") or scales_alpha:
+                rigid = rigid_fraction_of(cmd, tips_now[:, 0]) >= cfg.rigid_fraction
+            want = self._intent(hist, cmd, rigid) if wants_intent else None
             mode = self._modes(want)
             alpha = self._alphas(rigid) if cmd is not None and cfg.alpha > 0 else None
             rest = None

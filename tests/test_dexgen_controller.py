@@ -324,3 +324,49 @@ def test_rigid_alpha_scale_weakens_guidance_only_for_commands_read_as_rigid_turn
         np.testing.assert_allclose(scaled[0], weak[0], atol=1e-5)  # the rigid turn: guided with 0.4 * 0.25
         np.testing.assert_allclose(scaled[1], plain[1], atol=1e-5)  # the gait-like command: with 0.4
         assert not np.allclose(scaled[0], plain[0])
+
+
+def test_intent_smoothing_averages_a_hands_predicted_readings_until_it_is_reset():
+    from dexgen.teleop.commands import KinematicIntent
+
+    model = tiny_model()
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="intent_smoothing"):
+            DexGenController(model, config=ControllerConfig(intent_smoothing=bad))
+    frames = _frame(2)
+    tips = frames[:, 32:44].reshape(2, 4, 3).astype(np.float64)
+    hist = torch.from_numpy(np.repeat(frames[:, None], model.cfg.history, axis=1))
+    rng = np.random.default_rng(7)
+    gaits = [torch.from_numpy(0.01 * rng.normal(size=(2, model.cfg.horizon, 4, 3)).astype(np.float32))
+             for _ in range(3)]  # fmt: skip
+    with torch.no_grad():
+        read = [model.predict_rotation(hist, g) for g in gaits]
+    b = 0.9
+    ctrl = DexGenController(model, config=ControllerConfig(candidates=2, intent="predicted", intent_smoothing=b),
+                            batch=2)  # fmt: skip
+    with torch.no_grad():
+        torch.testing.assert_close(ctrl._intent(hist, gaits[0]), read[0])  # the first reading is taken as it is
+        # then the bias-corrected decayed mean: (β r0 + r1) / (1 + β)
+        torch.testing.assert_close(ctrl._intent(hist, gaits[1]), (b * read[0] + read[1]) / (1 + b))
+        ctrl.reset(np.array([1]))  # hand 1's episode starts over; hand 0 keeps its memory
+        third = ctrl._intent(hist, gaits[2])
+    torch.testing.assert_close(third[1], read[2][1])
+    torch.testing.assert_close(third[0], (b * b * read[0][0] + b * read[1][0] + read[2][0]) / (1 + b + b * b))
+    # a rigid turn's reading is exact: with intent auto it is used as it is and leaves the memory alone
+    rigid = np.stack([KinematicIntent("+z", 0.5, horizon=model.cfg.horizon).command(0, tips[i : i + 1])[0]
+                      for i in (0, 1)]).astype(np.float32)  # fmt: skip
+    auto = DexGenController(model, config=ControllerConfig(candidates=2, intent_smoothing=b), batch=2)
+    plain = DexGenController(model, config=ControllerConfig(candidates=2), batch=2)
+    with torch.no_grad():
+        auto._intent(hist, gaits[0])
+        torch.testing.assert_close(auto._intent(hist, torch.from_numpy(rigid)),
+                                   plain._intent(hist, torch.from_numpy(rigid)))  # fmt: skip
+        torch.testing.assert_close(auto._intent(hist, gaits[1]), (b * read[0] + read[1]) / (1 + b))
+    # acting uses the smoothed reading: the second decision's best of the candidates changes
+    out = {}
+    for smoothing in (0.0, b):
+        ctrl = DexGenController(model, config=ControllerConfig(alpha=0.1, candidates=8, intent="predicted",
+                                                               intent_smoothing=smoothing), batch=2)  # fmt: skip
+        ctrl.act(frames, gaits[0].numpy())
+        out[smoothing] = ctrl.act(frames, gaits[1].numpy())
+    assert not np.allclose(out[0.0], out[b])

@@ -13,15 +13,18 @@ chosen α only).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import tyro
 
-from dexgen.eval.teleop_eval import Episodes, episode_figures, markdown_table, summarize
+from dexgen.eval.teleop_eval import Episodes, EvalConfig, episode_figures, markdown_table, summarize
 
 IGNORED = ("seeds", "out", "video", "threads", "json", "sweep")
 """Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how)."""
+DEFAULTS = asdict(EvalConfig())
+"""What a setting missing from an older run's record was: its default (settings are added with the old behaviour
+as their default)."""
 
 
 class PoolError(ValueError):
@@ -63,14 +66,15 @@ def pool_runs(paths: list[str] | tuple[str, ...]) -> tuple[dict, dict]:
         raise PoolError(f"give at least two runs to pool, got {len(paths)}")
     runs = [_read(p) for p in paths]
     first_path, first = runs[0]
-    base = {k: v for k, v in first["config"].items() if k not in IGNORED}
+    base = {k: v for k, v in {**DEFAULTS, **first["config"]}.items() if k not in IGNORED}
     seen: dict[int, Path] = {}
     results: dict[str, dict[str, Episodes]] = {}
     for path, record in runs:
         cfg = record["config"]
         for key in sorted(set(base) | (set(cfg) - set(IGNORED))):
-            if cfg.get(key) != base.get(key):
-                raise PoolError(f"{path} was run with {key}={cfg.get(key)!r}, {first_path} with {base.get(key)!r}: "
+            if cfg.get(key, DEFAULTS.get(key)) != base.get(key):
+                raise PoolError(f"{path} was run with {key}={cfg.get(key, DEFAULTS.get(key))!r}, {first_path} with "
+                                f"{base.get(key)!r}: "
                                 "only runs of one setting on other seeds pool")  # fmt: skip
         for seed in (int(s) for s in str(cfg["seeds"]).split(",") if s.strip()):
             if seed in seen:

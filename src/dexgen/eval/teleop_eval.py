@@ -109,6 +109,9 @@ class EvalConfig:
     ranking: str = "closest"
     """How best-of-candidates compares a plan's predicted rotation with the intended one: closest (the nearest) or
     onward (turning further than asked along the intended axis is not penalized)."""
+    intent_smoothing: float = 0.0
+    """Memory of the guided method's intent reading across decisions (an exponential moving average's weight of
+    the past, in [0, 1); 0: each decision reads the command afresh; see ``ControllerConfig.intent_smoothing``)."""
     rotation_weight: float = 0.0
     """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""
@@ -276,6 +279,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                                             replan_every=cfg.replan_every, command_component=cfg.command_component,
                                             rotation_weight=cfg.rotation_weight, candidates=cfg.candidates,
                                             intent=cfg.intent, ranking=cfg.ranking,
+                                            intent_smoothing=cfg.intent_smoothing,
                                             consistency=cfg.consistency, workspace_radius=cfg.workspace_radius,
                                             joint_limit_margin=cfg.joint_limit_margin,
                                             mode_from_intent=bool(cfg.mode_from_intent))  # fmt: skip

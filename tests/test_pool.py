@@ -83,3 +83,22 @@ def test_runs_that_do_not_pool_are_refused_with_the_reason(runs, tmp_path, capsy
     assert main(["eval-pool", runs[0], str(tmp_path / "missing.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dexgen eval-pool: error: cannot read") and "\n" not in err
+
+
+def test_alpha_pools_the_guided_episodes_of_a_swept_strength(runs, tmp_path):
+    path = save_model(tiny_model(), tmp_path / "m.safetensors")
+    base = dict(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.5, json=True)
+    swept = run_eval(EvalConfig(seeds="3", alpha=0.3, sweep="0.6", out=str(tmp_path / "s3"), **base))["files"]["json"]
+    own = run_eval(EvalConfig(seeds="4", alpha=0.6, sweep="", out=str(tmp_path / "s4"), **base))["files"]["json"]
+    summary, per_episode = pool_runs([swept, own], alpha=0.6)
+    records = [json.loads(Path(p).read_text()) for p in (swept, own)]
+    want = records[0]["per_episode_sweep"]["0.6"]["kinematic"]["holding_s"]
+    want = want + records[1]["per_episode"]["kinematic"]["guided"]["holding_s"]
+    assert per_episode["kinematic"]["guided"]["holding_s"] == want
+    raw = [x for r in records for x in r["per_episode"]["kinematic"]["raw"]["holding_s"]]
+    assert per_episode["kinematic"]["raw"]["holding_s"] == raw
+    assert summary["config"]["alpha"] == 0.6
+    with pytest.raises(PoolError, match="alpha=0.6"):  # without --alpha the runs' own strengths differ
+        pool_runs([swept, own])
+    with pytest.raises(PoolError, match="no guided episodes at alpha 0.6"):
+        pool_runs([runs[0], own], alpha=0.6)

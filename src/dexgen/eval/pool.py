@@ -6,8 +6,9 @@ keeps each episode's figures (``per_episode``), so runs of the same setting on d
 one larger sample, with medians and bootstrap intervals over all of it, without rerunning anything.
 
 Runs pool only if their settings are the same except for the seeds (and where their outputs went); a seed in two
-runs would count its episodes twice and is refused. The sweep is not pooled (eval.json keeps the episodes of the
-chosen α only).
+runs would count its episodes twice and is refused. ``--alpha A`` pools the guided method at another guidance
+strength A instead: each run's episodes at A, from its sweep (eval.json keeps every swept strength's episodes,
+``per_episode_sweep``) or its own α; the runs' α and sweep may then differ.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class PoolConfig:
     """eval.json files written by ``dexgen eval`` (or the directories holding them), at least two."""
     out: str = "outputs/eval_pool"
     """Directory of the pooled eval.json (summary, every episode, the runs pooled) and eval.md."""
+    alpha: float | None = None
+    """Pool the guided method at this guidance strength, taken from each run's sweep (or its own α); None: the
+    runs' own α, which must then be the same."""
     json: bool = False
     """Print one JSON object (the summary) instead of the table."""
 
@@ -58,20 +62,33 @@ def _read(path: str) -> tuple[Path, dict]:
     return p, record
 
 
-def pool_runs(paths: list[str] | tuple[str, ...]) -> tuple[dict, dict]:
+def _guided_at(record: dict, path: Path, alpha: float) -> dict:
+    """A run's guided episodes ``[source]`` at guidance strength ``alpha``: its own, or its sweep's."""
+    if float(record["config"].get("alpha", -1.0)) == alpha:
+        return {s: pm["guided"] for s, pm in record["per_episode"].items()}
+    for text, per_source in record.get("per_episode_sweep", {}).items():
+        if float(text) == alpha:
+            return per_source
+    swept = ", ".join(record.get("per_episode_sweep", {})) or "none kept"
+    raise PoolError(f"{path} has no guided episodes at alpha {alpha:g} (its alpha {record['config'].get('alpha')}, "
+                    f"swept episodes: {swept})")  # fmt: skip
+
+
+def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None) -> tuple[dict, dict]:
     """The pooled summary (as ``dexgen eval``'s, seeds joined, no sweep, with ``pooled_from``) and the pooled
     per-episode figures ``[source][method]`` of the eval.json files ``paths``; a PoolError naming the run and the
-    setting when they do not pool."""
+    setting when they do not pool. ``alpha``: pool the guided method at this strength (see ``PoolConfig``)."""
     if len(paths) < 2:
         raise PoolError(f"give at least two runs to pool, got {len(paths)}")
     runs = [_read(p) for p in paths]
     first_path, first = runs[0]
-    base = {k: v for k, v in {**DEFAULTS, **first["config"]}.items() if k not in IGNORED}
+    ignored = IGNORED + (("alpha",) if alpha is not None else ())
+    base = {k: v for k, v in {**DEFAULTS, **first["config"]}.items() if k not in ignored}
     seen: dict[int, Path] = {}
     results: dict[str, dict[str, Episodes]] = {}
     for path, record in runs:
         cfg = record["config"]
-        for key in sorted(set(base) | (set(cfg) - set(IGNORED))):
+        for key in sorted(set(base) | (set(cfg) - set(ignored))):
             if cfg.get(key, DEFAULTS.get(key)) != base.get(key):
                 raise PoolError(f"{path} was run with {key}={cfg.get(key, DEFAULTS.get(key))!r}, {first_path} with "
                                 f"{base.get(key)!r}: "
@@ -81,7 +98,11 @@ def pool_runs(paths: list[str] | tuple[str, ...]) -> tuple[dict, dict]:
                 raise PoolError(f"seed {seed} is in both {seen[seed]} and {path}: its episodes would count twice")
             seen[seed] = path
         try:
-            for source, per_method in record["per_episode"].items():
+            episodes = record["per_episode"]
+            if alpha is not None:
+                guided = _guided_at(record, path, alpha)
+                episodes = {s: {**pm, "guided": guided[s]} for s, pm in episodes.items()}
+            for source, per_method in episodes.items():
                 for method, figures in per_method.items():
                     e = results.setdefault(source, {}).setdefault(method, Episodes([], [], []))
                     e.extend(figures["holding_s"], figures["progress_rad_per_s"], figures["follow_error_mm"])
@@ -91,6 +112,8 @@ def pool_runs(paths: list[str] | tuple[str, ...]) -> tuple[dict, dict]:
     if len(methods) != 1:
         raise PoolError("the runs' sources do not all have the same methods")
     config = {**first["config"], "seeds": ",".join(str(s) for s in sorted(seen)), "sweep": ""}
+    if alpha is not None:
+        config["alpha"] = alpha
     summary = {"config": config, **summarize({"results": results, "swept": {}}, suite=base["suite"],
                                               seconds=float(base["seconds"]))}  # fmt: skip
     summary["pooled_from"] = [str(p) for p, _ in runs]
@@ -99,7 +122,7 @@ def pool_runs(paths: list[str] | tuple[str, ...]) -> tuple[dict, dict]:
 
 def run_pool(cfg: PoolConfig) -> dict:
     """The eval-pool command: write the pooled eval.json and eval.md into ``cfg.out``; print the table."""
-    summary, per_episode = pool_runs(cfg.runs)
+    summary, per_episode = pool_runs(cfg.runs, alpha=cfg.alpha)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     summary["files"] = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}

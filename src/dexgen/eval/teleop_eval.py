@@ -440,8 +440,18 @@ def episode_figures(results: dict[str, dict[str, Episodes]]) -> dict:
                 for m, e in pm.items()} for s, pm in results.items()}  # fmt: skip
 
 
+def sweep_episode_figures(swept: dict[str, dict[float, Episodes]]) -> dict:
+    """Every episode's figures of each swept guidance strength, ``[α as text][source]``, as eval.json keeps them
+    (``per_episode_sweep``; each in ``episode_figures``' form and order)."""
+    alphas = sorted({a for per_alpha in swept.values() for a in per_alpha})
+    return {f"{a:g}": {s: {"holding_s": pa[a].hold_s, "progress_rad_per_s": pa[a].progress,
+                           "follow_error_mm": pa[a].follow_mm} for s, pa in swept.items() if a in pa}
+            for a in alphas}  # fmt: skip
+
+
 def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None = None) -> dict:
-    """Write eval.json (the summary and every episode's figures, ``per_episode[source][method]``), eval.md,
+    """Write eval.json (the summary, every episode's figures, ``per_episode[source][method]``, and those of every
+    swept guidance strength, ``per_episode_sweep[α][source]``), eval.md,
     sweep.png (and raw_vs_guided.mp4) into ``cfg.out``; returns the summary with the file paths under ``files``
     (and the wrist orientations of the model's training data, when given)."""
     out = Path(cfg.out)
@@ -462,7 +472,8 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
         files["video"] = str(write_video(out / "raw_vs_guided.mp4", both, fps=20.0))
     summary["files"] = files
     Path(files["table"]).write_text(markdown_table(summary) + "\n")
-    record = {**summary, "per_episode": episode_figures(run["results"])}  # for re-analysis without rerunning
+    record = {**summary, "per_episode": episode_figures(run["results"]),  # for re-analysis without rerunning
+              "per_episode_sweep": sweep_episode_figures(run["swept"])}  # fmt: skip
     Path(files["json"]).write_text(json.dumps(record, indent=2, default=float) + "\n")
     return summary
 

@@ -63,7 +63,7 @@ def test_runs_that_do_not_pool_are_refused_with_the_reason(runs, tmp_path, capsy
     older = json.loads(Path(runs[1]).read_text())  # a run from before a setting existed had its default
     del older["config"]["intent_smoothing"]
     (tmp_path / "older.json").write_text(json.dumps(older))
-    assert pool_runs([runs[0], str(tmp_path / "older.json")])
+    assert pool_runs([_edited(runs[0], tmp_path, "zero.json", intent_smoothing=0.0), str(tmp_path / "older.json")])
     with pytest.raises(PoolError, match="intent_smoothing=0.0, .* with 0.95"):
         pool_runs([_edited(runs[0], tmp_path, "c.json", intent_smoothing=0.95), str(tmp_path / "older.json")])
     with pytest.raises(PoolError, match="at least two"):

@@ -14,18 +14,18 @@ strength A instead: each run's episodes at A, from its sweep (eval.json keeps ev
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import tyro
 
-from dexgen.eval.teleop_eval import Episodes, EvalConfig, episode_figures, markdown_table, summarize
+from dexgen.eval.teleop_eval import Episodes, episode_figures, markdown_table, summarize
 
 IGNORED = ("seeds", "out", "video", "threads", "json", "sweep")
 """Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how)."""
-DEFAULTS = asdict(EvalConfig())
-"""What a setting missing from an older run's record was: its default (settings are added with the old behaviour
-as their default)."""
+UNRECORDED = {"intent_smoothing": 0.0}
+"""What a setting missing from an older run's record was: the behaviour before the setting existed (a setting
+added later must be listed here, or runs from before it will not pool with runs after it)."""
 
 
 class PoolError(ValueError):
@@ -83,14 +83,14 @@ def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None)
     runs = [_read(p) for p in paths]
     first_path, first = runs[0]
     ignored = IGNORED + (("alpha",) if alpha is not None else ())
-    base = {k: v for k, v in {**DEFAULTS, **first["config"]}.items() if k not in ignored}
+    base = {k: v for k, v in {**UNRECORDED, **first["config"]}.items() if k not in ignored}
     seen: dict[int, Path] = {}
     results: dict[str, dict[str, Episodes]] = {}
     for path, record in runs:
         cfg = record["config"]
         for key in sorted(set(base) | (set(cfg) - set(ignored))):
-            if cfg.get(key, DEFAULTS.get(key)) != base.get(key):
-                raise PoolError(f"{path} was run with {key}={cfg.get(key, DEFAULTS.get(key))!r}, {first_path} with "
+            if cfg.get(key, UNRECORDED.get(key)) != base.get(key):
+                raise PoolError(f"{path} was run with {key}={cfg.get(key, UNRECORDED.get(key))!r}, {first_path} with "
                                 f"{base.get(key)!r}: "
                                 "only runs of one setting on other seeds pool")  # fmt: skip
         for seed in (int(s) for s in str(cfg["seeds"]).split(",") if s.strip()):

@@ -64,8 +64,11 @@ def test_intent_and_ranking_reach_the_controller(monkeypatch):
     assert not seen["config"].mode_from_intent and seen["config"].rigid_alpha_scale == 1.0
     run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, rigid_alpha_scale=0.5))
     assert seen["config"].rigid_alpha_scale == 0.5
-    # by default the evaluated guided method: α 0.45, best of 8 for a model with a rotation predictor
-    assert (seen["config"].alpha, seen["config"].candidates) == (0.45, 8)
+    # by default the evaluated guided method: α 0.45, best of 8 for a model with a rotation predictor, each
+    # decision reading the command afresh
+    assert (seen["config"].alpha, seen["config"].candidates, seen["config"].intent_smoothing) == (0.45, 8, 0.0)
+    run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, intent_smoothing=0.5))
+    assert seen["config"].intent_smoothing == 0.5
     run_teleop(TeleopConfig(wrist="palm_up", keys="0:z", seconds=0.1))
     assert (seen["config"].alpha, seen["config"].candidates) == (0.45, 1)  # the palm-up model has no predictor
     with pytest.raises(ValueError, match="ranking must be one of"):

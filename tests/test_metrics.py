@@ -24,6 +24,29 @@ def _straight_line(steps, hands, horizon, speed=0.01):
     return tips, cmd
 
 
+def test_median_ratio_ci_brackets_the_ratio_narrows_with_more_episodes_and_is_seeded():
+    from dexgen.eval.metrics import median_ratio_ci
+
+    rng = np.random.default_rng(0)
+    for n in (50, 2000):
+        raw = rng.exponential(1.0, n)
+        guided = 10.0 * raw * rng.uniform(0.5, 1.5, n)  # paired: the same episodes, held about 10x longer
+        low, high = median_ratio_ci(guided, raw)
+        assert low < np.median(guided) / np.median(raw) < high
+        if n == 50:
+            wide = high - low
+    assert high - low < wide / 3
+    assert median_ratio_ci(guided, raw, seed=1) == median_ratio_ci(guided, raw, seed=1)
+    # unpaired lengths resample each on its own; a non-finite pair is dropped; a zero denominator gives inf
+    low, high = median_ratio_ci(guided[:100], raw[:120])
+    assert low < 10.0 < high
+    with_nan = guided.copy()
+    with_nan[0] = np.nan
+    assert np.isfinite(median_ratio_ci(with_nan, raw)).all()
+    assert median_ratio_ci(np.ones(5), np.zeros(5)) == (np.inf, np.inf)
+    assert np.isnan(median_ratio_ci(np.array([np.nan]), np.array([1.0]))).all()
+
+
 def test_follow_error_is_zero_when_the_command_is_executed():
     tips, cmd = _straight_line(10, 2, 3)
     np.testing.assert_allclose(follow_error(tips, cmd, np.array([10, 4])), 0.0, atol=1e-12)

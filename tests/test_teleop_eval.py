@@ -83,6 +83,9 @@ def test_files_are_written(summary):
         summary["per_source"]["kinematic"]["raw"]["holding_s_median"]
     )
     assert "| guided |" in Path(files["table"]).read_text()
+    low, high = summary["holding_ratio_ci95"]  # the ratios' bootstrap intervals
+    assert low <= summary["holding_ratio_guided_vs_raw"] <= high and len(summary["progress_ratio_ci95"]) == 2
+    assert "95 % CI" in Path(files["table"]).read_text()
     assert [p["alpha"] for p in summary["sweep"]["kinematic"]] == [0.0, 0.3]
     swept = saved["per_episode_sweep"]  # every swept strength's episodes too: the chosen α's are the guided ones
     assert set(swept) == {"0", "0.3"} and swept["0.3"]["kinematic"] == episodes

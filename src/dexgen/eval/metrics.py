@@ -23,6 +23,35 @@ def median_ci(values: np.ndarray, *, confidence: float = 0.95, resamples: int = 
     return {"median": med, "ci_low": float(ci.low), "ci_high": float(ci.high), "n": int(len(v))}
 
 
+def median_ratio_ci(
+    numerator: np.ndarray, denominator: np.ndarray, *, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of ``median(numerator) / median(denominator)`` (e.g. guided vs raw
+    holding time). Arrays of one length are taken as paired, episode i of each from the same initial state, and
+    resampled together (pairs with a non-finite value dropped); otherwise each is resampled on its own. A resample
+    whose denominator median is not positive gives an infinite ratio."""
+    a, b = np.asarray(numerator, dtype=np.float64), np.asarray(denominator, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    if len(a) == len(b):
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b = a[keep], b[keep]
+        if len(a) == 0:
+            return float("nan"), float("nan")
+        idx = rng.integers(len(a), size=(resamples, len(a)))
+        top, bottom = np.median(a[idx], axis=1), np.median(b[idx], axis=1)
+    else:
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if len(a) == 0 or len(b) == 0:
+            return float("nan"), float("nan")
+        top = np.median(a[rng.integers(len(a), size=(resamples, len(a)))], axis=1)
+        bottom = np.median(b[rng.integers(len(b), size=(resamples, len(b)))], axis=1)
+    ratio = np.full(resamples, np.inf)
+    np.divide(top, bottom, out=ratio, where=bottom > 0)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(ratio, [tail, 1.0 - tail], method="inverted_cdf")
+    return float(low), float(high)
+
+
 def follow_error(tips: np.ndarray, commands: np.ndarray, held_steps: np.ndarray) -> np.ndarray:
     """Per-hand command-following error, metres: the mean over held steps t and horizon steps k of the mean over
     fingertips of ``|| (x_(t+k) - x_t) - Δx_cmd,k(t) ||``, counting only (t, k) with t + k still held.

@@ -133,5 +133,12 @@ def run_pool(cfg: PoolConfig) -> dict:
     if cfg.json:
         return summary
     print(table)
-    keys = ("holding_ratio_guided_vs_raw", "progress_ratio_guided_vs_expert", "pooled_from", "files")
+    keys = (
+        "holding_ratio_guided_vs_raw",
+        "holding_ratio_ci95",
+        "progress_ratio_guided_vs_expert",
+        "progress_ratio_ci95",
+        "pooled_from",
+        "files",
+    )
     return {k: summary[k] for k in keys}

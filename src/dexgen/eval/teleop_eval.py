@@ -34,7 +34,7 @@ from dexgen.controller.dexgen_controller import (
     DexGenController,
     frame_from_policy_obs,
 )
-from dexgen.eval.metrics import follow_error, median_ci
+from dexgen.eval.metrics import follow_error, median_ci, median_ratio_ci
 from dexgen.eval.model_eval import targets_to_actions
 from dexgen.model.checkpoint import load_model, model_wrists, shipped_model_path
 from dexgen.model.dexgen_model import DexGenModel
@@ -110,8 +110,9 @@ class EvalConfig:
     """How best-of-candidates compares a plan's predicted rotation with the intended one: closest (the nearest) or
     onward (turning further than asked along the intended axis is not penalized)."""
     intent_smoothing: float = 0.0
-    """Memory of the guided method's intent reading across decisions (an exponential moving average's weight of
-    the past, in [0, 1); 0: each decision reads the command afresh; see ``ControllerConfig.intent_smoothing``)."""
+    """Memory of the guided method's intent readings through the rotation predictor across decisions (the decay
+    per decision of their weighted mean, in [0, 1); 0: each decision reads the command afresh; see
+    ``ControllerConfig.intent_smoothing``)."""
     rotation_weight: float = 0.0
     """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""
@@ -341,6 +342,9 @@ def summarize(run: dict, *, suite: str, seconds: float) -> dict:
         "progress_ratio_guided_vs_expert": _ratio(
             methods["guided"]["progress_rad_per_s_median"], methods["expert"]["progress_rad_per_s_median"]
         ),
+        # episode i of every method starts from the same initial state: the intervals resample them in pairs
+        "holding_ratio_ci95": list(median_ratio_ci(overall["guided"].hold_s, overall["raw"].hold_s)),
+        "progress_ratio_ci95": list(median_ratio_ci(overall["guided"].progress, overall["expert"].progress)),
         "sweep": {
             s: [{"alpha": a, **_point(_summary(e, seconds))} for a, e in sorted(per_alpha.items())]
             for s, per_alpha in swept.items()
@@ -390,8 +394,11 @@ def markdown_table(summary: dict) -> str:
 
     lines = [f"## dexgen eval --suite {summary['suite']}", "", "Medians [bootstrap 95 % interval], all sources:", ""]
     lines += table(summary["methods"])
-    lines += ["", f"Guided / raw median holding: {summary['holding_ratio_guided_vs_raw']:.2f}x; guided / expert "
-              f"median progress: {summary['progress_ratio_guided_vs_expert']:.2f}", ""]  # fmt: skip
+    hold_ci, prog_ci = summary.get("holding_ratio_ci95"), summary.get("progress_ratio_ci95")
+    lines += ["", f"Guided / raw median holding: {summary['holding_ratio_guided_vs_raw']:.2f}x"
+              + (f" (95 % CI {hold_ci[0]:.2f}-{hold_ci[1]:.2f}x)" if hold_ci else "")
+              + f"; guided / expert median progress: {summary['progress_ratio_guided_vs_expert']:.2f}"
+              + (f" ({prog_ci[0]:.2f}-{prog_ci[1]:.2f})" if prog_ci else ""), ""]  # fmt: skip
     if len(summary.get("sweep_overall", [])) > 1:
         lines += ["Guidance-strength sweep, all sources pooled (medians):", "",
                   "| α | holding s | progress rad/s | follow mm | drop rate | holding / raw | progress / expert |",
@@ -501,5 +508,12 @@ def run_eval(cfg: EvalConfig) -> dict:
     if cfg.json:
         return summary
     print(markdown_table(summary))
-    keys = ("holding_ratio_guided_vs_raw", "progress_ratio_guided_vs_expert", "files", "wall_s")
+    keys = (
+        "holding_ratio_guided_vs_raw",
+        "holding_ratio_ci95",
+        "progress_ratio_guided_vs_expert",
+        "progress_ratio_ci95",
+        "files",
+        "wall_s",
+    )
     return {k: summary[k] for k in keys}

@@ -47,6 +47,9 @@ class TeleopConfig:
     """How the keys' command is read into an intended object rotation for ranking candidates (auto, rigid,
     predicted; see ``dexgen.controller.guidance.command_intent``). The keys make rigid turns, which auto reads
     as rigid."""
+    intent_smoothing: float = 0.0
+    """Memory of the intent readings through the rotation predictor across decisions (see
+    ``ControllerConfig.intent_smoothing``); the keys' rigid turns are read exactly and never smoothed."""
     ranking: str = "closest"
     """How candidates are ranked against the intended rotation (closest, onward; see
     ``dexgen.controller.guidance.intent_miss``)."""
@@ -104,6 +107,7 @@ def run_teleop(cfg: TeleopConfig) -> dict:
             rigid_scale = GUIDED_RIGID_ALPHA_SCALE if moded else 1.0
         ctrl_cfg = ControllerConfig(alpha=cfg.alpha, seed=cfg.seed, rotation_weight=cfg.rotation_weight,
                                     candidates=candidates, intent=cfg.intent, ranking=cfg.ranking,
+                                    intent_smoothing=cfg.intent_smoothing,
                                     mode_from_intent=moded, rigid_alpha_scale=rigid_scale)  # fmt: skip
         ctrl = DexGenController(model, config=ctrl_cfg)
 

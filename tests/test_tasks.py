@@ -21,8 +21,12 @@ def test_rotation_reward_follows_the_signed_axis_and_clips():
     np.testing.assert_allclose(terms["rotate"], [0.3, -0.3])
     terms, _ = task.compute(_state(2, angvel=(0.0, 0.0, 5.0)))
     np.testing.assert_allclose(terms["rotate"], [0.5, -0.5])
+    np.testing.assert_allclose(terms["overspeed"], [4.0, 4.0])  # the excess over 1 rad/s, either way round
     assert not done.any()
     assert set(terms) == set(task.scales)
+    terms, _ = task.compute(_state(2, angvel=(0.0, 0.0, -0.8)))
+    np.testing.assert_allclose(terms["overspeed"], [0.0, 0.0])
+    assert task.scales["overspeed"] == 0.0  # off unless asked for (--reward overspeed=-0.5)
 
 
 def test_drop_terminates_every_task():

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from dexgen.rl.train import CheckpointError, load_checkpoint, train_expert
+from dexgen.rl.train import CheckpointError, load_checkpoint, reward_scales, train_expert
 from rl_helpers import TINY_PPO, tiny_config
 
 
@@ -68,6 +68,11 @@ def test_resume_refuses_other_reward_scales(tmp_path):
     torch.save(ckpt, path)
     with pytest.raises(CheckpointError, match="reward scales"):
         train_expert(tiny_config(tmp_path, iterations=4, run_name="s", resume=True), progress=False)
+    # a run saved before a term existed resumes: a term at scale 0 changes nothing
+    ckpt["reward_scales"] = {k: v for k, v in ckpt["reward_scales"].items() if k not in ("drop", "overspeed")}
+    ckpt["reward_scales"]["drop"] = reward_scales(tiny_config(tmp_path))["drop"]
+    torch.save(ckpt, path)
+    train_expert(tiny_config(tmp_path, iterations=4, run_name="s", resume=True), progress=False)
 
 
 def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path):

@@ -119,6 +119,11 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
     return HandEnv(env_cfg, task_config=task_config)
 
 
+def _active(scales: dict[str, float]) -> dict[str, float]:
+    """The reward terms that count (nonzero scales)."""
+    return {k: v for k, v in scales.items() if v != 0}
+
+
 def reward_scales(cfg: TrainExpertConfig) -> dict[str, float]:
     """The reward scales an expert of ``cfg`` trains with: its task's defaults with ``cfg.reward``'s overrides."""
     if cfg.task not in TASKS:
@@ -201,7 +206,7 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
                                               "critic_hidden": list(cfg.ppo.critic_hidden)}:  # fmt: skip
             raise CheckpointError(f"cannot resume {last}: its PPO settings differ from the ones given")
         scales = reward_scales(cfg)
-        if ckpt.get("reward_scales", scales) != scales:
+        if _active(ckpt.get("reward_scales", scales)) != _active(scales):  # a term added since, at 0, is no change
             raise CheckpointError(f"cannot resume {last}: it was trained with reward scales {ckpt['reward_scales']}")
         start_it, env_steps, wall = ckpt["iteration"], ckpt["env_steps"], ckpt["wall_s"]
     elif last.exists():

@@ -29,7 +29,8 @@ def median_ratio_ci(
     """Percentile bootstrap confidence interval of ``median(numerator) / median(denominator)`` (e.g. guided vs raw
     holding time). Arrays of one length are taken as paired, episode i of each from the same initial state, and
     resampled together (pairs with a non-finite value dropped); otherwise each is resampled on its own. A resample
-    whose denominator median is not positive gives an infinite ratio."""
+    whose denominator median is not positive gives an infinite ratio. (Not scipy.stats.bootstrap, as ``median_ci``
+    uses: its percentile interpolation turns such infinite resamples into NaN.)"""
     a, b = np.asarray(numerator, dtype=np.float64), np.asarray(denominator, dtype=np.float64)
     rng = np.random.default_rng(seed)
     if len(a) == len(b):

@@ -89,9 +89,9 @@ def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None)
     for path, record in runs:
         cfg = record["config"]
         for key in sorted(set(base) | (set(cfg) - set(ignored))):
-            if cfg.get(key, UNRECORDED.get(key)) != base.get(key):
-                raise PoolError(f"{path} was run with {key}={cfg.get(key, UNRECORDED.get(key))!r}, {first_path} with "
-                                f"{base.get(key)!r}: "
+            value = cfg.get(key, UNRECORDED.get(key))
+            if value != base.get(key):
+                raise PoolError(f"{path} was run with {key}={value!r}, {first_path} with {base.get(key)!r}: "
                                 "only runs of one setting on other seeds pool")  # fmt: skip
         for seed in (int(s) for s in str(cfg["seeds"]).split(",") if s.strip()):
             if seed in seen:

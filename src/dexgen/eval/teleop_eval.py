@@ -440,20 +440,22 @@ def sweep_plot(summary: dict, path: Path) -> Path:
     return path
 
 
+def _figures_of(e: Episodes) -> dict:
+    """One method's episodes as eval.json keeps them: holding_s, progress_rad_per_s, follow_error_mm."""
+    return {"holding_s": e.hold_s, "progress_rad_per_s": e.progress, "follow_error_mm": e.follow_mm}
+
+
 def episode_figures(results: dict[str, dict[str, Episodes]]) -> dict:
     """Every episode's figures ``[source][method]`` as eval.json keeps them (``per_episode``; each list in the order
     axis, seed, hand): holding_s, progress_rad_per_s, follow_error_mm."""
-    return {s: {m: {"holding_s": e.hold_s, "progress_rad_per_s": e.progress, "follow_error_mm": e.follow_mm}
-                for m, e in pm.items()} for s, pm in results.items()}  # fmt: skip
+    return {s: {m: _figures_of(e) for m, e in pm.items()} for s, pm in results.items()}
 
 
 def sweep_episode_figures(swept: dict[str, dict[float, Episodes]]) -> dict:
     """Every episode's figures of each swept guidance strength, ``[α as text][source]``, as eval.json keeps them
     (``per_episode_sweep``; each in ``episode_figures``' form and order)."""
     alphas = sorted({a for per_alpha in swept.values() for a in per_alpha})
-    return {f"{a:g}": {s: {"holding_s": pa[a].hold_s, "progress_rad_per_s": pa[a].progress,
-                           "follow_error_mm": pa[a].follow_mm} for s, pa in swept.items() if a in pa}
-            for a in alphas}  # fmt: skip
+    return {f"{a:g}": {s: _figures_of(pa[a]) for s, pa in swept.items() if a in pa} for a in alphas}
 
 
 def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None = None) -> dict:

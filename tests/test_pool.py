@@ -13,12 +13,13 @@ from model_helpers import tiny_model
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two real tiny evaluations of one setting on seeds 1 and 2: their eval.json paths."""
+    """Two real tiny evaluations of one setting on seeds 1 and 2, two objects: their eval.json paths."""
     tmp = tmp_path_factory.mktemp("pool")
     path = save_model(tiny_model(), tmp / "m.safetensors")
     out = []
     for seed in (1, 2):
-        cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seeds=str(seed), seconds=0.5, sweep="",
+        cfg = EvalConfig(checkpoint=str(path), objects="cube_45,cube_60", axes="+z", seeds=str(seed), seconds=0.5,
+                         sweep="",
                          alpha=0.3, out=str(tmp / f"s{seed}"), json=True)  # fmt: skip
         out.append(run_eval(cfg)["files"]["json"])
     return out
@@ -44,6 +45,25 @@ def test_pooled_figures_are_those_of_all_episodes_together(runs, tmp_path):
     assert summary["config"]["seeds"] == "1,2"
     ratio = summary["methods"]["guided"]["holding_s_median"] / summary["methods"]["raw"]["holding_s_median"]
     assert summary["holding_ratio_guided_vs_raw"] == pytest.approx(ratio)
+
+
+def test_per_object_figures_are_those_of_each_objects_episodes(runs, tmp_path):
+    summary, per_episode = pool_runs(runs)
+    assert summary["hand_objects"] == ["cube_45", "cube_60"]
+    for i, name in enumerate(("cube_45", "cube_60")):
+        for method in ("raw", "guided", "expert"):
+            # every source's episodes in the order axis, seed, hand: the object alternates
+            mine = [x for pm in per_episode.values() for x in pm[method]["progress_rad_per_s"][i::2]]
+            figures = summary["per_object"][name][method]
+            assert figures["episodes"] == len(mine) == 2 * len(per_episode)
+            assert figures["progress_rad_per_s_median"] == pytest.approx(float(np.median(mine)))
+    older = []  # runs from before hand_objects was recorded pool without per-object figures
+    for k, path in enumerate(runs):
+        record = json.loads(Path(path).read_text())
+        del record["hand_objects"]
+        older.append(tmp_path / f"old{k}.json")
+        older[-1].write_text(json.dumps(record))
+    assert "per_object" not in pool_runs([str(p) for p in older])[0]
 
 
 def test_the_command_writes_the_pooled_files(runs, tmp_path):

@@ -83,6 +83,8 @@ def test_files_are_written(summary):
         summary["per_source"]["kinematic"]["raw"]["holding_s_median"]
     )
     assert "| guided |" in Path(files["table"]).read_text()
+    assert saved["hand_objects"] == ["cube_60"] and saved["per_object"]["cube_60"]["guided"]["episodes"] == 2
+    assert "| cube_60 |" in Path(files["table"]).read_text()  # the per-object table
     low, high = summary["holding_ratio_ci95"]  # the ratios' bootstrap intervals
     assert low <= summary["holding_ratio_guided_vs_raw"] <= high and len(summary["progress_ratio_ci95"]) == 2
     assert "95 % CI" in Path(files["table"]).read_text()

@@ -114,8 +114,11 @@ def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None)
     config = {**first["config"], "seeds": ",".join(str(s) for s in sorted(seen)), "sweep": ""}
     if alpha is not None:
         config["alpha"] = alpha
-    summary = {"config": config, **summarize({"results": results, "swept": {}}, suite=base["suite"],
-                                              seconds=float(base["seconds"]))}  # fmt: skip
+    # per-object figures only where every run names its hands' objects (runs from before 2026-12-03 do not)
+    hands = [record.get("hand_objects") for _, record in runs]
+    hand_objects = hands[0] if hands[0] and all(h == hands[0] for h in hands) else None
+    summary = {"config": config, **summarize({"results": results, "swept": {}, "hand_objects": hand_objects},
+                                              suite=base["suite"], seconds=float(base["seconds"]))}  # fmt: skip
     summary["pooled_from"] = [str(p) for p, _ in runs]
     return summary, episode_figures(results)
 

@@ -234,6 +234,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
     results = {s: {m: Episodes([], [], []) for m in methods} for s in sources}
     swept = {s: {a: Episodes([], [], []) for a in alphas} for s in sources}
     frames: dict[str, list] = {}
+    hand_objects: list[str] = []
     total = len(axes) * len(seeds) * (2 + len(sources) * (1 + len(alphas) + (len(methods) > len(METHODS))))
     bar = tqdm(total=total, desc="eval", disable=not progress, unit="rollout")
     for axis in axes:
@@ -245,6 +246,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                                   threads=cfg.threads, wrist=cfg.wrist)  # fmt: skip
 
             e = env()
+            hand_objects = [o.name for o in e.env_objects]
             ref = rollout(e, lambda obs, _t, x=experts[axis]: x.act(obs), record_tips=True)
             bar.update(1)
             e = env()
@@ -303,7 +305,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     results[name]["partial"].extend(*_figures(r, np.stack(live.commands), axis_vec))
                     bar.update(1)
     bar.close()
-    return {"results": results, "swept": swept, "frames": frames}
+    return {"results": results, "swept": swept, "frames": frames, "hand_objects": hand_objects}
 
 
 def _recorder(env: HandEnv, frames: dict, key: str):
@@ -323,7 +325,8 @@ def _recorder(env: HandEnv, frames: dict, key: str):
 def summarize(run: dict, *, suite: str, seconds: float) -> dict:
     """The JSON summary of a run's episodes (``run["results"]``, ``run["swept"]``) of the given suite and horizon
     (seconds, the cap on holding time): per method overall and per source, the guided/raw holding ratio, the
-    sweep. The caller adds the config."""
+    sweep; and per object, when the run names the object of each hand (``run["hand_objects"]``: the episodes of
+    every method and source are in the order axis, seed, hand). The caller adds the config."""
     results, swept = run["results"], run["swept"]
     overall = {m: Episodes([], [], []) for m in next(iter(results.values()))}
     for per_method in results.values():
@@ -331,11 +334,24 @@ def summarize(run: dict, *, suite: str, seconds: float) -> dict:
             overall[m].extend(e.hold_s, e.progress, e.follow_mm)
     methods = {m: _summary(e, seconds) for m, e in overall.items()}
     per_source = {s: {m: _summary(e, seconds) for m, e in pm.items()} for s, pm in results.items()}
+    objects = run.get("hand_objects") or []
+    by_object: dict[str, dict[str, Episodes]] = {}
+    for m, e in overall.items() if objects else ():
+        for i, figures in enumerate(zip(e.hold_s, e.progress, e.follow_mm)):
+            cell = by_object.setdefault(objects[i % len(objects)], {}).setdefault(m, Episodes([], [], []))
+            cell.extend(*([f] for f in figures))
+    per_object = {}
+    for o, pm in by_object.items():
+        per_object[o] = {m: _summary(e, seconds) for m, e in pm.items()}
+        per_object[o]["progress_ratio_guided_vs_expert"] = _ratio(
+            per_object[o]["guided"]["progress_rad_per_s_median"], per_object[o]["expert"]["progress_rad_per_s_median"]
+        )
 
     return {
         "suite": suite,
         "methods": methods,
         "per_source": per_source,
+        **({"per_object": per_object, "hand_objects": list(objects)} if objects else {}),
         "holding_ratio_guided_vs_raw": _ratio(
             methods["guided"]["holding_s_median"], methods["raw"]["holding_s_median"]
         ),
@@ -407,6 +423,18 @@ def markdown_table(summary: dict) -> str:
             lines.append(f"| {p['alpha']:g} | {p['holding_s_median']:.3g} | {p['progress_rad_per_s_median']:.3g} | "
                          f"{p['follow_error_median']:.3g} | {p['drop_rate']:.2f} | {p['holding_ratio_vs_raw']:.2f}x | "
                          f"{p['progress_ratio_vs_expert']:.2f} |")  # fmt: skip
+        lines.append("")
+    if summary.get("per_object"):
+        lines += ["Per object, all sources pooled (medians; the expert's progress is what it makes of that object, "
+                  "and the ratio is not given where that is not positive):", "",
+                  "| object | holding s raw / guided / expert | progress rad/s guided / expert | guided / expert | "
+                  "episodes |", "|---|---|---|---|---|"]  # fmt: skip
+        for o, f in summary["per_object"].items():
+            hold = " / ".join(f"{f[m]['holding_s_median']:.3g}" for m in ("raw", "guided", "expert"))
+            prog = " / ".join(f"{f[m]['progress_rad_per_s_median']:.3g}" for m in ("guided", "expert"))
+            ratio = f["progress_ratio_guided_vs_expert"]
+            lines.append(f"| {o} | {hold} | {prog} | {f'{ratio:.2f}' if np.isfinite(ratio) else '-'} | "
+                         f"{f['guided']['episodes']} |")  # fmt: skip
         lines.append("")
     for s, pm in summary["per_source"].items():
         lines += [f"### {s}", ""] + table(pm) + [""]

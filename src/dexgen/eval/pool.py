@@ -20,6 +20,8 @@ from pathlib import Path
 import tyro
 
 from dexgen.eval.teleop_eval import Episodes, episode_figures, markdown_table, summarize
+from dexgen.sim.env import objects_of_envs
+from dexgen.sim.objects import resolve_objects
 
 IGNORED = ("seeds", "out", "video", "threads", "json", "sweep")
 """Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how)."""
@@ -74,6 +76,16 @@ def _guided_at(record: dict, path: Path, alpha: float) -> dict:
                     f"swept episodes: {swept})")  # fmt: skip
 
 
+def _hand_objects(config: dict) -> list[str] | None:
+    """The object of each hand of a run from before eval.json recorded them (``hand_objects``), from its settings
+    (objects, episodes per object) as the environment assigns them; None where the settings do not say."""
+    try:
+        objects = resolve_objects(config["objects"])
+        return [o.name for o in objects_of_envs(objects, len(objects) * int(config["episodes"]))]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None) -> tuple[dict, dict]:
     """The pooled summary (as ``dexgen eval``'s, seeds joined, no sweep, with ``pooled_from``) and the pooled
     per-episode figures ``[source][method]`` of the eval.json files ``paths``; a PoolError naming the run and the
@@ -114,8 +126,7 @@ def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None)
     config = {**first["config"], "seeds": ",".join(str(s) for s in sorted(seen)), "sweep": ""}
     if alpha is not None:
         config["alpha"] = alpha
-    # per-object figures only where every run names its hands' objects (runs from before 2026-12-03 do not)
-    hands = [record.get("hand_objects") for _, record in runs]
+    hands = [record.get("hand_objects") or _hand_objects(record["config"]) for _, record in runs]
     hand_objects = hands[0] if hands[0] and all(h == hands[0] for h in hands) else None
     summary = {"config": config, **summarize({"results": results, "swept": {}, "hand_objects": hand_objects},
                                               suite=base["suite"], seconds=float(base["seconds"]))}  # fmt: skip

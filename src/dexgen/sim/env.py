@@ -71,13 +71,19 @@ class EnvConfig:
             raise ValueError("episode_seconds must be positive")
 
 
+def objects_of_envs(objects, num_envs: int) -> tuple:
+    """The object of each of ``num_envs`` simulations (``objects`` a sequence, as ``resolve_objects`` returns): they
+    take turns, so simulation i holds object i mod len(objects)."""
+    return tuple(objects[i % len(objects)] for i in range(num_envs))
+
+
 class HandEnv:
     """N in-hand manipulation environments of one task, stepped together."""
 
     def __init__(self, config: EnvConfig = EnvConfig(), *, task_config=None):
         self.config = cfg = config
         objects = resolve_objects(cfg.objects)
-        self.env_objects = tuple(objects[i % len(objects)] for i in range(cfg.num_envs))
+        self.env_objects = objects_of_envs(objects, cfg.num_envs)
         root = Path(cfg.grasp_dir) if cfg.grasp_dir else None
         self.grasps: dict[str, GraspCache] = {o.name: load_grasps(o.name, cfg.wrist, root=root) for o in objects}
         self.sims = HandBatch(self.env_objects, wrist=cfg.wrist, num_threads=cfg.num_threads)

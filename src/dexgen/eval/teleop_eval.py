@@ -113,6 +113,9 @@ class EvalConfig:
     """Memory of the guided method's intent readings through the rotation predictor across decisions (the decay
     per decision of their weighted mean, in [0, 1); 0: each decision reads the command afresh; see
     ``ControllerConfig.intent_smoothing``)."""
+    mode_min_speed: float = 0.1
+    """With mode_from_intent: the least intended rotation along a primitive's axis, rad/s, for the guided method to
+    give the denoiser that primitive (the unknown mode below it; see ``ControllerConfig.mode_min_speed``)."""
     rotation_weight: float = 0.0
     """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""
@@ -285,7 +288,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                                             intent_smoothing=cfg.intent_smoothing,
                                             consistency=cfg.consistency, workspace_radius=cfg.workspace_radius,
                                             joint_limit_margin=cfg.joint_limit_margin,
-                                            mode_from_intent=bool(cfg.mode_from_intent))  # fmt: skip
+                                            mode_from_intent=bool(cfg.mode_from_intent),
+                                            mode_min_speed=cfg.mode_min_speed)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
                     live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
                     video = first and alpha == cfg.alpha

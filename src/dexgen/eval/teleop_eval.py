@@ -339,17 +339,17 @@ def summarize(run: dict, *, suite: str, seconds: float) -> dict:
     methods = {m: _summary(e, seconds) for m, e in overall.items()}
     per_source = {s: {m: _summary(e, seconds) for m, e in pm.items()} for s, pm in results.items()}
     objects = run.get("hand_objects") or []
-    by_object: dict[str, dict[str, Episodes]] = {}
-    for m, e in overall.items() if objects else ():
-        for i, figures in enumerate(zip(e.hold_s, e.progress, e.follow_mm)):
-            cell = by_object.setdefault(objects[i % len(objects)], {}).setdefault(m, Episodes([], [], []))
-            cell.extend(*([f] for f in figures))
+
+    def of(values: list, name: str) -> list:  # the episodes of hands holding object ``name``
+        return [v for i, v in enumerate(values) if objects[i % len(objects)] == name]
+
     per_object = {}
-    for o, pm in by_object.items():
-        per_object[o] = {m: _summary(e, seconds) for m, e in pm.items()}
-        per_object[o]["progress_ratio_guided_vs_expert"] = _ratio(
-            per_object[o]["guided"]["progress_rad_per_s_median"], per_object[o]["expert"]["progress_rad_per_s_median"]
-        )
+    for o in dict.fromkeys(objects):
+        f = {m: _summary(Episodes(of(e.hold_s, o), of(e.progress, o), of(e.follow_mm, o)), seconds)
+             for m, e in overall.items()}  # fmt: skip
+        f["progress_ratio_guided_vs_expert"] = _ratio(f["guided"]["progress_rad_per_s_median"],
+                                                      f["expert"]["progress_rad_per_s_median"])  # fmt: skip
+        per_object[o] = f
 
     return {
         "suite": suite,

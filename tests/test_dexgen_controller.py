@@ -273,6 +273,10 @@ def test_mode_from_intent_picks_the_primitive_a_rigid_turn_means():
     # +z; -z; too slow; about an axis no listed primitive turns along: the unknown mode
     assert modes.tolist() == [PRIMITIVES.index("rotate+z"), PRIMITIVES.index("rotate-z"), -1, -1]
     assert ctrl._modes(None) is None  # no command: the unknown mode
+    low = DexGenController(model, config=ControllerConfig(alpha=0.3, mode_from_intent=True, intent="rigid",
+                                                          mode_min_speed=0.01), batch=4)  # fmt: skip
+    slow = low._modes(low._intent(hist, torch.from_numpy(cmds.astype(np.float32))))[2]
+    assert slow == PRIMITIVES.index("rotate+z")  # the slow turn passes a lower threshold
     # the chosen mode reaches the denoiser: the same noise with a fixed unknown mode gives other targets
     guided = DexGenController(model, config=cfg, batch=4).act(frames, cmds)
     fixed = DexGenController(model, config=ControllerConfig(alpha=0.3, mode=-1), batch=4).act(frames, cmds)

@@ -27,6 +27,8 @@ def test_every_part_reports_its_figures(checkpoint):
     assert set(res) == {"expert+z", "idm_tracking+z", "unguided"}
     assert res["idm_tracking+z"]["tracking_error_mm"] >= 0
     assert res["idm_tracking+z"]["expert_repeat_error_mm"] >= 0
+    tracking, expert = res["idm_tracking+z"], res["expert+z"]
+    assert tracking["angvel_ratio_vs_expert"] == tracking["angvel_rad_per_s_pooled"] / expert["angvel_rad_per_s_pooled"]
     assert 0 < res["unguided"]["holding_s_median"] <= 0.5
     assert "eval" not in load_model(checkpoint).record
 

@@ -7,8 +7,9 @@
     motion is (``rigid_fraction_of``). This is what ``ControllerConfig.intent="auto"`` relies on.
 (c) ``tracking``: the IDM in closed loop: each expert is run once and its fingertip trajectory recorded; then, from
     the same initial states, the IDM is asked at every step to reach the expert's next fingertip positions (relative
-    to where the fingertips are now). Reported: fingertip tracking error while both hold the object and holding time,
-    beside the expert's own.
+    to where the fingertips are now). Reported: fingertip tracking error while both hold the object, holding time,
+    and how fast the object turns about the expert's axis (pooled over held steps) as a fraction of the expert's:
+    an upper bound on what any fingertip plan turned into joint targets by this IDM can do.
 (d) ``controller``: the unguided DexGen controller (α = 0) from the same initial states, holding time and drop rate
     against the RL experts, on training and held-out objects.
 
@@ -220,7 +221,8 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
             refs[axis] = rollout(env, lambda obs, _t, e=expert: e.act(obs), record_tips="tracking" in parts,
                                  progress=None if cfg.json else f"expert {axis} {object_set}")  # fmt: skip
             res[f"expert{axis}"] = _holding(refs[axis]) | {
-                "angvel_rad_per_s_median": float(np.median(refs[axis].rate_about(env.task.command)))
+                "angvel_rad_per_s_median": float(np.median(refs[axis].rate_about(env.task.command))),
+                "angvel_rad_per_s_pooled": refs[axis].pooled_rate_about(env.task.command),
             }
             if "tracking" in parts:
                 r, fig = idm_tracking(model, _env(expert, cfg, object_set), refs[axis])
@@ -233,6 +235,10 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
                         "tracking_error_ratio_vs_expert_repeat": _ratio(fig["tracking_error_mm"], repeat),
                         "holding_ratio_vs_expert": _ratio(float(np.mean(r.hold_s)), float(np.mean(refs[axis].hold_s))),
                         "angvel_rad_per_s_median": float(np.median(r.rate_about(env.task.command))),
+                        "angvel_rad_per_s_pooled": r.pooled_rate_about(env.task.command),
+                        "angvel_ratio_vs_expert": _ratio(
+                            r.pooled_rate_about(env.task.command), refs[axis].pooled_rate_about(env.task.command)
+                        ),
                     }
                 )
         if "controller" in parts:

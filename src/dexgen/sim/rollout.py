@@ -48,6 +48,12 @@ class Rollout:
         """(N,) mean angular velocity while held about unit axes (N, 3) or (3,), rad/s, signed."""
         return np.sum(self.angvel_sum * axes, axis=-1) / np.maximum(self.hold_steps, 1)
 
+    def pooled_rate_about(self, axes: np.ndarray) -> float:
+        """Mean angular velocity about unit axes (N, 3) or (3,) over every held step of every episode, rad/s,
+        signed: episodes count by how long they held, so a few short episodes cannot swing it as they do a median
+        of per-episode rates."""
+        return float(np.sum(self.angvel_sum * axes) / max(int(self.hold_steps.sum()), 1))
+
     def speed_along(self, axes: np.ndarray) -> np.ndarray:
         """(N,) mean linear velocity while held along unit axes (N, 3) or (3,), m/s, signed."""
         return np.sum(self.linvel_sum * axes, axis=-1) / np.maximum(self.hold_steps, 1)

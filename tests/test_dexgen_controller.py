@@ -49,6 +49,20 @@ def test_command_of_wrong_shape_or_with_nan_is_refused():
         ctrl.act(np.zeros(12))
 
 
+def test_a_command_gain_is_the_same_as_a_scaled_command():
+    model = tiny_model()
+    cmd = 0.01 * np.random.default_rng(0).normal(size=(model.cfg.horizon, 4, 3))
+    cfg = ControllerConfig(alpha=0.4, seed=3)
+    scaled = DexGenController(model, config=cfg).act(_frame()[0], 1.5 * cmd)
+    gained = DexGenController(model, config=ControllerConfig(alpha=0.4, seed=3, command_gain=1.5)).act(_frame()[0], cmd)
+    plain = DexGenController(model, config=cfg).act(_frame()[0], cmd)
+    np.testing.assert_allclose(gained, scaled, atol=1e-6)
+    assert not np.allclose(gained, plain, atol=1e-4)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="command_gain must be finite and > 0"):
+            DexGenController(model, config=ControllerConfig(command_gain=bad))
+
+
 def test_guidance_changes_the_output_only_with_alpha():
     model = tiny_model()
     cmd = 0.03 * np.ones((model.cfg.horizon, 4, 3))

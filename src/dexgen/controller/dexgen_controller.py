@@ -60,6 +60,11 @@ class ControllerConfig:
 
     alpha: float = 0.0
     """Guidance strength α (0: unguided, the command is ignored)."""
+    command_gain: float = 1.0
+    """Factor on every command's fingertip motion before anything reads it (guidance, intent, mode, ranking):
+    motion scaling, as teleoperation consoles offer. A guided plan is a compromise between the prior and the
+    command, so the hand turns the object slower than the command asks; a gain above 1 asks for more to get
+    closer to what was meant. 1: the command as given."""
     command_component: str = "full"
     """What the guidance matches: full (every fingertip displacement of the command) or rigid (only the rigid
     motion of the fingertips, leaving grip and finger gaiting to the prior; see dexgen.controller.guidance)."""
@@ -158,6 +163,8 @@ class DexGenController:
             raise ValueError(f"rigid_alpha_scale must be finite and >= 0, got {config.rigid_alpha_scale}")
         if not 0.0 <= config.rigid_fraction <= 1.0:
             raise ValueError(f"rigid_fraction must be in [0, 1], got {config.rigid_fraction}")
+        if not (np.isfinite(config.command_gain) and config.command_gain > 0):
+            raise ValueError(f"command_gain must be finite and > 0, got {config.command_gain}")
         if config.consistency < 0:
             raise ValueError(f"consistency must be >= 0, got {config.consistency}")
         if config.candidates < 1:
@@ -305,6 +312,8 @@ class DexGenController:
         single = obs.ndim == 1
         frames = check_frames(obs[None] if single else obs, batch=self.batch)
         cmd = self._check_command(command)
+        if cmd is not None and self.config.command_gain != 1.0:
+            cmd = cmd * self.config.command_gain
         hist = torch.from_numpy(self.history.push(frames).copy())
         tips_now = hist[:, -1, TIPS].reshape(-1, 1, 4, 3)
         cfg = self.config

@@ -344,7 +344,7 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
     bar.close()
     writer.close()
     return {"run_dir": str(run_dir), "iterations": it, "env_steps": env_steps, "wall_s": round(wall, 1),
-            "run_env_steps": env_steps - steps_before, "run_wall_s": round(time.perf_counter() - t_process, 1),
+            "run_env_steps": env_steps - steps_before, "run_wall_s": round(time.perf_counter() - t_process, 3),
             **stats}  # fmt: skip
 
 

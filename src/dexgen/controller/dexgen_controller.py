@@ -64,7 +64,8 @@ class ControllerConfig:
     """Factor on every command's fingertip motion before anything reads it (guidance, intent, mode, ranking):
     motion scaling, as teleoperation consoles offer. A guided plan is a compromise between the prior and the
     command, so the hand turns the object slower than the command asks; a gain above 1 asks for more to get
-    closer to what was meant. 1: the command as given."""
+    closer to what was meant. 1: the command as given (the evaluated method's; 1.5 turned objects faster on
+    faithful commands and dropped them sooner on drifting ones, docs/results.md)."""
     command_component: str = "full"
     """What the guidance matches: full (every fingertip displacement of the command) or rigid (only the rigid
     motion of the fingertips, leaving grip and finger gaiting to the prior; see dexgen.controller.guidance)."""

@@ -8,8 +8,9 @@
 (c) ``tracking``: the IDM in closed loop: each expert is run once and its fingertip trajectory recorded; then, from
     the same initial states, the IDM is asked at every step to reach the expert's next fingertip positions (relative
     to where the fingertips are now). Reported: fingertip tracking error while both hold the object, holding time,
-    and how fast the object turns about the expert's axis (pooled over held steps) as a fraction of the expert's:
-    an upper bound on what any fingertip plan turned into joint targets by this IDM can do.
+    and how fast the object turns about the expert's axis (pooled over held steps) as a fraction of the expert's.
+    The replay follows a recorded path without feedback from the object, so it does not bound the controller,
+    which replans from the hand's state at every step.
 (d) ``controller``: the unguided DexGen controller (α = 0) from the same initial states, holding time and drop rate
     against the RL experts, on training and held-out objects.
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dexgen.cli import main
-from dexgen.eval.pool import PoolConfig, PoolError, pool_runs, run_pool
+from dexgen.eval.pool import UNRECORDED, PoolConfig, PoolError, pool_runs, run_pool
 from dexgen.eval.teleop_eval import EvalConfig, run_eval
 from dexgen.model.checkpoint import save_model
 from model_helpers import tiny_model
@@ -122,3 +122,10 @@ def test_alpha_pools_the_guided_episodes_of_a_swept_strength(runs, tmp_path):
         pool_runs([swept, own])
     with pytest.raises(PoolError, match="no guided episodes at alpha 0.6"):
         pool_runs([runs[0], own], alpha=0.6)
+
+
+def test_settings_older_runs_lack_are_read_as_the_evaluation_defaults():
+    # a setting added to EvalConfig behaves as before by default; were a default changed later, runs recorded
+    # before the setting existed would no longer mean that default, and UNRECORDED would need the old value
+    defaults = EvalConfig()
+    assert {k: getattr(defaults, k) for k in UNRECORDED} == UNRECORDED

@@ -47,6 +47,8 @@ def test_translation_progress_and_grasp_success():
     g2g.command[:] = 0.0
     terms, done = g2g.compute(_state(1))
     assert terms["success"][0] == 1.0 and done[0]
+    terms, done = g2g.compute(_state(1, pos=(0.0, 0.0, -0.05)))  # at the target grasp, but the object has fallen
+    assert terms["success"][0] == 0.0 and terms["drop"][0] == 1.0 and done[0]
 
 
 def test_bad_names():

@@ -240,7 +240,7 @@ class GraspToGraspTask(Task):
     def compute(self, s):
         terms, drop = self._common_terms(s)
         rms = np.sqrt(np.mean((s.q - self.command) ** 2, axis=-1))
-        success = rms < self.config.success_tolerance
+        success = (rms < self.config.success_tolerance) & ~drop  # reaching the grasp as the object falls is no success
         terms["joint_error"] = rms
         terms["success"] = success.astype(np.float64)
         terms["linvel"] = np.linalg.norm(s.object_linvel, axis=-1)

@@ -20,3 +20,14 @@ def test_contract_shapes_auto_reset_and_time_outs():
     assert (vec.episode_length_buf == 0).all()  # ... and the env reset them itself
     vec.episode_length_buf = torch.tensor([1, 2, 3])
     np.testing.assert_array_equal(env.episode_length, [1, 2, 3])
+
+
+def test_a_success_is_not_counted_as_a_drop():
+    env = HandEnv(EnvConfig(num_envs=2, objects="cube_60", task="grasp_to_grasp", episode_seconds=1.0, num_threads=1))
+    vec = RslVecEnv(env)
+    env.task.command[0] = env.sims.hand_q[0]
+    env.task.command[1] = env.targets[1] + 1.0  # far from anything reachable in one step
+    _, _, dones, extras = vec.step(torch.zeros(2, 16))
+    assert dones[0] and not dones[1]  # hand 0 already stands at its target grasp: success ends its episode
+    assert not extras["dropped"].any() and extras["log"]["/drop_rate_per_step"] == 0.0
+    assert extras["log"]["/terms/success"] == 0.5

@@ -293,7 +293,7 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
                 obs, rew, dones = obs.to(device), rew.to(device), dones.to(device)
                 alg.process_env_step(obs, rew, dones, extras)
                 rewards.append(float(rew.mean()))
-                drops += int((dones & ~extras["time_outs"]).sum())
+                drops += int(extras["dropped"].sum())
                 dones_n += int(dones.sum())
                 for k, v in extras["log"].items():
                     ep_terms.setdefault(k, []).append(v)

@@ -40,11 +40,15 @@ class RslVecEnv(VecEnv):
 
     def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
         obs, reward, done, info = self.env.step(actions.detach().cpu().numpy().astype(np.float64))
+        # an episode that ends before its time-out ends in a drop, unless the task reports success (grasp_to_grasp)
+        succeeded = info["terms"]["success"] > 0 if "success" in info["terms"] else np.zeros_like(done)
+        dropped = done & ~info["time_outs"] & ~succeeded
         extras = {
             "time_outs": torch.from_numpy(info["time_outs"]).to(self.device),
+            "dropped": dropped,
             "log": {f"/terms/{k}": float(np.mean(v)) for k, v in info["terms"].items()},
         }
-        extras["log"]["/drop_rate_per_step"] = float(np.mean(done & ~info["time_outs"]))
+        extras["log"]["/drop_rate_per_step"] = float(np.mean(dropped))
         return (
             self._obs(obs),
             torch.from_numpy(reward.astype(np.float32)).to(self.device),

@@ -51,6 +51,20 @@ def test_translation_progress_and_grasp_success():
     assert terms["success"][0] == 0.0 and terms["drop"][0] == 1.0 and done[0]
 
 
+def test_grasp_progress_pays_for_the_error_removed_each_step():
+    g2g = make_task("grasp_to_grasp", 1)
+    g2g.command[:] = 0.5
+    state = _state(1)
+    terms, _ = g2g.compute(state)
+    assert terms["joint_progress"][0] == 0.0  # no previous step to compare with
+    state.q = np.full((1, 16), 0.2)
+    terms, _ = g2g.compute(state)
+    assert terms["joint_progress"][0] == pytest.approx(0.2)  # the error fell from 0.5 to 0.3 rad
+    state.q = np.full((1, 16), 0.1)
+    terms, _ = g2g.compute(state)
+    assert terms["joint_progress"][0] == pytest.approx(-0.1)  # and a step back costs
+
+
 def test_bad_names():
     with pytest.raises(ValueError, match="unknown task"):
         make_task("juggle", 1)

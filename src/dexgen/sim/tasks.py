@@ -216,6 +216,7 @@ class GraspToGraspConfig:
     scales: dict[str, float] = field(
         default_factory=lambda: {
             "joint_error": -1.0,
+            "joint_progress": 0.0,
             "success": 10.0,
             "linvel": -0.3,
             "torque": -0.01,
@@ -223,7 +224,9 @@ class GraspToGraspConfig:
             "drop": -10.0,
         }
     )
-    """Weight of each reward term."""
+    """Weight of each reward term ("joint_progress", off by default, pays for each step's reduction of the RMS joint
+    error, so that what an episode earns from it does not grow with its length: a per-step "joint_error" cost makes
+    ending the episode by a drop cheaper than a slow approach)."""
     drop: DropConfig = DropConfig()
     """When the object counts as dropped (ends the episode)."""
 
@@ -234,12 +237,20 @@ class GraspToGraspTask(Task):
     name = "grasp_to_grasp"
     command_dim = C.NUM_JOINTS
 
+    def __init__(self, config, num_envs: int):
+        super().__init__(config, num_envs)
+        self.last_error = np.full(num_envs, np.nan)
+        """(N,) RMS joint error to the target after the previous step (NaN before an episode's first), radians."""
+
     def reset(self, ids, rng, env) -> None:
         self.command[ids] = env.sample_grasp_q(ids, rng)
+        self.last_error[ids] = np.sqrt(np.mean((env.sims.hand_q[ids] - self.command[ids]) ** 2, axis=-1))
 
     def compute(self, s):
         terms, drop = self._common_terms(s)
         rms = np.sqrt(np.mean((s.q - self.command) ** 2, axis=-1))
+        terms["joint_progress"] = np.where(np.isnan(self.last_error), 0.0, self.last_error - rms)
+        self.last_error = rms
         success = (rms < self.config.success_tolerance) & ~drop  # reaching the grasp as the object falls is no success
         terms["joint_error"] = rms
         terms["success"] = success.astype(np.float64)

@@ -37,6 +37,18 @@ def test_eval_json_has_every_key(tmp_path):
         evaluate_expert(expert, EvalExpertConfig(task="translate", axis="+x"), progress_bar=False)
 
 
+def test_time_to_success_is_the_median_over_the_episodes_that_succeeded():
+    import numpy as np
+
+    from dexgen.rl.evaluate import _summary
+
+    fig = _summary(np.array([5.0, 5.0, 5.0]), np.zeros(3, bool), np.zeros(3), np.array([True, False, True]), 5.0,
+                   np.array([0.5, 5.0, 1.5]))  # fmt: skip
+    assert fig["success_rate"] == 2 / 3 and fig["success_s_median"] == 1.0
+    assert _summary(np.ones(1), np.ones(1, bool), np.zeros(1), np.zeros(1, bool), 5.0, np.ones(1))[
+        "success_s_median"] is None  # fmt: skip
+
+
 def test_wilson_interval():
     lo, hi = wilson_interval(9, 80)  # the shipped +z expert's 11.25 %: 10 % is inside
     assert lo == pytest.approx(0.0603, abs=1e-4) and hi == pytest.approx(0.2002, abs=1e-4)

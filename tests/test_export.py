@@ -43,3 +43,24 @@ def test_eval_expert_picks_the_shipped_expert_of_the_wrist():
 
     assert load_expert_for_eval(EvalExpertConfig(axis="-z", wrist="palm_down")).wrist == "palm_down"
     assert load_expert_for_eval(EvalExpertConfig(axis="-z")).wrist == "palm_up"
+
+
+def test_the_record_names_a_command_that_trains_exactly_the_exported_iterations():
+    from dexgen.rl.export import reproduce_command
+
+    cmd = "dexgen train-expert --task rotate --axis=+z --iterations 3000 --seed 1 --max-minutes 15 --resume"
+    assert reproduce_command(cmd, 175) == "dexgen train-expert --task rotate --axis=+z --seed 1 --iterations 175"
+    assert reproduce_command("dexgen train-expert --iterations=50 --max-minutes=2.5", 25) == (
+        "dexgen train-expert --iterations 25"
+    )
+    assert reproduce_command("", 10) == ""
+
+
+def test_a_grasp_to_grasp_expert_exports_without_an_axis(tmp_path):
+    run = train_expert(tiny_config(tmp_path, iterations=1, run_name="g", task="grasp_to_grasp"), progress=False)
+    out = export_expert(ExportExpertConfig(run_dir=run["run_dir"], episodes=1, seconds=0.2, threads=1))
+    assert Path(out["path"]).name == "grasp_to_grasp.safetensors"
+    record = json.loads(Path(out["path"]).with_suffix(".json").read_text())
+    assert "--axis" not in record["eval"]["command"] and record["reproduce"].endswith("--iterations 1")
+    fig = record["eval"]["train"]["overall"]
+    assert "success_rate" in fig and (fig["success_s_median"] is None or 0 < fig["success_s_median"] <= 0.2)

@@ -79,7 +79,8 @@ def wilson_interval(successes: int, trials: int, *, z: float = 1.96) -> tuple[fl
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
-def _summary(hold_s, drop, progress, success, seconds) -> dict:
+def _summary(hold_s, drop, progress, success, seconds, reach_s) -> dict:
+    reached = reach_s[success]
     return {
         "episodes": int(len(hold_s)),
         "holding_s_mean": float(np.mean(hold_s)),
@@ -89,6 +90,7 @@ def _summary(hold_s, drop, progress, success, seconds) -> dict:
         "progress_mean": float(np.mean(progress)),
         "progress_median": float(np.median(progress)),
         "success_rate": float(np.mean(success)),
+        "success_s_median": float(np.median(reached)) if len(reached) else None,
         "seconds": seconds,
     }
 
@@ -117,7 +119,8 @@ def _rename(fig: dict, key: str) -> dict:
 
 def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool = True) -> dict:
     """Returns {"per_object": {name: figures}, "overall": figures} where the figures are episodes,
-    holding_s_mean / _median, drop_rate, success_rate (grasp_to_grasp), and angvel_rad_per_s (rotate: mean over
+    holding_s_mean / _median, drop_rate, success_rate and success_s_median (grasp_to_grasp: the median time to
+    success over the episodes that succeeded; None without any), and angvel_rad_per_s (rotate: mean over
     episodes of the mean angular velocity about the commanded axis while held, signed; _median: the median over
     episodes, which one fast-spinning object cannot inflate) or speed_m_per_s (translate: along the direction)."""
     if expert.task != cfg.task:
@@ -148,13 +151,16 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
     else:
         prog = np.zeros(n)
     hold_s, dropped, succeeded = r.hold_s, r.dropped, r.succeeded
+    reach_s = r.hold_steps * r.dt  # a success ends the episode's clock (its holding still counts to the horizon)
     key = {"rotate": "angvel_rad_per_s", "translate": "speed_m_per_s"}.get(cfg.task, "progress")
     per_object = {}
     names = np.array([o.name for o in env.env_objects])
     for o in objects:
         m = names == o.name
-        per_object[o.name] = _rename(_summary(hold_s[m], dropped[m], prog[m], succeeded[m], cfg.seconds), key)
-    overall = _rename(_summary(hold_s, dropped, prog, succeeded, cfg.seconds), key)
+        per_object[o.name] = _rename(
+            _summary(hold_s[m], dropped[m], prog[m], succeeded[m], cfg.seconds, reach_s[m]), key
+        )
+    overall = _rename(_summary(hold_s, dropped, prog, succeeded, cfg.seconds, reach_s), key)
     out = {"task": cfg.task, "axis": cfg.axis, "wrist": env.config.wrist, "objects": cfg.objects, "seed": cfg.seed,
            "per_object": per_object, "overall": overall}  # fmt: skip
     if renderer is not None:

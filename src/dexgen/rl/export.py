@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,27 @@ class ExportExpertConfig:
     """Simulation threads; 0 uses every core."""
 
 
+def reproduce_command(command: str, iterations: int) -> str:
+    """``command`` (a train-expert command line) made to train exactly ``iterations`` iterations in one go: a run
+    stopped by ``--max-minutes`` (and continued with ``--resume``) ends where the machine's speed put it, while
+    the same seed and iteration count give the same run (segments are seeded by their first iteration)."""
+    if not command:
+        return ""
+    words, out, skip = shlex.split(command), [], False
+    for w in words:
+        if skip:
+            skip = False
+            continue
+        name = w.split("=", 1)[0]
+        if name in ("--max-minutes", "--iterations"):
+            skip = "=" not in w
+            continue
+        if name in ("--resume", "--no-resume"):
+            continue
+        out.append(w)
+    return shlex.join([*out, "--iterations", str(iterations)])
+
+
 def expert_from_checkpoint(path: Path) -> Expert:
     """The actor of a training checkpoint, with a record of how it was trained."""
     ckpt = load_checkpoint(path)
@@ -53,6 +75,7 @@ def expert_from_checkpoint(path: Path) -> Expert:
         "ppo": cfg_dict["ppo"],
         "env": {k: v for k, v in cfg_dict.items() if k != "ppo"},
         "command": ckpt.get("command", ""),
+        "reproduce": reproduce_command(ckpt.get("command", ""), ckpt["iteration"]),
         "seed": train_cfg.seed,
         "revision": ckpt.get("revision", "unknown"),
         "iterations": ckpt["iteration"],
@@ -72,8 +95,9 @@ def export_expert(cfg: ExportExpertConfig) -> dict:
                               objects=objects, seed=cfg.seed, threads=cfg.threads)  # fmt: skip
         evals[objects] = evaluate_expert(expert, ev)
     wrist = "" if expert.wrist == DEFAULT_WRIST else f" --wrist {expert.wrist}"
+    axis = "" if expert.task == "grasp_to_grasp" else f" --axis={expert.axis}"
     expert.record["eval"] = {
-        "command": f"dexgen eval-expert --task {expert.task} --axis={expert.axis}{wrist} --episodes {cfg.episodes} "
+        "command": f"dexgen eval-expert --task {expert.task}{axis}{wrist} --episodes {cfg.episodes} "
         f"--seconds {cfg.seconds} --seed {cfg.seed} --objects train|heldout",
         "export_revision": revision(),
         **evals,

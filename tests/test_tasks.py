@@ -70,3 +70,20 @@ def test_bad_names():
         make_task("juggle", 1)
     with pytest.raises(ValueError, match="unknown axis"):
         make_task("rotate", 1, RotateConfig(axes="+w"))
+
+
+def test_a_grasp_target_is_drawn_away_from_the_start():
+    from dexgen.sim.env import EnvConfig, HandEnv
+    from dexgen.sim.tasks import GraspToGraspConfig
+
+    # above the median distance between this object's grasps (0.41 rad), so that unrestricted draws would miss it
+    env = HandEnv(EnvConfig(num_envs=8, objects="cube_60", task="grasp_to_grasp", num_threads=1, seed=3),
+                  task_config=GraspToGraspConfig(min_target_distance=0.45))  # fmt: skip
+    start = env.sims.hand_q
+    rms = np.sqrt(np.mean((env.task.command - start) ** 2, axis=-1))
+    assert (rms >= env.task.config.min_target_distance).all()
+    # a cache of one grasp leaves only that one: the farthest there is
+    q = env.grasps["cube_60"].hand_q
+    one = env.sample_grasp_q(np.arange(2), np.random.default_rng(0), away_from=q[:2], min_distance=10.0)
+    far = np.argmax(np.sqrt(np.mean((q[None] - q[:2, None]) ** 2, axis=-1)), axis=1)
+    np.testing.assert_array_equal(one, q[far])

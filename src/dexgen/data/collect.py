@@ -57,6 +57,7 @@ from dexgen.data.schema import (
     row_dtype,
 )
 from dexgen.sim.constants import DEFAULT_WRIST
+from dexgen.sim.tasks import GraspToGraspConfig
 
 COMMAND_DIMS = {"rotate": 3, "translate": 3, "grasp_to_grasp": 16}
 """Length of each task's command in the expert's observation."""
@@ -64,6 +65,9 @@ COMMAND_DIMS = {"rotate": 3, "translate": 3, "grasp_to_grasp": 16}
 G2G_SUCCESS_RMS = 0.15
 """A grasp_to_grasp target counts as reached (and a new one is drawn) below this RMS joint error, radians (as
 ``dexgen.sim.tasks.GraspToGraspConfig.success_tolerance``)."""
+
+G2G_MIN_TARGET_DISTANCE = GraspToGraspConfig.min_target_distance
+"""A new grasp_to_grasp target is drawn at least this far from the hand, RMS over joints, radians (as in training)."""
 
 QUEUE_SIZE = 256
 """Finished episodes that may wait in the queue between the workers and the writer."""
@@ -256,7 +260,8 @@ class Rollout:
 
     def _new_targets(self, ids: np.ndarray) -> None:
         if len(ids):
-            self.command[ids] = self.env.sample_grasp_q(ids, self.rng)
+            self.command[ids] = self.env.sample_grasp_q(ids, self.rng, away_from=self.env.sims.hand_q[ids],
+                                                        min_distance=G2G_MIN_TARGET_DISTANCE)  # fmt: skip
 
     def _actions(self) -> np.ndarray:
         """Each simulation's expert action from the current observation with its current command."""

@@ -113,12 +113,20 @@ class HandEnv:
         self.reset()
 
     # ---- episodes -----------------------------------------------------------------------------------------------
-    def sample_grasp_q(self, ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """(n, 16) joint positions of random cached grasps of each environment's object, radians."""
+    def sample_grasp_q(self, ids: np.ndarray, rng: np.random.Generator, *, away_from: np.ndarray | None = None,
+                       min_distance: float = 0.0) -> np.ndarray:  # fmt: skip
+        """(n, 16) joint positions of random cached grasps of each environment's object, radians. With
+        ``away_from`` ((n, 16) joint positions), only grasps at least ``min_distance`` from it (RMS over joints,
+        radians) are drawn; where the object has none, its farthest grasp."""
         out = np.empty((len(ids), C.NUM_JOINTS))
         for k, i in enumerate(ids):
-            cache = self.grasps[self.env_objects[i].name]
-            out[k] = cache.hand_q[rng.integers(len(cache))]
+            q = self.grasps[self.env_objects[i].name].hand_q
+            if away_from is None:
+                out[k] = q[rng.integers(len(q))]
+                continue
+            dist = np.sqrt(np.mean((q - away_from[k]) ** 2, axis=-1))
+            far = np.flatnonzero(dist >= min_distance)
+            out[k] = q[rng.choice(far)] if len(far) else q[np.argmax(dist)]
         return out
 
     def reset(self, ids: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -213,6 +213,11 @@ class GraspToGraspConfig:
     """Success when the RMS joint error to the target falls below this, radians."""
     terminate_on_success: bool = True
     """End the episode at success (the next one starts from a fresh grasp)."""
+    min_target_distance: float = 0.3
+    """The target grasp is drawn among those at least this far (RMS over joints, radians) from the hand at the
+    episode's start (the farthest one where the object has none), so that an episode does not start at its goal
+    (a start grasp drawn again as the target would count as a success at once; an object with a single grasp still
+    does)."""
     scales: dict[str, float] = field(
         default_factory=lambda: {
             "joint_error": -1.0,
@@ -243,7 +248,8 @@ class GraspToGraspTask(Task):
         """(N,) RMS joint error to the target after the previous step (NaN before an episode's first), radians."""
 
     def reset(self, ids, rng, env) -> None:
-        self.command[ids] = env.sample_grasp_q(ids, rng)
+        start = env.sims.hand_q[ids]
+        self.command[ids] = env.sample_grasp_q(ids, rng, away_from=start, min_distance=self.config.min_target_distance)
         self.last_error[ids] = np.sqrt(np.mean((env.sims.hand_q[ids] - self.command[ids]) ** 2, axis=-1))
 
     def compute(self, s):

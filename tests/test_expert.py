@@ -56,11 +56,14 @@ def test_expert_drives_the_env(run_dir):
     assert np.isfinite(obs["policy"]).all()
 
 
-def test_shipped_rotation_experts_load_and_act_in_their_env():
-    for name in ("rotate+z", "rotate-z"):
-        expert = Expert.load(EXPERT_DIR / f"{name}.safetensors")
+def test_every_shipped_expert_loads_and_acts_in_its_env():
+    paths = sorted(EXPERT_DIR.glob("*.safetensors"))
+    assert {p.stem for p in paths} >= {"rotate+z", "rotate-z", "grasp_to_grasp", "grasp_to_grasp_palm_down"}
+    for path in paths:
+        expert = Expert.load(path)
         assert expert.record["eval"]["train"]["overall"]["episodes"] > 0 and expert.record["training_history"]
-        env = make_env(TrainExpertConfig(task=expert.task, axis=expert.axis, objects="cube_60", threads=1), num_envs=2)
+        env = make_env(TrainExpertConfig(task=expert.task, axis=expert.axis, wrist=expert.wrist, objects="cube_60",
+                                         threads=1), num_envs=2)  # fmt: skip
         assert env.obs_dims == expert.record["obs_dims"]
         actions = expert.act(env.get_observations())
         assert actions.shape == (2, 16) and np.isfinite(actions).all()

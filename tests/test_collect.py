@@ -358,3 +358,28 @@ def test_step_worker_flushes_at_its_quota(experts):
     assert stepped == 6 and done
     assert sorted(len(e[0]["action"]) for e in ended) == [2, 2, 2]  # every simulation's open episode, 2 steps each
     assert rollouts[0].flush() == []  # nothing is left open
+
+
+def test_grasp_to_grasp_targets_are_drawn_away_from_the_hand(made):
+    from dexgen.sim.tasks import joint_rms
+
+    g2g_expert = str(made[0][[t for t, _ in SPECS].index("grasp_to_grasp")])
+    spec = {"experts": collect_mod.resolve_experts(g2g_expert), "objects": "cube_60", "wrists": ["palm_up"],
+            "envs": 6, "episode_seconds": 5.0, "action_noise_std": 0.1, "switch_prob_per_s": 0.0}  # fmt: skip
+    spec["primitives"] = {"palm_up": collect_mod.primitive_table(spec["experts"], "palm_up")}
+    (rollout,) = collect_mod.make_rollouts(spec, np.random.SeedSequence(0))
+    env = rollout.env
+    cache = env.grasps["cube_60"].hand_q
+    farthest = np.array([joint_rms(cache, q).max() for q in env.sims.hand_q])
+    need = np.minimum(collect_mod.G2G_MIN_TARGET_DISTANCE, farthest)
+    assert np.all(joint_rms(env.sims.hand_q, rollout.command) >= need - 1e-9)  # the first targets, at the start
+    for _ in range(3):
+        rollout.step()
+    # later targets are drawn away from where the hand is then: 240 draws, where a draw from the whole cache would
+    # land within 0.3 rad about one time in 13 (cube_60's grasps)
+    farthest = np.array([joint_rms(cache, q).max() for q in env.sims.hand_q])
+    need = np.minimum(collect_mod.G2G_MIN_TARGET_DISTANCE, farthest)
+    for _ in range(40):
+        rollout._new_targets(np.arange(env.num_envs))
+        assert np.all(joint_rms(env.sims.hand_q, rollout.command) >= need - 1e-9)
+        assert np.all(np.abs(rollout.command[:, None] - cache[None]).max(-1).min(1) < 1e-6)  # cached grasps

@@ -87,3 +87,15 @@ def test_a_grasp_target_is_drawn_away_from_the_start():
     one = env.sample_grasp_q(np.arange(2), np.random.default_rng(0), away_from=q[:2], min_distance=10.0)
     far = np.argmax(np.sqrt(np.mean((q[None] - q[:2, None]) ** 2, axis=-1)), axis=1)
     np.testing.assert_array_equal(one, q[far])
+
+
+def test_joint_rms_is_the_rms_over_the_last_axis():
+    from dexgen.sim.tasks import joint_rms
+
+    a = np.zeros((2, 3, 16))
+    b = np.zeros((2, 3, 16))
+    b[1, 2, :4] = 0.2  # four of sixteen joints off by 0.2 rad: RMS 0.1
+    out = joint_rms(a, b)
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(out[1, 2], 0.1)
+    assert np.count_nonzero(out) == 1

@@ -57,12 +57,12 @@ from dexgen.data.schema import (
     row_dtype,
 )
 from dexgen.sim.constants import DEFAULT_WRIST
-from dexgen.sim.tasks import GraspToGraspConfig
+from dexgen.sim.tasks import GraspToGraspConfig, joint_rms
 
 COMMAND_DIMS = {"rotate": 3, "translate": 3, "grasp_to_grasp": 16}
 """Length of each task's command in the expert's observation."""
 
-G2G_SUCCESS_RMS = 0.15
+G2G_SUCCESS_RMS = GraspToGraspConfig.success_tolerance
 """A grasp_to_grasp target counts as reached (and a new one is drawn) below this RMS joint error, radians (as
 ``dexgen.sim.tasks.GraspToGraspConfig.success_tolerance``)."""
 
@@ -288,7 +288,7 @@ class Rollout:
                 self._assign(switching, switch=True)
         g2g = np.flatnonzero(self.prim_g2g[self.current])
         if len(g2g):
-            rms = np.sqrt(np.mean((env.sims.hand_q[g2g] - self.command[g2g]) ** 2, axis=1))
+            rms = joint_rms(env.sims.hand_q[g2g], self.command[g2g])
             self._new_targets(g2g[rms < G2G_SUCCESS_RMS])
         env.task.command[:] = self.prim_axis[self.current]  # the rotate task's command slot (zero for grasp_to_grasp)
         actions = self._actions()

@@ -24,7 +24,7 @@ from dexgen.sim.hand_batch import HandBatch
 from dexgen.sim.objects import resolve_objects
 from dexgen.sim.randomization import PARAM_NAMES, DomainRandomizer, RandomizationConfig
 from dexgen.sim.rotations import quat_conj, quat_mul, quat_to_rotvec
-from dexgen.sim.tasks import StepState, make_task
+from dexgen.sim.tasks import StepState, joint_rms, make_task
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class HandEnv:
             if away_from is None:
                 out[k] = q[rng.integers(len(q))]
                 continue
-            dist = np.sqrt(np.mean((q - away_from[k]) ** 2, axis=-1))
+            dist = joint_rms(q, away_from[k])
             far = np.flatnonzero(dist >= min_distance)
             out[k] = q[rng.choice(far)] if len(far) else q[np.argmax(dist)]
         return out

@@ -52,6 +52,12 @@ class StepState:
     """(N, 16) joint positions of the grasp the episode started from, radians."""
 
 
+def joint_rms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """RMS over the last axis of ``a - b``: (..., 16) joint positions in radians -> (...) radians. The one distance
+    between hand configurations (grasp-to-grasp error, target draws away from the start, collection's targets)."""
+    return np.sqrt(np.mean((a - b) ** 2, axis=-1))
+
+
 def _parse_axes(spec: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
     names = tuple(allowed) if spec == "all" else tuple(a.strip() for a in spec.split(","))
     for a in names:
@@ -250,11 +256,11 @@ class GraspToGraspTask(Task):
     def reset(self, ids, rng, env) -> None:
         start = env.sims.hand_q[ids]
         self.command[ids] = env.sample_grasp_q(ids, rng, away_from=start, min_distance=self.config.min_target_distance)
-        self.last_error[ids] = np.sqrt(np.mean((env.sims.hand_q[ids] - self.command[ids]) ** 2, axis=-1))
+        self.last_error[ids] = joint_rms(env.sims.hand_q[ids], self.command[ids])
 
     def compute(self, s):
         terms, drop = self._common_terms(s)
-        rms = np.sqrt(np.mean((s.q - self.command) ** 2, axis=-1))
+        rms = joint_rms(s.q, self.command)
         terms["joint_progress"] = np.where(np.isnan(self.last_error), 0.0, self.last_error - rms)
         self.last_error = rms
         success = (rms < self.config.success_tolerance) & ~drop  # reaching the grasp as the object falls is no success

@@ -63,8 +63,8 @@ COMMAND_DIMS = {"rotate": 3, "translate": 3, "grasp_to_grasp": 16}
 """Length of each task's command in the expert's observation."""
 
 G2G_SUCCESS_RMS = GraspToGraspConfig.success_tolerance
-"""A grasp_to_grasp target counts as reached (and a new one is drawn) below this RMS joint error, radians (as
-``dexgen.sim.tasks.GraspToGraspConfig.success_tolerance``)."""
+"""A grasp_to_grasp target counts as reached (and a new one is drawn) below this RMS joint error, radians (the
+task's success tolerance, as in training)."""
 
 G2G_MIN_TARGET_DISTANCE = GraspToGraspConfig.min_target_distance
 """A new grasp_to_grasp target is drawn at least this far from the hand, RMS over joints, radians (as in training)."""

@@ -89,6 +89,12 @@ def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path):
     # fine-tuning into another wrist orientation is allowed; the new run records its own
     train_expert(tiny_config(tmp_path, run_name="down", init_from=str(source), wrist="palm_down"), progress=False)
     assert load_checkpoint(tmp_path / "down" / "last.pt")["config"]["wrist"] == "palm_down"
+    # so is a curriculum over the objects; resuming with other shares is not
+    weighted = tiny_config(tmp_path, run_name="w", init_from=str(source), object_weights="sphere_r30=2")
+    train_expert(weighted, progress=False)
+    assert load_checkpoint(tmp_path / "w" / "last.pt")["config"]["object_weights"] == "sphere_r30=2"
+    with pytest.raises(CheckpointError, match="trained with object_weights='sphere_r30=2'"):
+        train_expert(dataclasses.replace(weighted, iterations=4, resume=True, object_weights=""), progress=False)
 
 
 def test_threads_cap_torch_during_the_run_and_are_restored(tmp_path, monkeypatch):

@@ -77,6 +77,10 @@ class TrainExpertConfig:
     """Torch device for the update: auto (cuda if present), cpu or cuda."""
     objects: str = "train"
     """Object set or names."""
+    object_weights: str = ""
+    """Comma-separated name=share (positive integers): such an object gets about share times as many environments
+    as the others (e.g. sphere_r25=3 for a curriculum toward the objects that drop most); empty: equal shares. May
+    differ from an --init-from or --init-actor source's."""
     wrist: str = "palm_up"
     """Wrist orientation."""
     episode_seconds: float = 20.0
@@ -98,6 +102,10 @@ class TrainExpertConfig:
         return self.run_name or f"{self.task}{suffix}_s{self.seed}"
 
 
+RESUME_KEYS = ("task", "axis", "envs", "seed", "objects", "object_weights", "wrist", "action_scale", "episode_seconds")
+"""Settings a resumed run must share with its checkpoint."""
+
+
 def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int | None = None) -> HandEnv:
     """The environment an expert of ``cfg`` trains and runs in."""
     if cfg.task not in TASKS:
@@ -109,6 +117,7 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
         num_envs=num_envs or cfg.envs,
         task=cfg.task,
         objects=cfg.objects,
+        object_weights=cfg.object_weights,
         wrist=cfg.wrist,
         episode_seconds=cfg.episode_seconds,
         action_mode="relative",
@@ -199,8 +208,8 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
     if cfg.resume:
         ckpt = load_checkpoint(last)
         saved = ckpt["config"]
-        for key in ("task", "axis", "envs", "seed", "objects", "wrist", "action_scale", "episode_seconds"):
-            if saved[key] != getattr(cfg, key):
+        for key in RESUME_KEYS:
+            if saved.get(key, "") != getattr(cfg, key):  # runs from before object_weights had none
                 raise CheckpointError(f"cannot resume {last}: it was trained with {key}={saved[key]!r}")
         if saved["ppo"] != asdict(cfg.ppo) | {"actor_hidden": list(cfg.ppo.actor_hidden),
                                               "critic_hidden": list(cfg.ppo.critic_hidden)}:  # fmt: skip

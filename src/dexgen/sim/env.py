@@ -37,6 +37,10 @@ class EnvConfig:
     """Task name: rotate, translate or grasp_to_grasp."""
     objects: str = "train"
     """Object set (train, heldout, all) or comma-separated object names; assigned to environments round-robin."""
+    object_weights: str = ""
+    """Comma-separated name=share (positive integers) for objects of the set: an object of share k takes k turns in
+    the round-robin, so it gets about k times as many environments as one of share 1 (the unnamed ones); a
+    curriculum toward the objects that drop most. Empty: equal shares."""
     wrist: str = "palm_up"
     """Wrist orientation: palm_up, palm_down or sideways."""
     substeps: int = 10
@@ -71,10 +75,31 @@ class EnvConfig:
             raise ValueError("episode_seconds must be positive")
 
 
-def objects_of_envs(objects, num_envs: int) -> tuple:
+def parse_object_weights(spec: str, objects) -> dict[str, int]:
+    """``EnvConfig.object_weights`` ("name=share,...") as {name: share}, checked against ``objects`` (specs)."""
+    names = {o.name for o in objects}
+    weights: dict[str, int] = {}
+    for item in (i.strip() for i in spec.split(",") if i.strip()):
+        name, _, share = item.partition("=")
+        name = name.strip()
+        if name not in names:
+            raise ValueError(f"object weight for {name!r}, which is not among the environment's objects")
+        try:
+            weights[name] = int(share)
+        except ValueError:
+            raise ValueError(f"object weight {item!r} is not name=<positive integer>") from None
+        if weights[name] < 1:
+            raise ValueError(f"object weight {item!r} is not name=<positive integer>")
+    return weights
+
+
+def objects_of_envs(objects, num_envs: int, *, weights: dict[str, int] | None = None) -> tuple:
     """The object of each of ``num_envs`` simulations (``objects`` a sequence, as ``resolve_objects`` returns): they
-    take turns, so simulation i holds object i mod len(objects)."""
-    return tuple(objects[i % len(objects)] for i in range(num_envs))
+    take turns, so simulation i holds object i mod len(objects); an object of weight k (default 1) takes k turns
+    in a row."""
+    weights = weights or {}
+    turns = [o for o in objects for _ in range(weights.get(o.name, 1))]
+    return tuple(turns[i % len(turns)] for i in range(num_envs))
 
 
 class HandEnv:
@@ -83,7 +108,8 @@ class HandEnv:
     def __init__(self, config: EnvConfig = EnvConfig(), *, task_config=None):
         self.config = cfg = config
         objects = resolve_objects(cfg.objects)
-        self.env_objects = objects_of_envs(objects, cfg.num_envs)
+        weights = parse_object_weights(cfg.object_weights, objects)
+        self.env_objects = objects_of_envs(objects, cfg.num_envs, weights=weights)
         root = Path(cfg.grasp_dir) if cfg.grasp_dir else None
         self.grasps: dict[str, GraspCache] = {o.name: load_grasps(o.name, cfg.wrist, root=root) for o in objects}
         self.sims = HandBatch(self.env_objects, wrist=cfg.wrist, num_threads=cfg.num_threads)

@@ -37,6 +37,14 @@ def test_eval_json_has_every_key(tmp_path):
         evaluate_expert(expert, EvalExpertConfig(task="translate", axis="+x"), progress_bar=False)
 
 
+def test_an_expert_trained_with_object_weights_is_evaluated_on_equal_episodes(tmp_path):
+    run = train_expert(tiny_config(tmp_path, iterations=1, object_weights="sphere_r30=3"), progress=False)
+    expert = expert_from_checkpoint(Path(run["run_dir"]) / "last.pt")
+    out = evaluate_expert(expert, EvalExpertConfig(episodes=2, seconds=0.2, objects="cube_60,sphere_r30", threads=1),
+                          progress_bar=False)  # fmt: skip
+    assert {k: v["episodes"] for k, v in out["per_object"].items()} == {"cube_60": 2, "sphere_r30": 2}
+
+
 def test_time_to_success_is_the_median_over_the_episodes_that_succeeded():
     import numpy as np
 

@@ -55,6 +55,7 @@ def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, s
     cfg = replace(
         cfg,
         objects=",".join(names),
+        object_weights="",  # every object gets its episodes, whatever shares the expert trained with
         episode_seconds=seconds,
         threads=threads,
         axis=axis or cfg.axis,

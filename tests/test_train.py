@@ -16,6 +16,8 @@ def test_ppo_iterations_change_the_weights(tmp_path):
     assert out["iterations"] == 1 and out["env_steps"] == 6 * 8
     ckpt = load_checkpoint(tmp_path / "a" / "last.pt")
     assert ckpt["iteration"] == 1 and ckpt["command"] and ckpt["revision"]
+    per_object = {k.split("/")[1]: v for k, v in ckpt["stats"].items() if k.startswith("object_drops_per_1k_steps/")}
+    assert set(per_object) == {"cube_60", "sphere_r30"} and all(0.0 <= v <= 1000.0 for v in per_object.values())
     # compare with the untrained actor of the same seed
     from dexgen.rl.train import build_ppo, make_env
     from dexgen.rl.vec_env import RslVecEnv

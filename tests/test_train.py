@@ -97,6 +97,13 @@ def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path):
     assert load_checkpoint(tmp_path / "w" / "last.pt")["config"]["object_weights"] == "sphere_r30=2"
     with pytest.raises(CheckpointError, match="trained with object_weights='sphere_r30=2'"):
         train_expert(dataclasses.replace(weighted, iterations=4, resume=True, object_weights=""), progress=False)
+    ckpt = load_checkpoint(tmp_path / "src" / "last.pt")  # a run from before object_weights: equal shares
+    del ckpt["config"]["object_weights"]
+    torch.save(ckpt, tmp_path / "src" / "last.pt")
+    with pytest.raises(CheckpointError, match="trained with object_weights=''"):
+        train_expert(dataclasses.replace(weighted, run_name="src", iterations=4, resume=True), progress=False)
+    resumed = train_expert(tiny_config(tmp_path, run_name="src", iterations=4, resume=True), progress=False)
+    assert resumed["iterations"] == 4
 
 
 def test_threads_cap_torch_during_the_run_and_are_restored(tmp_path, monkeypatch):

@@ -209,8 +209,9 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         ckpt = load_checkpoint(last)
         saved = ckpt["config"]
         for key in RESUME_KEYS:
-            if saved.get(key, "") != getattr(cfg, key):  # runs from before object_weights had none
-                raise CheckpointError(f"cannot resume {last}: it was trained with {key}={saved[key]!r}")
+            mine = saved.get(key, "")  # runs from before object_weights have none
+            if mine != getattr(cfg, key):
+                raise CheckpointError(f"cannot resume {last}: it was trained with {key}={mine!r}")
         if saved["ppo"] != asdict(cfg.ppo) | {"actor_hidden": list(cfg.ppo.actor_hidden),
                                               "critic_hidden": list(cfg.ppo.critic_hidden)}:  # fmt: skip
             raise CheckpointError(f"cannot resume {last}: its PPO settings differ from the ones given")

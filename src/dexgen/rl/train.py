@@ -285,8 +285,8 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
     t0 = time.perf_counter() - wall
     t_process, t_segment, segment_s = time.perf_counter(), time.perf_counter(), 0.0
     object_names, env_object = np.unique([o.name for o in env.env_objects], return_inverse=True)
-    object_drops = np.zeros(len(object_names))  # since the last checkpoint, per object
-    object_steps = np.zeros(len(object_names))
+    envs_per_object = np.bincount(env_object)
+    object_drops, segment_steps = np.zeros(len(object_names)), 0  # since the last checkpoint
     steps_before = env_steps
     while it < cfg.iterations:
         if it % cfg.save_interval == 0:  # segment start: re-seed everything (see module docstring)
@@ -308,7 +308,7 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
                 rewards.append(float(rew.mean()))
                 drops += int(extras["dropped"].sum())
                 object_drops += np.bincount(env_object, weights=extras["dropped"], minlength=len(object_names))
-                object_steps += np.bincount(env_object, minlength=len(object_names))
+                segment_steps += 1
                 dones_n += int(dones.sum())
                 for k, v in extras["log"].items():
                     ep_terms.setdefault(k, []).append(v)
@@ -345,10 +345,10 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         if it % cfg.save_interval == 0 or it == cfg.iterations:
             wall = time.perf_counter() - t0
             # one iteration holds about one drop per object: per-object rates are read over a whole segment
-            for name, d, n in zip(object_names, object_drops, object_steps):
+            for name, d, n in zip(object_names, object_drops, envs_per_object * segment_steps):
                 stats[f"object_drops_per_1k_steps/{name}"] = float(1000.0 * d / n)
                 writer.add_scalar(f"object_drops_per_1k_steps/{name}", stats[f"object_drops_per_1k_steps/{name}"], it)
-            object_drops[:], object_steps[:] = 0.0, 0.0
+            object_drops[:], segment_steps = 0.0, 0
             history[-1]["to_iteration"] = it
             _atomic_torch_save(
                 {"alg": alg.save(), "iteration": it, "env_steps": env_steps, "wall_s": wall,

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,9 @@ class TrainExpertConfig:
     differ from an --init-from or --init-actor source's."""
     wrist: str = "palm_up"
     """Wrist orientation."""
+    shape_obs: bool = False
+    """Show the actor and critic the object's shape code (geom type and half-extents) in the privileged
+    observation; it changes the observation size, so a source for --init-from / --init-actor must have the same."""
     episode_seconds: float = 20.0
     """Episode length, seconds."""
     action_scale: float = 0.05
@@ -102,8 +105,10 @@ class TrainExpertConfig:
         return self.run_name or f"{self.task}{suffix}_s{self.seed}"
 
 
-RESUME_KEYS = ("task", "axis", "envs", "seed", "objects", "object_weights", "wrist", "action_scale", "episode_seconds")
+RESUME_KEYS = ("task", "axis", "envs", "seed", "objects", "object_weights", "wrist", "shape_obs", "action_scale",
+               "episode_seconds")  # fmt: skip
 """Settings a resumed run must share with its checkpoint."""
+_DEFAULTS = {f.name: f.default for f in fields(TrainExpertConfig)}
 
 
 def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int | None = None) -> HandEnv:
@@ -119,6 +124,7 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
         objects=cfg.objects,
         object_weights=cfg.object_weights,
         wrist=cfg.wrist,
+        shape_obs=cfg.shape_obs,
         episode_seconds=cfg.episode_seconds,
         action_mode="relative",
         action_scale=cfg.action_scale,
@@ -209,7 +215,7 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         ckpt = load_checkpoint(last)
         saved = ckpt["config"]
         for key in RESUME_KEYS:
-            mine = saved.get(key, "")  # runs from before object_weights have none
+            mine = saved.get(key, _DEFAULTS[key])  # runs from before an option have its default
             if mine != getattr(cfg, key):
                 raise CheckpointError(f"cannot resume {last}: it was trained with {key}={mine!r}")
         if saved["ppo"] != asdict(cfg.ppo) | {"actor_hidden": list(cfg.ppo.actor_hidden),
@@ -233,10 +239,10 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         env_steps, wall = source["env_steps"], source["wall_s"]
     if cfg.init_from and ckpt is None:
         source = load_checkpoint(Path(cfg.init_from))
-        for key in ("task", "seed", "objects", "action_scale"):
-            if source["config"][key] != getattr(cfg, key):
-                raise CheckpointError(f"cannot start from {cfg.init_from}: it was trained with {key}="
-                                      f"{source['config'][key]!r}")  # fmt: skip
+        for key in ("task", "seed", "objects", "action_scale", "shape_obs"):
+            theirs = source["config"].get(key, _DEFAULTS[key])
+            if theirs != getattr(cfg, key):
+                raise CheckpointError(f"cannot start from {cfg.init_from}: it was trained with {key}={theirs!r}")
         env_steps, wall = source["env_steps"], source["wall_s"]
     if start_it >= cfg.iterations:
         return {"run_dir": str(run_dir), "iterations": start_it, "env_steps": env_steps, "wall_s": wall,
@@ -376,9 +382,10 @@ def _expert_source(cfg: TrainExpertConfig) -> dict:
     except ExpertError as e:
         raise CheckpointError(f"cannot start from {cfg.init_actor}: {e}") from None
     env_cfg, ppo = record.get("env", {}), record.get("ppo", {})
-    for key in ("task", "seed", "objects", "action_scale"):
-        if key in env_cfg and env_cfg[key] != getattr(cfg, key):
-            raise CheckpointError(f"cannot start from {cfg.init_actor}: it was trained with {key}={env_cfg[key]!r}")
+    for key in ("task", "seed", "objects", "action_scale", "shape_obs"):
+        theirs = env_cfg.get(key, _DEFAULTS[key])
+        if theirs != getattr(cfg, key):
+            raise CheckpointError(f"cannot start from {cfg.init_actor}: it was trained with {key}={theirs!r}")
     for key in ("actor_hidden", "activation", "actor_privileged"):
         mine = getattr(cfg.ppo, key)
         if key in ppo and ppo[key] != (list(mine) if isinstance(mine, tuple) else mine):

@@ -8,7 +8,8 @@ Observation groups (all palm frame):
   ``policy``: joint positions (16, with noise), previous targets (16), fingertip positions (4x3), task command,
       for each of ``history`` control steps, newest last;
   ``privileged``: the newest policy frame plus object position (3), orientation (4), linear and angular velocity
-      (3 + 3) and the physical parameters of the episode (8, see randomization.PARAM_NAMES).
+      (3 + 3) and the physical parameters of the episode (8, see randomization.PARAM_NAMES); with ``shape_obs``
+      also the object's shape code (8, see ``shape_code``), last.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from dexgen.sim import constants as C
 from dexgen.sim.grasps import GraspCache, load_grasps
 from dexgen.sim.hand_batch import HandBatch
-from dexgen.sim.objects import resolve_objects
+from dexgen.sim.objects import SHAPES, resolve_objects
 from dexgen.sim.randomization import PARAM_NAMES, DomainRandomizer, RandomizationConfig
 from dexgen.sim.rotations import quat_conj, quat_mul, quat_to_rotvec
 from dexgen.sim.tasks import StepState, joint_rms, make_task
@@ -61,6 +62,9 @@ class EnvConfig:
     """Domain randomization ranges."""
     grasp_dir: str | None = None
     """Directory of the grasp cache; None uses the one shipped in the package."""
+    shape_obs: bool = False
+    """Append the object's shape code (geom type one-hot and half-extents, see ``shape_code``) to the privileged
+    observation: otherwise a policy sees the object's shape only through the grasp."""
 
     def __post_init__(self) -> None:
         if self.num_envs < 1:
@@ -91,6 +95,21 @@ def parse_object_weights(spec: str, objects) -> dict[str, int]:
         if weights[name] < 1:
             raise ValueError(f"object weight {item!r} is not name=<positive integer>")
     return weights
+
+
+SHAPE_CODE_DIM = len(SHAPES) + 3
+"""Size of ``shape_code``: a one-hot of the geom type and the half-extents along the object's three axes."""
+
+
+def shape_code(objects) -> np.ndarray:
+    """(N, SHAPE_CODE_DIM) code of each object of ``objects`` (specs): a one-hot of its geom type (in ``SHAPES``
+    order) and its nominal half-extents along its local x, y, z, metres. It names the shape family and the size, not
+    the object, so a held-out object gets a code in the same terms."""
+    code = np.zeros((len(objects), SHAPE_CODE_DIM))
+    for i, o in enumerate(objects):
+        code[i, SHAPES.index(o.shape)] = 1.0
+        code[i, len(SHAPES) :] = [o.half_extent(a) for a in range(3)]
+    return code
 
 
 def objects_of_envs(objects, num_envs: int, *, weights: dict[str, int] | None = None) -> tuple:
@@ -125,8 +144,9 @@ class HandEnv:
         self._frame_dim = 2 * C.NUM_JOINTS + 3 * C.NUM_FINGERTIPS + self.task.command_dim
         self.obs_dims = {
             "policy": self._frame_dim * cfg.history,
-            "privileged": self._frame_dim + 13 + len(PARAM_NAMES),
+            "privileged": self._frame_dim + 13 + len(PARAM_NAMES) + (SHAPE_CODE_DIM if cfg.shape_obs else 0),
         }
+        self._shape_code = shape_code(self.env_objects) if cfg.shape_obs else np.zeros((cfg.num_envs, 0))
         n = cfg.num_envs
         self.episode_length = np.zeros(n, dtype=np.int64)
         self.targets = np.zeros((n, C.NUM_JOINTS))
@@ -270,7 +290,9 @@ class HandEnv:
         pos, quat = self.sims.object_pose()
         linvel, angvel = self.sims.object_velocity()
         policy = self._history.reshape(self.num_envs, -1)
-        privileged = np.concatenate((self._history[:, -1], pos, quat, linvel, angvel, self.randomizer.params), axis=-1)
+        privileged = np.concatenate(
+            (self._history[:, -1], pos, quat, linvel, angvel, self.randomizer.params, self._shape_code), axis=-1
+        )
         return {"policy": policy.astype(np.float32), "privileged": privileged.astype(np.float32)}
 
     # ---- inspection ---------------------------------------------------------------------------------------------

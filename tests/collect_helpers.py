@@ -6,9 +6,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 
-def make_random_expert(path: str | Path, task: str, axis: str, *, hidden=(32,), seed: int = 0) -> Path:
+def make_random_expert(path: str | Path, task: str, axis: str, *, hidden=(32,), seed: int = 0,
+                       shape_obs: bool = False) -> Path:  # fmt: skip
     """Save an expert of ``task``/``axis`` with random actor weights of the given hidden widths to ``path``
-    (.safetensors, with a JSON record like ``dexgen export-expert`` writes)."""
+    (.safetensors, with a JSON record like ``dexgen export-expert`` writes); ``shape_obs``: one that sees the
+    object's shape code."""
     import torch
 
     from dexgen.rl.config import PPOConfig
@@ -16,7 +18,8 @@ def make_random_expert(path: str | Path, task: str, axis: str, *, hidden=(32,), 
     from dexgen.rl.train import TrainExpertConfig, make_env
 
     ppo = PPOConfig(actor_hidden=tuple(hidden), critic_hidden=tuple(hidden))
-    train = TrainExpertConfig(task=task, axis=axis, envs=1, objects="cube_60", threads=1, seed=seed, ppo=ppo)
+    train = TrainExpertConfig(task=task, axis=axis, envs=1, objects="cube_60", threads=1, seed=seed, ppo=ppo,
+                              shape_obs=shape_obs)  # fmt: skip
     env = make_env(train, num_envs=1)
     torch.manual_seed(seed)
     actor = make_actor(env.obs_dims, env.num_actions, ppo)

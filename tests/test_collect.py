@@ -384,3 +384,17 @@ def test_grasp_to_grasp_targets_are_drawn_away_from_the_hand(made):
     for _ in range(40):
         rollout._new_targets(np.arange(env.num_envs))
         assert far_enough()
+
+
+def test_experts_with_and_without_the_shape_code_collect_together(experts, tmp_path):
+    """An expert trained with the shape code gets it, the others get the observation they were trained with (a
+    random actor fed the wrong width fails), and the file records which expert saw it."""
+    coded = make_in_fork_server(tmp_path / "coded", [("rotate", "-z")], shape_obs=True)[0][0]
+    path = tmp_path / "c.h5"
+    summary = collect(tiny(path, f"{experts},{coded}"), progress=False)
+    assert summary["new_transitions"] >= 300
+    with open_dataset(path) as r:
+        seen = {e["path"]: e["shape_obs"] for e in json.loads(r.attrs["experts"])}
+        steps = r.read("primitive_id")
+    assert seen[str(coded)] is True and sum(seen.values()) == 1
+    assert PRIMITIVES.index("rotate-z") in set(steps.tolist())

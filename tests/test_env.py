@@ -1,11 +1,13 @@
 """Smoke tests: build, reset and step every task on every object shape; shapes, finiteness, determinism."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from dexgen.sim.env import EnvConfig, HandEnv
 from dexgen.sim.grasps import GraspCacheError
-from dexgen.sim.objects import OBJECT_SETS
+from dexgen.sim.objects import OBJECT_SETS, SHAPE_CODE_DIM, shape_code
 from dexgen.sim.randomization import PARAM_NAMES
 from dexgen.sim.tasks import TASKS
 
@@ -112,3 +114,17 @@ def test_object_weights_share_the_environments_and_bad_ones_are_named():
                           ("sphere_r30=1.5", "positive integer"), ("sphere_r30", "positive integer")]:  # fmt: skip
         with pytest.raises(ValueError, match=message):
             HandEnv(EnvConfig(num_envs=4, objects="cube_60,sphere_r30", object_weights=spec))
+
+
+def test_shape_obs_appends_each_objects_shape_code_to_the_privileged_observation():
+    cfg = EnvConfig(num_envs=5, objects=SHAPE_OBJECTS, num_threads=1, seed=4)
+    plain, coded = HandEnv(cfg), HandEnv(dataclasses.replace(cfg, shape_obs=True))
+    assert coded.obs_dims == {"policy": plain.obs_dims["policy"],
+                              "privileged": plain.obs_dims["privileged"] + SHAPE_CODE_DIM}  # fmt: skip
+    actions = np.random.default_rng(0).normal(0, 0.05, (5, 16))
+    for env in (plain, coded):
+        env.step(actions)
+    a, b = plain.get_observations(), coded.get_observations()
+    np.testing.assert_array_equal(a["policy"], b["policy"])  # the code changes nothing else
+    np.testing.assert_array_equal(a["privileged"], b["privileged"][:, :-SHAPE_CODE_DIM])
+    np.testing.assert_allclose(b["privileged"][:, -SHAPE_CODE_DIM:], shape_code(coded.env_objects), rtol=1e-6)

@@ -3,8 +3,10 @@ from pathlib import Path
 import pytest
 
 from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert, wilson_interval
+from dexgen.rl.expert import Expert
 from dexgen.rl.export import expert_from_checkpoint
 from dexgen.rl.train import train_expert
+from dexgen.sim.objects import SHAPE_CODE_DIM
 from rl_helpers import tiny_config
 
 
@@ -63,3 +65,22 @@ def test_wilson_interval():
     assert wilson_interval(0, 80)[0] == 0.0 and wilson_interval(80, 80)[1] == pytest.approx(1.0)
     assert wilson_interval(0, 0) == (0.0, 1.0)
     assert wilson_interval(32, 320)[1] - wilson_interval(32, 320)[0] < hi - lo  # more episodes, narrower
+
+
+def test_an_expert_that_sees_the_shape_code_is_evaluated_with_it(tmp_path):
+    run = train_expert(tiny_config(tmp_path, iterations=1, shape_obs=True), progress=False)
+    expert = expert_from_checkpoint(Path(run["run_dir"]) / "last.pt")
+    expert.save(tmp_path / "coded.safetensors")  # as export-expert ships it: the record carries the flag
+    shipped = Expert.load(tmp_path / "coded.safetensors")
+    assert shipped.record["env"]["shape_obs"] is True
+    assert (
+        shipped.record["obs_dims"]["privileged"]
+        == expert_from_checkpoint(
+            Path(train_expert(tiny_config(tmp_path, iterations=1, run_name="plain"), progress=False)["run_dir"])
+            / "last.pt"
+        ).record["obs_dims"]["privileged"]
+        + SHAPE_CODE_DIM
+    )
+    out = evaluate_expert(shipped, EvalExpertConfig(episodes=1, seconds=0.2, objects="cube_60,sphere_r35", threads=1),
+                          progress_bar=False)  # fmt: skip
+    assert out["overall"]["episodes"] == 2

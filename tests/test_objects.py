@@ -1,6 +1,16 @@
+import numpy as np
 import pytest
 
-from dexgen.sim.objects import HELDOUT_OBJECTS, SHAPES, TRAIN_OBJECTS, ObjectSpec, get_object, resolve_objects
+from dexgen.sim.objects import (
+    HELDOUT_OBJECTS,
+    SHAPE_CODE_DIM,
+    SHAPES,
+    TRAIN_OBJECTS,
+    ObjectSpec,
+    get_object,
+    resolve_objects,
+    shape_code,
+)
 
 
 def test_sets_are_disjoint_and_cover_every_kind():
@@ -31,3 +41,17 @@ def test_resolve_sets_and_lists():
     names = resolve_objects("cube_45,sphere_r35")
     assert [o.name for o in names] == ["cube_45", "sphere_r35"]
     assert set(SHAPES) >= {o.shape for o in resolve_objects("all")}
+
+
+def test_shape_code_names_the_geom_type_and_half_extents_not_the_object():
+    objs = resolve_objects("cuboid_60x40x30,sphere_r30,pen_r6_l140,capsule_r20_l50")
+    code = shape_code(objs)
+    assert code.shape == (4, SHAPE_CODE_DIM)
+    assert [SHAPES[i] for i in code[:, : len(SHAPES)].argmax(1)] == ["box", "sphere", "cylinder", "capsule"]
+    assert np.allclose(code[:, : len(SHAPES)].sum(1), 1.0)
+    np.testing.assert_allclose(code[0, len(SHAPES) :], [0.03, 0.02, 0.015])
+    np.testing.assert_allclose(code[1, len(SHAPES) :], [0.03, 0.03, 0.03])
+    np.testing.assert_allclose(code[2, len(SHAPES) :], [0.006, 0.006, 0.07])
+    np.testing.assert_allclose(code[3, len(SHAPES) :], [0.02, 0.02, 0.045])  # the caps lengthen a capsule
+    held_out = shape_code(HELDOUT_OBJECTS)  # held-out objects are coded in the same terms
+    assert held_out.shape == (len(HELDOUT_OBJECTS), SHAPE_CODE_DIM) and (held_out[:, len(SHAPES) :] > 0).all()

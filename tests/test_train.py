@@ -114,6 +114,14 @@ def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path):
         train_expert(dataclasses.replace(weighted, run_name="src", iterations=4, resume=True), progress=False)
     resumed = train_expert(tiny_config(tmp_path, run_name="src", iterations=4, resume=True), progress=False)
     assert resumed["iterations"] == 4
+    # the shape code changes the networks' inputs: no start from, or resume of, a run without it
+    with pytest.raises(CheckpointError, match="trained with shape_obs=False"):
+        train_expert(tiny_config(tmp_path, run_name="s", init_from=str(source), shape_obs=True), progress=False)
+    coded = tiny_config(tmp_path, run_name="coded", shape_obs=True)
+    train_expert(coded, progress=False)
+    with pytest.raises(CheckpointError, match="trained with shape_obs=True"):
+        train_expert(dataclasses.replace(coded, iterations=4, resume=True, shape_obs=False), progress=False)
+    assert train_expert(dataclasses.replace(coded, iterations=3, resume=True), progress=False)["iterations"] == 3
 
 
 def test_threads_cap_torch_during_the_run_and_are_restored(tmp_path, monkeypatch):

@@ -57,6 +57,7 @@ from dexgen.data.schema import (
     row_dtype,
 )
 from dexgen.sim.constants import DEFAULT_WRIST
+from dexgen.sim.objects import SHAPE_CODE_DIM
 from dexgen.sim.tasks import GraspToGraspConfig, joint_rms
 
 COMMAND_DIMS = {"rotate": 3, "translate": 3, "grasp_to_grasp": 16}
@@ -178,6 +179,7 @@ def _read_expert(path: Path) -> dict:
     wrist = record["env"].get("wrist", DEFAULT_WRIST)
     return {"path": str(path), "task": task, "axis": axis, "wrist": wrist, "primitives": names,
             "command_dim": COMMAND_DIMS[task], "obs_dims": obs_dims, "action_scale": scale,
+            "shape_obs": bool(record["env"].get("shape_obs", False)),
             "revision": record.get("revision", "unknown")}  # fmt: skip
 
 
@@ -220,8 +222,12 @@ class Rollout:
     buffer. ``step()`` advances every simulation by one control step and returns the episodes that ended."""
 
     def __init__(self, env, wrist: str, primitives: list[dict], actors: list, *, rng: np.random.Generator,
-                 episode_steps: int, noise_std: float, switch_prob: float):  # fmt: skip
+                 episode_steps: int, noise_std: float, switch_prob: float,
+                 shape_obs: list[bool] | None = None):  # fmt: skip
         self.env, self.wrist, self.actors, self.rng = env, wrist, actors, rng
+        # experts trained without the shape code get the privileged observation without it (it comes last)
+        extra = SHAPE_CODE_DIM if env.config.shape_obs else 0
+        self.drop_shape = [extra if not s else 0 for s in (shape_obs or [False] * len(actors))]
         self.noise_std, self.switch_prob = noise_std, switch_prob
         n, self.n = env.num_envs, env.num_envs
         self.episode_steps = episode_steps
@@ -274,7 +280,7 @@ class Rollout:
             if len(ids) == 0:
                 continue
             pol = np.concatenate((base[ids], self.command[ids, :k].astype(np.float32)), axis=1)
-            priv = np.concatenate((pol, tail[ids]), axis=1)
+            priv = np.concatenate((pol, tail[ids, : tail.shape[1] - self.drop_shape[e]]), axis=1)
             actions[ids] = self.actors[e].act({"policy": pol, "privileged": priv})
         if self.noise_std > 0:
             actions += self.noise_std * self.rng.standard_normal(actions.shape)
@@ -360,21 +366,24 @@ def make_rollouts(spec: dict, seed_seq: np.random.SeedSequence, index: int = 0) 
     sizes = [spec["envs"] // len(wrists) + (1 if j < spec["envs"] % len(wrists) else 0) for j in range(len(wrists))]
     names = [o.name for o in resolve_objects(spec["objects"])]
     rollouts, first = [], index * spec["envs"]
+    shape_obs = [e.get("shape_obs", False) for e in spec["experts"]]
     for wrist, n, ss in zip(wrists, sizes, seed_seq.spawn(len(wrists))):
         env_ss, own_ss = ss.spawn(2)
         objects = ",".join(names[(first + i) % len(names)] for i in range(min(n, len(names))))
         first += n
         env = HandEnv(
             EnvConfig(num_envs=n, task="rotate", objects=objects, wrist=wrist, action_mode="relative",
-                      action_scale=1.0, episode_seconds=spec["episode_seconds"] + 1.0, num_threads=1,
+                      shape_obs=any(shape_obs), action_scale=1.0, episode_seconds=spec["episode_seconds"] + 1.0,
+                      num_threads=1,
                       seed=int(env_ss.generate_state(1, dtype=np.uint64)[0])),
             task_config=RotateConfig(axes="all"),
         )  # fmt: skip
         if abs(env.dt * CONTROL_HZ - 1.0) > 1e-9:
             raise CollectError(f"the environment's control step is {env.dt} s, the dataset's {1.0 / CONTROL_HZ} s")
-        for e in spec["experts"]:  # the layout of the environment each expert was trained in: history 1, its command
+        for e, shape in zip(spec["experts"], shape_obs):  # each expert's training layout: history 1, its command
             k = e["command_dim"] - env.task.command_dim
-            expected = {"policy": env.obs_dims["policy"] + k, "privileged": env.obs_dims["privileged"] + k}
+            drop = SHAPE_CODE_DIM if any(shape_obs) and not shape else 0
+            expected = {"policy": env.obs_dims["policy"] + k, "privileged": env.obs_dims["privileged"] + k - drop}
             if e["obs_dims"] != expected:
                 raise CollectError(f"expert {e['path']} expects observations {e['obs_dims']}; the collector gives "
                                    f"{expected} (history 1, {e['command_dim']}-value command)")  # fmt: skip
@@ -383,7 +392,8 @@ def make_rollouts(spec: dict, seed_seq: np.random.SeedSequence, index: int = 0) 
         steps = max(1, int(round(spec["episode_seconds"] / env.dt)))
         rollouts.append(Rollout(env, wrist, spec["primitives"][wrist], actors, rng=np.random.default_rng(own_ss),
                                 episode_steps=steps, noise_std=spec["action_noise_std"],
-                                switch_prob=-np.expm1(-spec["switch_prob_per_s"] * env.dt)))  # fmt: skip
+                                switch_prob=-np.expm1(-spec["switch_prob_per_s"] * env.dt),
+                                shape_obs=shape_obs))  # fmt: skip
     return rollouts
 
 
@@ -643,8 +653,8 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
                                f"train one (dexgen train-expert --wrist {w}) or leave {w} out of --wrists")  # fmt: skip
     workers = cfg.workers or len(os.sched_getaffinity(0))
     meta = {"collect_config": json.dumps(asdict(cfg)),
-            "experts": json.dumps([{k: e[k] for k in ("path", "task", "axis", "wrist", "action_scale", "revision")}
-                                   for e in experts]),
+            "experts": json.dumps([{k: e[k] for k in ("path", "task", "axis", "wrist", "action_scale", "shape_obs",
+                                                      "revision")} for e in experts]),
             "action_scales": json.dumps({p["name"]: p["action_scale"]
                                          for table in primitives.values() for p in table})}  # fmt: skip
     spec = {"experts": experts, "primitives": primitives, "objects": cfg.objects, "wrists": wrists,

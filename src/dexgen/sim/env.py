@@ -22,7 +22,7 @@ import numpy as np
 from dexgen.sim import constants as C
 from dexgen.sim.grasps import GraspCache, load_grasps
 from dexgen.sim.hand_batch import HandBatch
-from dexgen.sim.objects import SHAPES, resolve_objects
+from dexgen.sim.objects import SHAPE_CODE_DIM, resolve_objects, shape_code
 from dexgen.sim.randomization import PARAM_NAMES, DomainRandomizer, RandomizationConfig
 from dexgen.sim.rotations import quat_conj, quat_mul, quat_to_rotvec
 from dexgen.sim.tasks import StepState, joint_rms, make_task
@@ -95,21 +95,6 @@ def parse_object_weights(spec: str, objects) -> dict[str, int]:
         if weights[name] < 1:
             raise ValueError(f"object weight {item!r} is not name=<positive integer>")
     return weights
-
-
-SHAPE_CODE_DIM = len(SHAPES) + 3
-"""Size of ``shape_code``: a one-hot of the geom type and the half-extents along the object's three axes."""
-
-
-def shape_code(objects) -> np.ndarray:
-    """(N, SHAPE_CODE_DIM) code of each object of ``objects`` (specs): a one-hot of its geom type (in ``SHAPES``
-    order) and its nominal half-extents along its local x, y, z, metres. It names the shape family and the size, not
-    the object, so a held-out object gets a code in the same terms."""
-    code = np.zeros((len(objects), SHAPE_CODE_DIM))
-    for i, o in enumerate(objects):
-        code[i, SHAPES.index(o.shape)] = 1.0
-        code[i, len(SHAPES) :] = [o.half_extent(a) for a in range(3)]
-    return code
 
 
 def objects_of_envs(objects, num_envs: int, *, weights: dict[str, int] | None = None) -> tuple:

@@ -59,6 +59,21 @@ class ObjectSpec:
         return s[0] + s[1]
 
 
+SHAPE_CODE_DIM = len(SHAPES) + 3
+"""Size of ``shape_code``: a one-hot of the geom type and the half-extents along the object's three axes."""
+
+
+def shape_code(objects) -> np.ndarray:
+    """(N, SHAPE_CODE_DIM) code of each object of ``objects`` (specs): a one-hot of its geom type (in ``SHAPES``
+    order) and its nominal half-extents along its local x, y, z, metres. It names the shape family and the size, not
+    the object, so a held-out object gets a code in the same terms."""
+    code = np.zeros((len(objects), SHAPE_CODE_DIM))
+    for i, o in enumerate(objects):
+        code[i, SHAPES.index(o.shape)] = 1.0
+        code[i, len(SHAPES) :] = [o.half_extent(a) for a in range(3)]
+    return code
+
+
 def _box(name: str, kind: str, full_cm: tuple[float, float, float], mass: float) -> ObjectSpec:
     return ObjectSpec(name, kind, "box", tuple(c / 200 for c in full_cm), mass)
 

@@ -88,6 +88,8 @@ def parse_object_weights(spec: str, objects) -> dict[str, int]:
         name = name.strip()
         if name not in names:
             raise ValueError(f"object weight for {name!r}, which is not among the environment's objects")
+        if name in weights:
+            raise ValueError(f"object weight for {name!r} given twice")
         try:
             weights[name] = int(share)
         except ValueError:

@@ -110,7 +110,7 @@ def test_object_weights_share_the_environments_and_bad_ones_are_named():
     names = [o.name for o in env.env_objects]
     assert names[:4] == ["cube_60", "sphere_r30", "sphere_r30", "pen_r6_l140"]
     assert names.count("sphere_r30") == 6 and names.count("cube_60") == names.count("pen_r6_l140") == 3
-    for spec, message in [("sphere_r35=2", "not among"), ("sphere_r30=0", "positive integer"),
+    for spec, message in [("sphere_r35=2", "unknown name 'sphere_r35'"), ("sphere_r30=0", "positive integer"),
                           ("sphere_r30=1.5", "positive integer"), ("sphere_r30", "positive integer"),
                           ("sphere_r30=2,sphere_r30=3", "given twice")]:  # fmt: skip
         with pytest.raises(ValueError, match=message):

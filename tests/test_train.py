@@ -201,7 +201,7 @@ def test_reward_overrides_reach_the_environment_and_bad_ones_are_named(tmp_path)
                                                       "alive": 0.2}  # fmt: skip
     train_expert(cfg, progress=False)
     assert load_checkpoint(tmp_path / "w" / "last.pt")["reward_scales"]["drop"] == -50.0
-    for bad, message in (("speed=1", "unknown reward term 'speed'"), ("drop", "not name=<finite number>"),
+    for bad, message in (("speed=1", "unknown name 'speed'"), ("drop", "not name=<finite number>"),
                          ("drop=x", "not name=<finite number>")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
             reward_scales(tiny_config(tmp_path, reward=bad))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from dexgen.files import atomic_path, read_torch_checkpoint
+from dexgen.name_values import finite_float, parse_name_values
 from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.expert_files import ExpertError, read_expert_files
@@ -144,18 +145,8 @@ def reward_scales(cfg: TrainExpertConfig) -> dict[str, float]:
     if cfg.task not in TASKS:
         raise ValueError(f"unknown task {cfg.task!r}; expected one of {', '.join(TASKS)}")
     scales = dict(TASKS[cfg.task][1]().scales)
-    for item in (i.strip() for i in cfg.reward.split(",")):
-        if not item:
-            continue
-        name, _, value = (part.strip() for part in item.partition("="))
-        if name not in scales:
-            raise ValueError(f"unknown reward term {name!r} for {cfg.task}; expected one of {', '.join(scales)}")
-        try:
-            scales[name] = float(value)
-        except ValueError:
-            scales[name] = float("nan")
-        if not np.isfinite(scales[name]):  # no "=", no number, or nan/inf
-            raise ValueError(f"reward override {item!r} is not name=<finite number>")
+    scales.update(parse_name_values(cfg.reward, allowed=scales, convert=finite_float, what="reward override",
+                                    form="finite number"))  # fmt: skip
     return scales
 
 

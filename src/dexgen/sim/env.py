@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexgen.name_values import parse_name_values, positive_int
 from dexgen.sim import constants as C
 from dexgen.sim.grasps import GraspCache, load_grasps
 from dexgen.sim.hand_batch import HandBatch
@@ -81,22 +82,8 @@ class EnvConfig:
 
 def parse_object_weights(spec: str, objects) -> dict[str, int]:
     """``EnvConfig.object_weights`` ("name=share,...") as {name: share}, checked against ``objects`` (specs)."""
-    names = {o.name for o in objects}
-    weights: dict[str, int] = {}
-    for item in (i.strip() for i in spec.split(",") if i.strip()):
-        name, _, share = item.partition("=")
-        name = name.strip()
-        if name not in names:
-            raise ValueError(f"object weight for {name!r}, which is not among the environment's objects")
-        if name in weights:
-            raise ValueError(f"object weight for {name!r} given twice")
-        try:
-            weights[name] = int(share)
-        except ValueError:
-            raise ValueError(f"object weight {item!r} is not name=<positive integer>") from None
-        if weights[name] < 1:
-            raise ValueError(f"object weight {item!r} is not name=<positive integer>")
-    return weights
+    return parse_name_values(spec, allowed=[o.name for o in objects], convert=positive_int, what="object weight",
+                             form="positive integer")  # fmt: skip
 
 
 def objects_of_envs(objects, num_envs: int, *, weights: dict[str, int] | None = None) -> tuple:

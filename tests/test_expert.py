@@ -63,7 +63,8 @@ def test_every_shipped_expert_loads_and_acts_in_its_env():
         expert = Expert.load(path)
         assert expert.record["eval"]["train"]["overall"]["episodes"] > 0 and expert.record["training_history"]
         env = make_env(TrainExpertConfig(task=expert.task, axis=expert.axis, wrist=expert.wrist, objects="cube_60",
-                                         threads=1), num_envs=2)  # fmt: skip
+                                         shape_obs=expert.record["env"].get("shape_obs", False), threads=1),
+                       num_envs=2)  # fmt: skip
         assert env.obs_dims == expert.record["obs_dims"]
         actions = expert.act(env.get_observations())
         assert actions.shape == (2, 16) and np.isfinite(actions).all()

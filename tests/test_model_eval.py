@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from dexgen.eval.model_eval import EvalModelConfig, evaluate_model, run_eval_model
@@ -28,7 +30,9 @@ def test_every_part_reports_its_figures(checkpoint):
     assert res["idm_tracking+z"]["tracking_error_mm"] >= 0
     assert res["idm_tracking+z"]["expert_repeat_error_mm"] >= 0
     tracking, expert = res["idm_tracking+z"], res["expert+z"]
-    assert tracking["angvel_ratio_vs_expert"] == tracking["angvel_rad_per_s_pooled"] / expert["angvel_rad_per_s_pooled"]
+    ref, ratio = expert["angvel_rad_per_s_pooled"], tracking["angvel_ratio_vs_expert"]
+    # half a second may not turn the cube the commanded way: a ratio to no progress is undefined, not a number
+    assert ratio == tracking["angvel_rad_per_s_pooled"] / ref if ref > 0 else math.isnan(ratio)
     assert 0 < res["unguided"]["holding_s_median"] <= 0.5
     assert "eval" not in load_model(checkpoint).record
 

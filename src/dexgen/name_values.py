@@ -1,5 +1,6 @@
 """Command-line lists of ``name=value`` pairs (reward overrides, object shares), parsed one way."""
 
+import math
 from collections.abc import Callable, Collection
 from typing import TypeVar
 
@@ -32,7 +33,7 @@ def parse_name_values(spec: str, *, allowed: Collection[str], convert: Callable[
 def finite_float(text: str) -> float:
     """``text`` as a finite float; ValueError for anything else (including nan and inf)."""
     value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise ValueError(f"{text!r} is not finite")
     return value
 

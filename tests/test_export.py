@@ -56,11 +56,29 @@ def test_the_record_names_a_command_that_trains_exactly_the_exported_iterations(
     assert reproduce_command("", 10) == ""
 
 
+def test_the_record_names_every_run_of_a_fine_tuned_expert():
+    from dexgen.rl.export import reproduce_chain
+
+    base = "dexgen train-expert --seed 0 --run-name a --max-minutes 20"
+    tune = "dexgen train-expert --seed 0 --init-from runs/experts/a/last.pt --run-name b --max-minutes 60"
+    history = [
+        {"command": base, "from_iteration": 0, "to_iteration": 175},
+        {"command": base + " --resume", "from_iteration": 175, "to_iteration": 1700},
+        {"command": tune, "from_iteration": 0, "to_iteration": 1050, "init_from": "runs/experts/a/last.pt"},
+    ]
+    assert reproduce_chain(history) == [
+        "dexgen train-expert --seed 0 --run-name a --iterations 1700",
+        "dexgen train-expert --seed 0 --init-from runs/experts/a/last.pt --run-name b --iterations 1050",
+    ]
+    assert reproduce_chain([]) == []
+
+
 def test_a_grasp_to_grasp_expert_exports_without_an_axis(tmp_path):
     run = train_expert(tiny_config(tmp_path, iterations=1, run_name="g", task="grasp_to_grasp"), progress=False)
     out = export_expert(ExportExpertConfig(run_dir=run["run_dir"], episodes=1, seconds=0.2, threads=1))
     assert Path(out["path"]).name == "grasp_to_grasp.safetensors"
     record = json.loads(Path(out["path"]).with_suffix(".json").read_text())
     assert "--axis" not in record["eval"]["command"] and record["reproduce"].endswith("--iterations 1")
+    assert record["reproduce_chain"] == [record["reproduce"]]
     fig = record["eval"]["train"]["overall"]
     assert "success_rate" in fig and (fig["success_s_median"] is None or 0 < fig["success_s_median"] <= 0.2)

@@ -56,6 +56,20 @@ def reproduce_command(command: str, iterations: int) -> str:
     return shlex.join([*out, "--iterations", str(iterations)])
 
 
+def reproduce_chain(history: list[dict]) -> list[str]:
+    """The commands that retrain a run and every run it started from (``--init-from``), oldest first, each made
+    to train exactly the iterations its run reached (see `reproduce_command`). ``history`` is a checkpoint's list
+    of training segments; a segment that starts at iteration 0 starts a run, a later one resumes the run before."""
+    runs: list[tuple[str, int]] = []
+    for seg in history:
+        end = int(seg.get("to_iteration", seg.get("from_iteration", 0)))
+        if int(seg.get("from_iteration", 0)) == 0 or not runs:
+            runs.append((seg.get("command", ""), end))
+        else:
+            runs[-1] = (runs[-1][0], end)
+    return [reproduce_command(command, end) for command, end in runs]
+
+
 def expert_from_checkpoint(path: Path) -> Expert:
     """The actor of a training checkpoint, with a record of how it was trained."""
     ckpt = load_checkpoint(path)
@@ -76,6 +90,7 @@ def expert_from_checkpoint(path: Path) -> Expert:
         "env": {k: v for k, v in cfg_dict.items() if k != "ppo"},
         "command": ckpt.get("command", ""),
         "reproduce": reproduce_command(ckpt.get("command", ""), ckpt["iteration"]),
+        "reproduce_chain": reproduce_chain(ckpt.get("history", [])),
         "seed": train_cfg.seed,
         "revision": ckpt.get("revision", "unknown"),
         "iterations": ckpt["iteration"],

@@ -191,7 +191,12 @@ def test_missing_experts_and_bad_paths_are_one_line_errors(made, experts, tmp_pa
              (["--experts", experts, "--wrists", "upside_down"], "unknown wrist orientation"),
              (["--experts", experts, "--wrists", "palm_up,palm_down"],
               "no expert was trained in wrist orientation palm_down"),
-             (["--experts", experts, "--objects", "teapot"], "unknown object"))  # fmt: skip
+             (["--experts", experts, "--objects", "teapot"], "unknown object"),
+             (["--experts", experts, "--primitive-weights", "spin=1"], "unknown name 'spin' in primitive weight"),
+             (["--experts", experts, "--primitive-weights", "grasp_to_grasp=-1"], "is not name=<non-negative number>"),
+             (["--experts", experts, "--primitive-weights", "rotate+y=2"], "names rotate+y, which no expert performs"),
+             (["--experts", experts, "--primitive-weights", "rotate+z=0,rotate-x=0,translate+x=0,grasp_to_grasp=0"],
+              "leaves no primitive with a positive weight in palm_up"))  # fmt: skip
     mismatched = tmp_path / "mismatched.safetensors"  # weights that do not fit their record: the worker finds out
     source = Path(experts.split(",")[1])
     mismatched.write_bytes(source.read_bytes())
@@ -398,3 +403,46 @@ def test_experts_with_and_without_the_shape_code_collect_together(experts, tmp_p
         steps = r.read("primitive_id")
     assert seen[str(coded)] is True and sum(seen.values()) == 1
     assert PRIMITIVES.index("rotate-z") in set(steps.tolist())
+
+
+def _weighted_rollout(experts, weights: dict[str, float], *, envs: int = 8):
+    spec = {"experts": collect_mod.resolve_experts(experts), "objects": "cube_60", "wrists": ["palm_up"],
+            "envs": envs, "episode_seconds": 5.0, "action_noise_std": 0.1, "switch_prob_per_s": 0.0}  # fmt: skip
+    spec["primitives"] = {"palm_up": collect_mod.primitive_table(spec["experts"], "palm_up", weights=weights)}
+    (rollout,) = collect_mod.make_rollouts(spec, np.random.SeedSequence(0))
+    return rollout
+
+
+def test_primitive_weights_set_each_primitive_s_share_of_draws(experts):
+    rollout = _weighted_rollout(experts, {"grasp_to_grasp": 4.0, "translate+x": 0.0})
+    names = [PRIMITIVES[i] for i in rollout.prim_id]
+    assert sorted(names) == ["grasp_to_grasp", "rotate+z", "rotate-x"]  # weight 0 leaves translate+x out
+    rows, g2g, rotation = np.arange(rollout.n), names.index("grasp_to_grasp"), names.index("rotate+z")
+    starts, switches = [], []
+    for _ in range(400):
+        rollout._assign(rows, switch=False)
+        starts.append(rollout.current.copy())
+        before = rollout.current.copy()
+        rollout._assign(rows, switch=True)
+        assert (rollout.current != before).all()  # a switch is always to another primitive
+        switches.append(rollout.current[before == rotation])  # to the other rotation (1) or grasp_to_grasp (4)
+    starts, switches = np.concatenate(starts), np.concatenate(switches)
+    # 3,200 draws at 4/6 and about 1,100 at 4/5: the bounds are about 4 standard deviations wide
+    assert abs(np.mean(starts == g2g) - 4 / 6) < 0.035
+    assert abs(np.mean(switches == g2g) - 4 / 5) < 0.05
+
+
+def test_equal_primitive_weights_draw_as_no_weights(experts):
+    plain = _weighted_rollout(experts, {})
+    equal = _weighted_rollout(experts, dict.fromkeys(("rotate+z", "rotate-x", "translate+x", "grasp_to_grasp"), 2.0))
+    assert equal.prim_weight is None
+    for switch in (False, True, False):
+        plain._assign(plain.rows, switch=switch)
+        equal._assign(equal.rows, switch=switch)
+        np.testing.assert_array_equal(plain.current, equal.current)
+
+
+def test_a_primitive_weighted_zero_is_not_collected(experts, tmp_path):
+    summary = collect(tiny(tmp_path / "w.h5", experts, primitive_weights="grasp_to_grasp=0"), progress=False)
+    assert summary["new_transitions"] >= 300 and "grasp_to_grasp" not in summary["per_primitive"]
+    assert {"rotate+z", "rotate-x", "translate+x"} <= set(summary["per_primitive"])

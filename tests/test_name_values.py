@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from dexgen.name_values import finite_float, parse_name_values, positive_int
+from dexgen.name_values import finite_float, non_negative_float, parse_name_values, positive_int
 
 
 def parse(spec, convert=finite_float):
@@ -39,3 +39,7 @@ def test_converters():
         with pytest.raises(ValueError):
             finite_float(bad)
     assert not math.isnan(finite_float("0"))
+    assert non_negative_float("0") == 0.0 and non_negative_float("0.25") == 0.25
+    for bad in ("-0.1", "inf", "nan", ""):
+        with pytest.raises(ValueError):
+            non_negative_float(bad)

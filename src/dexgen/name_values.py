@@ -38,6 +38,14 @@ def finite_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """``text`` as a finite float of at least 0; ValueError for anything else."""
+    value = finite_float(text)
+    if value < 0:
+        raise ValueError(f"{text!r} is negative")
+    return value
+
+
 def positive_int(text: str) -> int:
     """``text`` as an integer of at least 1; ValueError for anything else."""
     value = int(text)

@@ -56,6 +56,7 @@ from dexgen.data.schema import (
     primitive_name,
     row_dtype,
 )
+from dexgen.name_values import non_negative_float, parse_name_values
 from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.objects import SHAPE_CODE_DIM
 from dexgen.sim.tasks import GraspToGraspConfig, joint_rms
@@ -124,6 +125,9 @@ class CollectConfig:
     action is then scaled by the expert's action scale, radians of target change per unit)."""
     switch_prob_per_s: float = 0.2
     """Rate of random switches to another primitive within an episode, per second (0: one primitive per episode)."""
+    primitive_weights: str = ""
+    """Comma-separated name=weight pairs (e.g. grasp_to_grasp=0.25): a primitive's relative chance of being drawn at
+    an episode's start and at a switch; unnamed primitives weigh 1, and weight 0 leaves a primitive out."""
     backend: str = "local"
     """Where the workers run: local (worker processes on this machine) or ray (Ray actors, on a local Ray instance
     or the cluster at --ray-address; needs the dexgen[ray] extra)."""
@@ -199,11 +203,22 @@ def resolve_experts(spec: str | None) -> list[dict]:
     return [_read_expert(p) for p in paths]
 
 
-def primitive_table(experts: list[dict], wrist: str | None = None) -> list[dict]:
+def parse_primitive_weights(spec: str) -> dict[str, float]:
+    """``--primitive-weights`` as ``{primitive: weight}``; a one-line CollectError for a bad entry."""
+    try:
+        return parse_name_values(spec, allowed=PRIMITIVES, convert=non_negative_float, what="primitive weight",
+                                 form="non-negative number")  # fmt: skip
+    except ValueError as e:
+        raise CollectError(str(e)) from None
+
+
+def primitive_table(experts: list[dict], wrist: str | None = None, *,
+                    weights: dict[str, float] | None = None) -> list[dict]:  # fmt: skip
     """One entry per primitive available in wrist orientation ``wrist`` (None: any), in ``PRIMITIVES`` order: name,
-    id, expert index, command dim, action scale. Only experts trained in that orientation act in it. Where several
-    experts cover a primitive, the one covering fewest primitives (the most specialized) acts, the first named among
-    equals."""
+    id, expert index, command dim, action scale, weight (``weights``, default 1; weight 0 leaves it out). Only
+    experts trained in that orientation act in it. Where several experts cover a primitive, the one covering fewest
+    primitives (the most specialized) acts, the first named among equals."""
+    weights = weights or {}
     best: dict[str, int] = {}
     for e, ex in enumerate(experts):
         if wrist is not None and ex["wrist"] != wrist:
@@ -212,8 +227,9 @@ def primitive_table(experts: list[dict], wrist: str | None = None) -> list[dict]
             if name not in best or len(ex["primitives"]) < len(experts[best[name]]["primitives"]):
                 best[name] = e
     return [{"name": name, "id": PRIMITIVES.index(name), "expert": best[name],
-             "command_dim": experts[best[name]]["command_dim"], "action_scale": experts[best[name]]["action_scale"]}
-            for name in PRIMITIVES if name in best]  # fmt: skip
+             "command_dim": experts[best[name]]["command_dim"], "action_scale": experts[best[name]]["action_scale"],
+             "weight": weights.get(name, 1.0)}
+            for name in PRIMITIVES if name in best and weights.get(name, 1.0) > 0]  # fmt: skip
 
 
 # ---- worker side ----------------------------------------------------------------------------------------------------
@@ -236,6 +252,9 @@ class Rollout:
         self.prim_expert = np.array([p["expert"] for p in primitives])
         self.prim_scale = np.array([p["action_scale"] for p in primitives])
         self.prim_g2g = np.array([PRIMITIVES[p["id"]] == "grasp_to_grasp" for p in primitives])
+        weight = np.array([p.get("weight", 1.0) for p in primitives], dtype=float)
+        # equal weights draw as before weights existed, so a seed still gives the same file as then
+        self.prim_weight = None if np.all(weight == weight[0]) else weight
         self.prim_axis = np.zeros((len(primitives), 3))
         for j, p in enumerate(primitives):
             if not self.prim_g2g[j]:
@@ -255,7 +274,14 @@ class Rollout:
     def _assign(self, ids: np.ndarray, *, switch: bool) -> None:
         """Give simulations ``ids`` a random primitive (another than their current one when switching)."""
         p = len(self.prim_id)
-        if switch:
+        if self.prim_weight is not None:
+            w = np.broadcast_to(self.prim_weight, (len(ids), p)).copy()
+            if switch:
+                w[np.arange(len(ids)), self.current[ids]] = 0.0
+            cum = np.cumsum(w, axis=1)
+            u = self.rng.random(len(ids)) * cum[:, -1]
+            new = np.minimum((cum <= u[:, None]).sum(axis=1), p - 1)
+        elif switch:
             new = (self.current[ids] + self.rng.integers(1, p, size=len(ids))) % p
         else:
             new = self.rng.integers(p, size=len(ids))
@@ -645,8 +671,15 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
     start = time.perf_counter()
     wrists = _validate(cfg)
     experts = resolve_experts(cfg.experts)
-    primitives = {w: primitive_table(experts, w) for w in wrists}
+    weights = parse_primitive_weights(cfg.primitive_weights)
+    covered = {name for e in experts if e["wrist"] in wrists for name in e["primitives"]}
+    if set(weights) - covered:
+        raise CollectError(f"--primitive-weights names {', '.join(sorted(set(weights) - covered))}, which no expert "
+                           f"performs in {', '.join(wrists)}")  # fmt: skip
+    primitives = {w: primitive_table(experts, w, weights=weights) for w in wrists}
     for w, table in primitives.items():
+        if not table and primitive_table(experts, w):
+            raise CollectError(f"--primitive-weights leaves no primitive with a positive weight in {w}")
         if not table:
             have = sorted({e["wrist"] for e in experts})
             raise CollectError(f"no expert was trained in wrist orientation {w} (the experts cover {', '.join(have)}); "

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from dexgen.rl.expert import EXPERT_DIR, Expert, ExpertError, expert_name, shipped_expert_path
-from dexgen.rl.export import expert_from_checkpoint
+from dexgen.rl.export import expert_from_checkpoint, reproduce_chain
 from dexgen.rl.train import TrainExpertConfig, make_env, train_expert
 from dexgen.sim.env import HandEnv
 from rl_helpers import tiny_config
@@ -62,6 +62,10 @@ def test_every_shipped_expert_loads_and_acts_in_its_env():
     for path in paths:
         expert = Expert.load(path)
         assert expert.record["eval"]["train"]["overall"]["episodes"] > 0 and expert.record["training_history"]
+        # every run the expert was fine-tuned from is named, ending with the one that made it
+        chain = expert.record["reproduce_chain"]
+        assert chain == reproduce_chain(expert.record["training_history"]) and len(chain) >= 1, path.name
+        assert chain[-1].startswith("dexgen train-expert") and "--resume" not in " ".join(chain)
         env = make_env(TrainExpertConfig(task=expert.task, axis=expert.axis, wrist=expert.wrist, objects="cube_60",
                                          shape_obs=expert.record["env"].get("shape_obs", False), threads=1),
                        num_envs=2)  # fmt: skip

@@ -73,6 +73,33 @@ def test_the_record_names_every_run_of_a_fine_tuned_expert():
     assert reproduce_chain([]) == []
 
 
+def test_the_chain_retrains_a_moved_run_where_it_ended_and_exports_before_an_init_actor():
+    from dexgen.rl.export import reproduce_chain
+
+    gpu = "dexgen train-expert --axis=-z --seed 0 --device cuda --out /tmp/runs --run-name nz --max-minutes 8"
+    tune = "dexgen train-expert --axis=-z --wrist palm_down --init-from runs/experts/rotate-z_s0/last.pt --run-name pd"
+    again = "dexgen train-expert --axis=-z --wrist palm_down --init-actor src/shipped/rotate-z_palm_down.safetensors"
+    history = [
+        {"command": gpu, "from_iteration": 0, "to_iteration": 325},
+        # copied to runs/experts/rotate-z_s0 (the default name) and resumed there
+        {"command": "dexgen train-expert --axis=-z --seed 0 --resume", "from_iteration": 325, "to_iteration": 475},
+        {"command": tune, "from_iteration": 0, "to_iteration": 350, "init_from": "runs/experts/rotate-z_s0/last.pt"},
+        {"command": again, "from_iteration": 0, "to_iteration": 40, "init_from": "src/shipped/x.safetensors"},
+    ]
+    assert reproduce_chain(history) == [
+        "dexgen train-expert --axis=-z --seed 0 --device cuda --iterations 475 --run-name rotate-z_s0",
+        tune + " --iterations 350",
+        "dexgen export-expert runs/experts/pd",
+        "dexgen train-expert --axis=-z --wrist palm_down --iterations 40 "
+        "--init-actor runs/experts/pd/rotate-z_palm_down.safetensors",
+    ]
+    # a run that ended where it started, and a start from that run's own export, are left as they were typed
+    ok = "dexgen train-expert --seed 0 --init-actor runs/experts/rotate+z_s0/rotate+z.safetensors"
+    history = [{"command": "dexgen train-expert --seed 0", "from_iteration": 0, "to_iteration": 5},
+               {"command": ok, "from_iteration": 0, "to_iteration": 5}]  # fmt: skip
+    assert reproduce_chain(history) == ["dexgen train-expert --seed 0 --iterations 5", ok + " --iterations 5"]
+
+
 def test_a_grasp_to_grasp_expert_exports_without_an_axis(tmp_path):
     run = train_expert(tiny_config(tmp_path, iterations=1, run_name="g", task="grasp_to_grasp"), progress=False)
     out = export_expert(ExportExpertConfig(run_dir=run["run_dir"], episodes=1, seconds=0.2, threads=1))

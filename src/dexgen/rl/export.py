@@ -56,18 +56,81 @@ def reproduce_command(command: str, iterations: int) -> str:
     return shlex.join([*out, "--iterations", str(iterations)])
 
 
+def _flag(words: list[str], name: str) -> str | None:
+    """The value of the last ``name`` flag in a command's words (``--x v`` or ``--x=v``), or None."""
+    value = None
+    for i, w in enumerate(words):
+        if w == name and i + 1 < len(words):
+            value = words[i + 1]
+        elif w.startswith(name + "="):
+            value = w.split("=", 1)[1]
+    return value
+
+
+def _set_flag(words: list[str], name: str, value: str | None = None) -> list[str]:
+    """``words`` with every ``name`` flag removed and, unless ``value`` is None, ``name value`` appended."""
+    out, skip = [], False
+    for w in words:
+        if skip:
+            skip = False
+        elif w == name:
+            skip = True
+        elif not w.startswith(name + "="):
+            out.append(w)
+    return out if value is None else [*out, name, value]
+
+
+def _run_dir(command: str) -> str:
+    """The run directory a train-expert command wrote to (its ``--out`` and ``--run-name``, or their defaults)."""
+    words = shlex.split(command)
+    task = _flag(words, "--task") or TrainExpertConfig.task
+    axis = _flag(words, "--axis") or TrainExpertConfig.axis
+    seed = _flag(words, "--seed") or str(TrainExpertConfig.seed)
+    suffix = "" if task == "grasp_to_grasp" else axis.replace(",", "")
+    name = _flag(words, "--run-name") or f"{task}{suffix}_s{seed}"
+    return str(Path(_flag(words, "--out") or TrainExpertConfig.out) / name)
+
+
 def reproduce_chain(history: list[dict]) -> list[str]:
-    """The commands that retrain a run and every run it started from (``--init-from``), oldest first, each made
-    to train exactly the iterations its run reached (see `reproduce_command`). ``history`` is a checkpoint's list
-    of training segments; a segment that starts at iteration 0 starts a run, a later one resumes the run before."""
-    runs: list[tuple[str, int]] = []
+    """The commands that retrain a run and every run it started from, oldest first, each made to train exactly the
+    iterations its run reached (see `reproduce_command`). ``history`` is a checkpoint's list of training segments;
+    a segment that starts at iteration 0 starts a run, a later one resumes the run before.
+
+    The chain runs as given: a run that was moved between segments (a GPU run copied back and resumed here) is
+    retrained where it ended, and a run started from an exported expert (``--init-actor``) gets the export of the
+    run before it (``dexgen export-expert``) and starts from that file."""
+    runs: list[dict] = []
     for seg in history:
+        command = seg.get("command", "")
         end = int(seg.get("to_iteration", seg.get("from_iteration", 0)))
         if int(seg.get("from_iteration", 0)) == 0 or not runs:
-            runs.append((seg.get("command", ""), end))
+            runs.append({"command": command, "end": end, "dir": _run_dir(command) if command else ""})
         else:
-            runs[-1] = (runs[-1][0], end)
-    return [reproduce_command(command, end) for command, end in runs]
+            runs[-1].update(end=end, dir=_run_dir(command) if command else runs[-1]["dir"])
+    chain: list[str] = []
+    for i, run in enumerate(runs):
+        command = reproduce_command(run["command"], run["end"])
+        if not command:
+            chain.append(command)
+            continue
+        words = shlex.split(command)
+        if _run_dir(command) != run["dir"]:
+            out = str(Path(run["dir"]).parent)
+            words = _set_flag(words, "--out", out) if out != TrainExpertConfig.out else _set_flag(words, "--out")
+            words = _set_flag(words, "--run-name", Path(run["dir"]).name)
+        before = runs[i - 1]["dir"] if i > 0 else ""
+        init_from, init_actor = _flag(words, "--init-from"), _flag(words, "--init-actor")
+        if before and init_from is not None and Path(init_from).parent != Path(before):
+            words = _set_flag(words, "--init-from", str(Path(before) / "last.pt"))
+        if before and init_actor is not None and Path(init_actor).parent != Path(before):
+            prev = shlex.split(runs[i - 1]["command"])
+            name = expert_name(_flag(prev, "--task") or TrainExpertConfig.task,
+                               _flag(prev, "--axis") or TrainExpertConfig.axis,
+                               _flag(prev, "--wrist") or TrainExpertConfig.wrist)  # fmt: skip
+            chain.append(f"dexgen export-expert {shlex.quote(before)}")
+            words = _set_flag(words, "--init-actor", str(Path(before) / f"{name}.safetensors"))
+        chain.append(shlex.join(words))
+    return chain
 
 
 def expert_from_checkpoint(path: Path) -> Expert:

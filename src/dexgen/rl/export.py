@@ -83,12 +83,14 @@ def _set_flag(words: list[str], name: str, value: str | None = None) -> list[str
 def _run_dir(command: str) -> str:
     """The run directory a train-expert command wrote to (its ``--out`` and ``--run-name``, or their defaults)."""
     words = shlex.split(command)
-    task = _flag(words, "--task") or TrainExpertConfig.task
-    axis = _flag(words, "--axis") or TrainExpertConfig.axis
-    seed = _flag(words, "--seed") or str(TrainExpertConfig.seed)
-    suffix = "" if task == "grasp_to_grasp" else axis.replace(",", "")
-    name = _flag(words, "--run-name") or f"{task}{suffix}_s{seed}"
-    return str(Path(_flag(words, "--out") or TrainExpertConfig.out) / name)
+    cfg = TrainExpertConfig(
+        task=_flag(words, "--task") or TrainExpertConfig.task,
+        axis=_flag(words, "--axis") or TrainExpertConfig.axis,
+        seed=int(_flag(words, "--seed") or TrainExpertConfig.seed),
+        out=_flag(words, "--out") or TrainExpertConfig.out,
+        run_name=_flag(words, "--run-name"),
+    )
+    return str(Path(cfg.out) / cfg.name)
 
 
 def reproduce_chain(history: list[dict]) -> list[str]:

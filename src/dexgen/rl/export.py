@@ -41,18 +41,8 @@ def reproduce_command(command: str, iterations: int) -> str:
     the same seed and iteration count give the same run (segments are seeded by their first iteration)."""
     if not command:
         return ""
-    words, out, skip = shlex.split(command), [], False
-    for w in words:
-        if skip:
-            skip = False
-            continue
-        name = w.split("=", 1)[0]
-        if name in ("--max-minutes", "--iterations"):
-            skip = "=" not in w
-            continue
-        if name in ("--resume", "--no-resume"):
-            continue
-        out.append(w)
+    words = _set_flag(_set_flag(shlex.split(command), "--max-minutes"), "--iterations")
+    out = [w for w in words if w not in ("--resume", "--no-resume")]
     return shlex.join([*out, "--iterations", str(iterations)])
 
 

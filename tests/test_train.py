@@ -3,12 +3,19 @@ import dataclasses
 import pytest
 import torch
 
-from dexgen.rl.train import CheckpointError, load_checkpoint, reward_scales, train_expert
+from dexgen.rl.train import CheckpointError, TrainExpertConfig, load_checkpoint, reward_scales, train_expert
 from rl_helpers import TINY_PPO, tiny_config
 
 
 def _actor(run_dir):
     return load_checkpoint(run_dir / "last.pt")["alg"]["actor_state_dict"]
+
+
+def test_default_run_names_keep_the_two_wrists_apart():
+    assert TrainExpertConfig(axis="-z", seed=1).name == "rotate-z_s1"
+    assert TrainExpertConfig(axis="-z", seed=1, wrist="palm_down").name == "rotate-z_palm_down_s1"
+    assert TrainExpertConfig(task="grasp_to_grasp", wrist="palm_down").name == "grasp_to_grasp_palm_down_s0"
+    assert TrainExpertConfig(wrist="palm_down", run_name="pd").name == "pd"
 
 
 def test_ppo_iterations_change_the_weights(tmp_path):

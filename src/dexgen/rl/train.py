@@ -51,7 +51,8 @@ class TrainExpertConfig:
     out: str = "runs/experts"
     """Parent directory of the run directory."""
     run_name: str | None = None
-    """Run directory name; default <task><axis>_s<seed>."""
+    """Run directory name; default <task><axis>_s<seed>, with _<wrist> before _s<seed> for a wrist other than
+    palm_up (so that runs of the two wrists never share a directory)."""
     save_interval: int = 50
     """Iterations per checkpoint (and per re-seeded segment)."""
     resume: bool = False
@@ -103,7 +104,8 @@ class TrainExpertConfig:
     @property
     def name(self) -> str:
         suffix = "" if self.task == "grasp_to_grasp" else self.axis.replace(",", "")
-        return self.run_name or f"{self.task}{suffix}_s{self.seed}"
+        wrist = "" if self.wrist == "palm_up" else f"_{self.wrist}"
+        return self.run_name or f"{self.task}{suffix}{wrist}_s{self.seed}"
 
 
 RESUME_KEYS = ("task", "axis", "envs", "seed", "objects", "object_weights", "wrist", "shape_obs", "action_scale",

@@ -60,10 +60,11 @@ def test_intent_and_ranking_reach_the_controller(monkeypatch):
     assert (seen["config"].intent, seen["config"].ranking, seen["config"].candidates) == ("rigid", "onward", 2)
     assert seen["config"].mode_from_intent  # the shipped palm-down model has an unknown mode
     assert seen["config"].rigid_alpha_scale == 0.1  # the keys' rigid turn, with the mode chosen from it
+    assert seen["config"].command_gain == 1.0  # the evaluated method's: the command as given
     run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, mode_from_intent=False))
     assert not seen["config"].mode_from_intent and seen["config"].rigid_alpha_scale == 1.0
-    run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, rigid_alpha_scale=0.5))
-    assert seen["config"].rigid_alpha_scale == 0.5
+    run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, rigid_alpha_scale=0.5, command_gain=1.2))
+    assert seen["config"].rigid_alpha_scale == 0.5 and seen["config"].command_gain == 1.2
     # by default the evaluated guided method: α 0.45, best of 8 for a model with a rotation predictor, each
     # decision reading the command afresh
     assert (seen["config"].alpha, seen["config"].candidates, seen["config"].intent_smoothing) == (0.45, 8, 0.0)

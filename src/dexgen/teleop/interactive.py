@@ -59,6 +59,9 @@ class TeleopConfig:
     rigid_alpha_scale: float | None = None
     """Multiplier of α for the keys' command, a rigid turn (see ``ControllerConfig.rigid_alpha_scale``); None: 0.1
     (the evaluation's default) when the model is given the mode, 1 otherwise."""
+    command_gain: float = 1.0
+    """Factor on the keys' fingertip motion before the guided controller reads it (motion scaling, see
+    ``ControllerConfig.command_gain``; 1: the command as the keys set it, as the evaluated method)."""
     seconds: float = 60.0
     """Session length, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None
@@ -108,7 +111,8 @@ def run_teleop(cfg: TeleopConfig) -> dict:
         ctrl_cfg = ControllerConfig(alpha=cfg.alpha, seed=cfg.seed, rotation_weight=cfg.rotation_weight,
                                     candidates=candidates, intent=cfg.intent, ranking=cfg.ranking,
                                     intent_smoothing=cfg.intent_smoothing,
-                                    mode_from_intent=moded, rigid_alpha_scale=rigid_scale)  # fmt: skip
+                                    mode_from_intent=moded, rigid_alpha_scale=rigid_scale,
+                                    command_gain=cfg.command_gain)  # fmt: skip
         ctrl = DexGenController(model, config=ctrl_cfg)
 
         def act(frame, cmd):

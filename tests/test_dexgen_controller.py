@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -295,6 +297,13 @@ def test_mode_from_intent_picks_the_primitive_a_rigid_turn_means():
     guided = DexGenController(model, config=cfg, batch=4).act(frames, cmds)
     fixed = DexGenController(model, config=ControllerConfig(alpha=0.3, mode=-1), batch=4).act(frames, cmds)
     assert not np.allclose(guided[:2], fixed[:2]) and np.allclose(guided[2:], fixed[2:])
+    # classifier-free guidance on the mode changes the hands given a primitive, not the others
+    scaled = DexGenController(model, config=replace(cfg, mode_scale=3.0), batch=4).act(frames, cmds)
+    assert not np.allclose(scaled[:2], guided[:2]) and np.allclose(scaled[2:], guided[2:], atol=1e-5)
+    with pytest.raises(ValueError, match="mode_scale needs a model"):
+        DexGenController(tiny_model(mode="primitive"), config=ControllerConfig(mode_scale=2.0))
+    with pytest.raises(ValueError, match="mode_scale must be finite"):
+        DexGenController(model, config=ControllerConfig(mode_scale=-1.0))
 
 
 def test_intent_modes_default_to_the_rotation_primitives_of_the_models_training_data():

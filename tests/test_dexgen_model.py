@@ -119,3 +119,25 @@ def test_unknown_mode_of_a_model_trained_with_mode_dropout():
     plain = tiny_model(mode="primitive")
     with pytest.raises(ValueError, match="without an unknown mode"):
         plain.sample(obs, noise=noise, mode=torch.tensor(-1))
+
+
+def test_mode_scale_is_classifier_free_guidance_on_the_mode():
+    model = tiny_model(mode="primitive", mode_dropout=0.1)
+    for p in model.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    obs = random_obs(2, model.cfg)
+    noise = torch.randn(2, model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(0))
+    mode = torch.tensor([4, -1])
+    given = model.sample(obs, noise=noise, mode=mode)
+    unknown = model.sample(obs, noise=noise)
+    # w = 1: the mode as given; w = 0: the unknown mode's prediction alone
+    assert torch.allclose(model.sample(obs, noise=noise, mode=mode, mode_scale=1.0), given)
+    assert torch.allclose(model.sample(obs, noise=noise, mode=mode, mode_scale=0.0), unknown, atol=1e-5)
+    pushed = model.sample(obs, noise=noise, mode=mode, mode_scale=3.0)
+    assert torch.allclose(pushed[1], unknown[1], atol=1e-5)  # a hand of the unknown mode is unaffected
+    # the plan moves on past the mode's, away from the unknown mode's
+    assert (pushed[0] - unknown[0]).norm() > (given[0] - unknown[0]).norm()
+    with pytest.raises(ValueError, match="mode_scale must be finite"):
+        model.sample(obs, noise=noise, mode=mode, mode_scale=float("nan"))
+    with pytest.raises(ValueError, match="mode_scale needs a model trained with"):
+        tiny_model(mode="primitive").sample(obs, noise=noise, mode=torch.tensor(4), mode_scale=2.0)

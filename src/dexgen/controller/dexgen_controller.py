@@ -129,6 +129,11 @@ class ControllerConfig:
     for a record from before they were stored). A primitive the model never saw has an untrained mode."""
     mode_min_speed: float = 0.1
     """Least intended rotation along a primitive's axis, rad/s, for mode_from_intent to choose that primitive."""
+    mode_scale: float = 1.0
+    """Classifier-free guidance on the mode input (``DexGenModel.sample``), for a model trained with mode dropout:
+    the denoiser's prediction given the mode is pushed away from its prediction given the unknown mode by this
+    factor (1: off; above 1 makes a plan more of what the primitive is, e.g. turning faster). Decisions sampled
+    with the unknown mode are unaffected; the denoiser runs twice per step where it is not 1."""
     workspace_radius: float = 0.0
     """Extra guidance keeping the fingertips within this many metres of the grasp centre (0: off)."""
     workspace_weight: float = 1.0
@@ -177,6 +182,11 @@ class DexGenController:
                              "predictor; this one has none (retrain it with this code)")  # fmt: skip
         if config.replan_every < 1:
             raise ValueError(f"replan_every must be at least 1, got {config.replan_every}")
+        if not (np.isfinite(config.mode_scale) and config.mode_scale >= 0):
+            raise ValueError(f"mode_scale must be finite and >= 0, got {config.mode_scale}")
+        if config.mode_scale != 1.0 and model.cfg.unknown_mode is None:
+            raise ValueError("mode_scale needs a model trained with a mode input and mode dropout "
+                             "(--model.mode primitive --model.mode-dropout P)")  # fmt: skip
         if config.mode_from_intent and model.cfg.unknown_mode is None:
             raise ValueError("mode_from_intent needs a model trained with a mode input and mode dropout "
                              "(--model.mode primitive --model.mode-dropout P)")  # fmt: skip
@@ -291,7 +301,8 @@ class DexGenController:
             partial = forward_diffused(self.model, cmd, cfg.partial_noise_step, generator=self.generator,
                                        num_inference_steps=cfg.num_inference_steps)  # fmt: skip
         return self.model.sample(hist, num_inference_steps=cfg.num_inference_steps, generator=self.generator,
-                                 guide=guide, mode=mode, start=partial)  # fmt: skip
+                                 guide=guide, mode=mode, start=partial,
+                                 mode_scale=cfg.mode_scale if mode is not None else 1.0)  # fmt: skip
 
     def _check_command(self, command) -> torch.Tensor | None:
         if command is None:

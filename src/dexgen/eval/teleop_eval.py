@@ -116,6 +116,9 @@ class EvalConfig:
     mode_min_speed: float = 0.1
     """With mode_from_intent: the least intended rotation along a primitive's axis, rad/s, for the guided method to
     give the denoiser that primitive (the unknown mode below it; see ``ControllerConfig.mode_min_speed``)."""
+    mode_scale: float = 1.0
+    """With mode_from_intent: classifier-free guidance on the guided method's mode input (1: off; above 1 makes
+    its plans more of the chosen primitive; see ``ControllerConfig.mode_scale``)."""
     command_gain: float = 1.0
     """Factor on the command's fingertip motion in the guided method (motion scaling; following error is still
     measured against the command as given; see ``ControllerConfig.command_gain``)."""
@@ -292,7 +295,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                                             consistency=cfg.consistency, workspace_radius=cfg.workspace_radius,
                                             joint_limit_margin=cfg.joint_limit_margin,
                                             mode_from_intent=bool(cfg.mode_from_intent),
-                                            mode_min_speed=cfg.mode_min_speed,
+                                            mode_min_speed=cfg.mode_min_speed, mode_scale=cfg.mode_scale,
                                             command_gain=cfg.command_gain)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
                     live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)

@@ -104,12 +104,18 @@ def test_rotation_predictor_and_its_loss():
         bare.predict_rotation(obs, dx)
 
 
-def test_unknown_mode_of_a_model_trained_with_mode_dropout():
+def _mode_model_with_inputs():
+    """A tiny model trained with mode dropout whose denoiser's output depends on its inputs, two observation
+    histories and the initial noise for them."""
     model = tiny_model(mode="primitive", mode_dropout=0.1)
     for p in model.denoiser.parameters():
         torch.nn.init.normal_(p, std=0.2)
     obs = random_obs(2, model.cfg)
-    noise = torch.randn(2, model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(0))
+    return model, obs, torch.randn(2, model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(0))
+
+
+def test_unknown_mode_of_a_model_trained_with_mode_dropout():
+    model, obs, noise = _mode_model_with_inputs()
     unknown = model.sample(obs, noise=noise)  # no mode: the unknown one
     assert torch.equal(unknown, model.sample(obs, noise=noise, mode=torch.tensor([-1, -1])))
     mixed = model.sample(obs, noise=noise, mode=torch.tensor([4, -1]))  # per-sample modes
@@ -122,11 +128,7 @@ def test_unknown_mode_of_a_model_trained_with_mode_dropout():
 
 
 def test_mode_scale_is_classifier_free_guidance_on_the_mode():
-    model = tiny_model(mode="primitive", mode_dropout=0.1)
-    for p in model.denoiser.parameters():
-        torch.nn.init.normal_(p, std=0.2)
-    obs = random_obs(2, model.cfg)
-    noise = torch.randn(2, model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(0))
+    model, obs, noise = _mode_model_with_inputs()
     mode = torch.tensor([4, -1])
     given = model.sample(obs, noise=noise, mode=mode)
     unknown = model.sample(obs, noise=noise)

@@ -50,6 +50,11 @@ GUIDED_RIGID_ALPHA_SCALE = 0.1
 """The guided method's multiplier of α for commands read as rigid turns (with a model given the mode), chosen on
 development seeds 4-5 of the full suite (1: 12.8x holding, 43 % progress, the kinematic source turning at
 0.047 rad/s; 0.1: 13.6x, 49 %, 0.110 rad/s) and then measured on seeds 1-3 (the README)."""
+GUIDED_COMMAND_GAIN = 1.5
+"""The guided method's motion scaling of the command (``ControllerConfig.command_gain``), chosen on the full
+evaluation suite's fresh seeds 11-20, pooled (gain 1: 16.0x holding, 36 % of the expert's progress; 1.5: 12.3x,
+49 %; on seeds 1-10 14.8x, 47 % and 11.1x, 52 %); ``dexgen eval``, ``dexgen demo`` and ``dexgen teleop`` default
+to it (2026-12-05; gain 1 before)."""
 GUIDED_CANDIDATES = 8
 """Plans per decision of the guided method for a model with a rotation predictor (best of 8)."""
 
@@ -64,8 +69,8 @@ class ControllerConfig:
     """Factor on every command's fingertip motion before anything reads it (guidance, intent, mode, ranking):
     motion scaling, as teleoperation consoles offer. A guided plan is a compromise between the prior and the
     command, so the hand turns the object slower than the command asks; a gain above 1 asks for more to get
-    closer to what was meant. 1: the command as given (the evaluated method's; 1.5 turned objects faster on
-    faithful commands and dropped them sooner on drifting ones, docs/results.md)."""
+    closer to what was meant. 1: the command as given (1.5 turned objects faster on faithful commands and dropped
+    them sooner on drifting ones, docs/results.md; the evaluated method uses ``GUIDED_COMMAND_GAIN``, 1.5)."""
     command_component: str = "full"
     """What the guidance matches: full (every fingertip displacement of the command) or rigid (only the rigid
     motion of the fingertips, leaving grip and finger gaiting to the prior; see dexgen.controller.guidance)."""

@@ -29,6 +29,7 @@ import torch
 from dexgen.controller.dexgen_controller import (
     GUIDED_ALPHA,
     GUIDED_CANDIDATES,
+    GUIDED_COMMAND_GAIN,
     GUIDED_RIGID_ALPHA_SCALE,
     ControllerConfig,
     DexGenController,
@@ -119,9 +120,10 @@ class EvalConfig:
     mode_scale: float = 1.0
     """With mode_from_intent: classifier-free guidance on the guided method's mode input (1: off; above 1 makes
     its plans more of the chosen primitive; see ``ControllerConfig.mode_scale``)."""
-    command_gain: float = 1.0
+    command_gain: float = GUIDED_COMMAND_GAIN
     """Factor on the command's fingertip motion in the guided method (motion scaling; following error is still
-    measured against the command as given; see ``ControllerConfig.command_gain``)."""
+    measured against the command as given; see ``ControllerConfig.command_gain``; default the evaluated method's,
+    ``GUIDED_COMMAND_GAIN``; runs before 2026-12-05 used 1)."""
     rotation_weight: float = 0.0
     """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""

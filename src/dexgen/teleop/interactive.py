@@ -15,6 +15,7 @@ import numpy as np
 from dexgen.controller.dexgen_controller import (
     GUIDED_ALPHA,
     GUIDED_CANDIDATES,
+    GUIDED_COMMAND_GAIN,
     GUIDED_RIGID_ALPHA_SCALE,
     ControllerConfig,
     DexGenController,
@@ -59,9 +60,9 @@ class TeleopConfig:
     rigid_alpha_scale: float | None = None
     """Multiplier of α for the keys' command, a rigid turn (see ``ControllerConfig.rigid_alpha_scale``); None: 0.1
     (the evaluation's default) when the model is given the mode, 1 otherwise."""
-    command_gain: float = 1.0
+    command_gain: float = GUIDED_COMMAND_GAIN
     """Factor on the keys' fingertip motion before the guided controller reads it (motion scaling, see
-    ``ControllerConfig.command_gain``; 1: the command as the keys set it, as the evaluated method)."""
+    ``ControllerConfig.command_gain``; 1: the command as the keys set it; default the evaluated method's)."""
     seconds: float = 60.0
     """Session length, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None

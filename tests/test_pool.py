@@ -129,7 +129,5 @@ def test_settings_older_runs_lack_are_read_as_the_evaluation_defaults():
     # before the setting existed would no longer mean that default, and UNRECORDED would need the old value
     # (as for the command gain, 1 before the evaluated method took 1.5, when every run already recorded it)
     defaults = EvalConfig()
-    assert {k: getattr(defaults, k) for k in UNRECORDED if k != "command_gain"} == {
-        k: v for k, v in UNRECORDED.items() if k != "command_gain"
-    }
-    assert UNRECORDED["command_gain"] == 1.0 and defaults.command_gain == 1.5
+    assert {k: getattr(defaults, k) for k in UNRECORDED} == {**UNRECORDED, "command_gain": 1.5}
+    assert UNRECORDED["command_gain"] == 1.0

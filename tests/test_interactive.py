@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from dexgen.cli import main
+from dexgen.controller.dexgen_controller import GUIDED_COMMAND_GAIN
 from dexgen.teleop.commands import load_recording
 from dexgen.teleop.interactive import TeleopConfig, parse_keys, run_teleop
 
@@ -60,7 +61,7 @@ def test_intent_and_ranking_reach_the_controller(monkeypatch):
     assert (seen["config"].intent, seen["config"].ranking, seen["config"].candidates) == ("rigid", "onward", 2)
     assert seen["config"].mode_from_intent  # the shipped palm-down model has an unknown mode
     assert seen["config"].rigid_alpha_scale == 0.1  # the keys' rigid turn, with the mode chosen from it
-    assert seen["config"].command_gain == 1.5  # the evaluated method's motion scaling
+    assert seen["config"].command_gain == GUIDED_COMMAND_GAIN  # the evaluated method's motion scaling
     run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, mode_from_intent=False))
     assert not seen["config"].mode_from_intent and seen["config"].rigid_alpha_scale == 1.0
     run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, rigid_alpha_scale=0.5, command_gain=1.2))

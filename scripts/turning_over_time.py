@@ -1,10 +1,12 @@
 """Diagnostic (not part of the package): how fast the object turns over an episode, guided DexGen vs the RL expert.
 
 For the full suite's settings (palm down, held-out objects, +z and -z, 30 s episodes), it runs the expert and the
-guided method (the shipped defaults) on each given command source and seed, and prints, per 5-s window, the median
-object rotation rate about the commanded axis over the episodes still holding the object then (rad/s), for all
-episodes and for those that hold it the whole 30 s, and the share of the guided decisions given the unknown mode.
-The guided episodes are the same as ``dexgen eval --suite full --seeds S --sweep ""`` gives for those seeds.
+guided method (the shipped defaults) on each given command source and seed, and prints per 5-s window the median,
+over the episodes still holding the object then, of the object's rotation rate about the commanded axis (rad/s),
+of the joints' drift from the grasp the episode started from (rad) and of the object's distance from the grasp
+centre (mm): for all episodes, for those that hold it the whole 30 s and (the rate) per source; then the share of
+the guided decisions given the unknown mode. The guided episodes are those of ``dexgen eval --suite full --seeds S
+--sweep ""`` for the same seeds.
 
     python scripts/turning_over_time.py --seeds 16,17,18 --sources all   # about 10 minutes on 2 cores
 """
@@ -28,35 +30,43 @@ from dexgen.eval.teleop_eval import SUITES, _Live, _make_source
 from dexgen.model.checkpoint import load_model, shipped_model_path
 from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
+from dexgen.sim.constants import GRASP_CENTRE
 from dexgen.sim.rollout import rollout
-from dexgen.sim.tasks import AXES
+from dexgen.sim.tasks import AXES, joint_rms
 
 WINDOW_STEPS = 100  # 5 s at the 20 Hz control rate
 SECONDS = 30.0
 
 
-def windowed(env, policy, axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Run one episode per simulation; (windows, N) mean rotation rate about ``axis`` while held (NaN after the
-    drop) and (N,) held steps."""
-    rates, alive = [], np.ones(env.num_envs, dtype=bool)
+def windowed(env, policy, axis: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Run one episode per simulation; per 5-s window, means while the object is held (NaN after the drop), each
+    (windows, N): ``rate`` the object's rotation rate about ``axis``, rad/s; ``drift`` the joints' RMS distance from
+    the grasp the episode started from, rad; ``offset`` the object centre's distance from the grasp centre, mm.
+    Also (N,) held steps."""
+    logs, alive = {"rate": [], "drift": [], "offset": []}, np.ones(env.num_envs, dtype=bool)
 
     def on_step(_t):
-        rates.append(np.where(alive, env.last_state.object_angvel @ axis, np.nan))
+        s = env.last_state
+        for key, value in (("rate", s.object_angvel @ axis), ("drift", joint_rms(s.q, s.grasp_q)),
+                           ("offset", 1000.0 * np.linalg.norm(s.object_pos - GRASP_CENTRE, axis=-1))):  # fmt: skip
+            logs[key].append(np.where(alive, value, np.nan))
         alive[:] &= env.episode_length > 0
 
     r = rollout(env, policy, on_step=on_step)
-    w = np.array(rates)  # (steps, N), NaN once the object is gone
-    windows = w[: len(w) // WINDOW_STEPS * WINDOW_STEPS].reshape(-1, WINDOW_STEPS, env.num_envs)
-    held = np.isfinite(windows).sum(1)  # (windows, N) held steps per window
-    out = np.where(held > 0, np.nansum(windows, 1) / np.maximum(held, 1), np.nan)
+    out = {}
+    for key, values in logs.items():
+        w = np.array(values)  # (steps, N), NaN once the object is gone
+        windows = w[: len(w) // WINDOW_STEPS * WINDOW_STEPS].reshape(-1, WINDOW_STEPS, env.num_envs)
+        held = np.isfinite(windows).sum(1)  # (windows, N) held steps per window
+        out[key] = np.where(held > 0, np.nansum(windows, 1) / np.maximum(held, 1), np.nan)
     return out, r.hold_steps
 
 
-def report(name: str, rates: np.ndarray, hold: np.ndarray, *, only_all: bool = False) -> None:
+def report(name: str, values: np.ndarray, hold: np.ndarray, *, only_all: bool = False) -> None:
     full = hold >= int(SECONDS * 20) - 1
     for label, sel in (("all", np.ones_like(full)), ("held 30 s", full))[: 1 if only_all else 2]:
-        cells = " ".join(f"{np.nanmedian(rates[i, sel]):6.3f}" if np.isfinite(rates[i, sel]).any() else "   nan"
-                         for i in range(rates.shape[0]))  # fmt: skip
+        cells = " ".join(f"{np.nanmedian(values[i, sel]):6.3f}" if np.isfinite(values[i, sel]).any() else "   nan"
+                         for i in range(values.shape[0]))  # fmt: skip
         print(f"{name:8s} {label:10s} ({int(sel.sum()):3d} episodes): {cells}")
 
 
@@ -89,10 +99,12 @@ def run_seed(model, ex: Expert, axis: str, seed: int, sources: list[str]) -> tup
         ctrl._modes = spy  # records the mode of every decision (-1: unknown)
         w, h = windowed(env, _Live(env, _make_source(src, axis, 0.5, ref), seed, ctrl.act), ax)
         m = torch.stack(modes).numpy()  # (steps, N)
-        steps = np.arange(len(m))[:, None]
-        held = steps < h[None, :]
-        share = [float(np.mean(m[(steps[:, 0] // WINDOW_STEPS == i)][held[steps[:, 0] // WINDOW_STEPS == i]] < 0))
-                 if held[steps[:, 0] // WINDOW_STEPS == i].any() else np.nan for i in range(w.shape[0])]  # fmt: skip
+        steps = np.arange(len(m))
+        held = steps[:, None] < h[None, :]  # (steps, N)
+        share = []
+        for i in range(len(w["rate"])):
+            inside = held & (steps // WINDOW_STEPS == i)[:, None]
+            share.append(float(np.mean(m[inside] < 0)) if inside.any() else np.nan)
         guided_out.append((w, h, share, src))
         print(f"done {axis} seed {seed} {src}", flush=True)
     return expert_out, guided_out
@@ -112,13 +124,19 @@ def main() -> None:
             e, g = run_seed(model, ex, axis, seed, sources)
             experts += e
             guided += g
-    print("median rotation rate about the commanded axis, rad/s, per 5-s window (0-5 s ... 25-30 s)")
-    for name, runs in (("expert", experts), ("guided", guided)):
-        report(name, np.concatenate([r[0] for r in runs], 1), np.concatenate([r[1] for r in runs]))
-    for src in sources:
-        runs = [r for r in guided if r[3] == src]
-        rates, hold = np.concatenate([r[0] for r in runs], 1), np.concatenate([r[1] for r in runs])
-        report(src.removeprefix("corrupted:")[:8], rates, hold, only_all=True)
+
+    def cat(runs, key):
+        return np.concatenate([r[0][key] for r in runs], 1), np.concatenate([r[1] for r in runs])
+
+    for key, title in (("rate", "rotation rate about the commanded axis, rad/s"),
+                       ("drift", "joints' RMS distance from the episode's starting grasp, rad"),
+                       ("offset", "object centre's distance from the grasp centre, mm")):  # fmt: skip
+        print(f"median {title}, per 5-s window (0-5 s ... 25-30 s)")
+        for name, runs in (("expert", experts), ("guided", guided)):
+            report(name, *cat(runs, key))
+        if key == "rate":
+            for src in sources:
+                report(src.removeprefix("corrupted:")[:8], *cat([r for r in guided if r[3] == src], key), only_all=True)
     share = np.nanmean(np.array([r[2] for r in guided]), 0)
     print("guided decisions with the unknown mode, per window:", " ".join(f"{x:.2f}" for x in share))
 

@@ -4,9 +4,10 @@ For the full suite's settings (palm down, held-out objects, +z and -z, 30 s epis
 guided method (the shipped defaults) on each given command source and seed, and prints per 5-s window the median,
 over the episodes still holding the object then, of the object's rotation rate about the commanded axis (rad/s),
 of the joints' drift from the grasp the episode started from (rad) and of the object's distance from the grasp
-centre (mm): for all episodes, for those that hold it the whole 30 s and (the rate) per source; then the share of
-the guided decisions given the unknown mode. The guided episodes are those of ``dexgen eval --suite full --seeds S
---sweep ""`` for the same seeds.
+centre (mm), and of the rotation rate the guided method's candidate plans are predicted to give (the mean of the
+best-of-8 candidates, through the model's rotation predictor): for all episodes, for those that hold it the whole
+30 s and (the rates) per source; then the share of the guided decisions given the unknown mode. The guided
+episodes are those of ``dexgen eval --suite full --seeds S --sweep ""`` for the same seeds.
 
     python scripts/turning_over_time.py --seeds 16,17,18 --sources all   # about 10 minutes on 2 cores
 """
@@ -71,7 +72,7 @@ def report(name: str, values: np.ndarray, hold: np.ndarray, *, only_all: bool = 
 
 
 def run_seed(model, ex: Expert, axis: str, seed: int, sources: list[str]) -> tuple[list, list]:
-    """The expert's and every source's guided (windowed rates, held steps, unknown-mode share per window)."""
+    """The expert's (windowed figures, held steps) and every source's guided (windowed figures, held steps, source)."""
     ax = np.array(AXES[axis], dtype=np.float64)
 
     def make_env():
@@ -82,7 +83,7 @@ def run_seed(model, ex: Expert, axis: str, seed: int, sources: list[str]) -> tup
 
     ref = rollout(make_env(), expert, record_tips=True)
     env = make_env()
-    expert_out = [(*windowed(env, expert, ax), None)]
+    expert_out = [windowed(env, expert, ax)]
     guided_out = []
     for src in sources:
         env = make_env()
@@ -97,15 +98,28 @@ def run_seed(model, ex: Expert, axis: str, seed: int, sources: list[str]) -> tup
             return modes[-1]
 
         ctrl._modes = spy  # records the mode of every decision (-1: unknown)
-        w, h = windowed(env, _Live(env, _make_source(src, axis, 0.5, ref), seed, ctrl.act), ax)
-        m = torch.stack(modes).numpy()  # (steps, N)
-        steps = np.arange(len(m))
+        planned, predict = [], model.predict_rotation
+
+        def spy_rotation(obs, dx, planned=planned, predict=predict, n=env.num_envs):
+            out = predict(obs, dx)
+            if len(out) == n * GUIDED_CANDIDATES:  # the ranking of the candidates, not the reading of a command
+                planned.append((out.view(n, GUIDED_CANDIDATES, 3) @ torch.as_tensor(ax, dtype=out.dtype)).mean(1))
+            return out
+
+        model.predict_rotation = spy_rotation  # records the candidates' predicted rotation about the axis
+        try:
+            w, h = windowed(env, _Live(env, _make_source(src, axis, 0.5, ref), seed, ctrl.act), ax)
+        finally:
+            del model.predict_rotation
+        steps = np.arange(len(modes))
         held = steps[:, None] < h[None, :]  # (steps, N)
-        share = []
-        for i in range(len(w["rate"])):
-            inside = held & (steps // WINDOW_STEPS == i)[:, None]
-            share.append(float(np.mean(m[inside] < 0)) if inside.any() else np.nan)
-        guided_out.append((w, h, share, src))
+        for key, per_step in (("unknown", torch.stack(modes).numpy() < 0), ("planned", torch.stack(planned).numpy())):
+            w[key] = np.full_like(w["rate"], np.nan)
+            for i in range(len(w["rate"])):
+                inside = held & (steps // WINDOW_STEPS == i)[:, None]
+                w[key][i] = np.where(inside.any(0), np.where(inside, per_step, 0).sum(0) / np.maximum(inside.sum(0), 1),
+                                     np.nan)  # fmt: skip
+        guided_out.append((w, h, src))
         print(f"done {axis} seed {seed} {src}", flush=True)
     return expert_out, guided_out
 
@@ -129,15 +143,17 @@ def main() -> None:
         return np.concatenate([r[0][key] for r in runs], 1), np.concatenate([r[1] for r in runs])
 
     for key, title in (("rate", "rotation rate about the commanded axis, rad/s"),
+                       ("planned", "rotation rate the guided candidates are predicted to give (mean of 8), rad/s"),
                        ("drift", "joints' RMS distance from the episode's starting grasp, rad"),
                        ("offset", "object centre's distance from the grasp centre, mm")):  # fmt: skip
         print(f"median {title}, per 5-s window (0-5 s ... 25-30 s)")
         for name, runs in (("expert", experts), ("guided", guided)):
-            report(name, *cat(runs, key))
-        if key == "rate":
+            if key in runs[0][0]:
+                report(name, *cat(runs, key))
+        if key in ("rate", "planned"):
             for src in sources:
-                report(src.removeprefix("corrupted:")[:8], *cat([r for r in guided if r[3] == src], key), only_all=True)
-    share = np.nanmean(np.array([r[2] for r in guided]), 0)
+                report(src.removeprefix("corrupted:")[:8], *cat([r for r in guided if r[2] == src], key), only_all=True)
+    share = np.nanmean(np.concatenate([r[0]["unknown"] for r in guided], 1), 1)
     print("guided decisions with the unknown mode, per window:", " ".join(f"{x:.2f}" for x in share))
 
 

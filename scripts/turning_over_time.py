@@ -27,7 +27,7 @@ from dexgen.controller.dexgen_controller import (
     ControllerConfig,
     DexGenController,
 )
-from dexgen.eval.teleop_eval import SUITES, _Live, _make_source
+from dexgen.eval.teleop_eval import SUITES, _Live, make_source
 from dexgen.model.checkpoint import load_model, shipped_model_path
 from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
@@ -108,7 +108,7 @@ def run_seed(model, ex: Expert, axis: str, seed: int, sources: list[str]) -> tup
 
         model.predict_rotation = spy_rotation  # records the candidates' predicted rotation about the axis
         try:
-            w, h = windowed(env, _Live(env, _make_source(src, axis, 0.5, ref), seed, ctrl.act), ax)
+            w, h = windowed(env, _Live(env, make_source(src, axis, 0.5, ref), seed, ctrl.act), ax)
         finally:
             del model.predict_rotation
         steps = np.arange(len(modes))

@@ -446,3 +446,24 @@ def test_a_primitive_weighted_zero_is_not_collected(experts, tmp_path):
     summary = collect(tiny(tmp_path / "w.h5", experts, primitive_weights="grasp_to_grasp=0"), progress=False)
     assert summary["new_transitions"] >= 300 and "grasp_to_grasp" not in summary["per_primitive"]
     assert {"rotate+z", "rotate-x", "translate+x"} <= set(summary["per_primitive"])
+
+
+def test_episodes_start_from_the_grasp_caches_of_grasp_dir(experts, tmp_path):
+    from dexgen.sim.grasps import GraspCache, load_grasps
+
+    shipped = load_grasps("cube_60", "palm_up")
+    one = GraspCache("cube_60", "palm_up", hand_q=shipped.hand_q[3:4], targets=shipped.targets[3:4],
+                     object_pos=shipped.object_pos[3:4], object_quat=shipped.object_quat[3:4])  # fmt: skip
+    one.save(tmp_path / "states" / "palm_up" / "cube_60.npz")
+    summary = collect(tiny(tmp_path / "g.h5", experts, grasp_dir=str(tmp_path / "states")), progress=False)
+    with open_dataset(tmp_path / "g.h5") as r:
+        starts = r.read("joint_pos")[r.episode_starts]
+        command = r.attrs["command"]
+    assert summary["episodes"] == len(starts) > 1
+    np.testing.assert_allclose(starts, np.repeat(shipped.hand_q[3:4], len(starts), 0), atol=1e-9)
+    assert f"--grasp-dir {tmp_path / 'states'}" in command
+
+
+def test_a_grasp_dir_without_an_object_s_cache_is_a_one_line_error(experts, tmp_path):
+    with pytest.raises(collect_mod.CollectError, match="dexgen reached-states --out"):
+        collect(tiny(tmp_path / "m.h5", experts, grasp_dir=str(tmp_path / "empty")), progress=False)

@@ -179,6 +179,7 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "train": ("dexgen.model.train:TrainModelConfig", "dexgen.model.train:train_model"),
     "eval-model": ("dexgen.eval.model_eval:EvalModelConfig", "dexgen.eval.model_eval:run_eval_model"),
     "eval": ("dexgen.eval.teleop_eval:EvalConfig", "dexgen.eval.teleop_eval:run_eval"),
+    "reached-states": ("dexgen.eval.reached_states:ReachedStatesConfig", "dexgen.eval.reached_states:reached_states"),
     "eval-pool": ("dexgen.eval.pool:PoolConfig", "dexgen.eval.pool:run_pool"),
     "demo": ("dexgen.eval.demo:DemoConfig", "dexgen.eval.demo:run_demo"),
     "teleop": ("dexgen.teleop.interactive:TeleopConfig", "dexgen.teleop.interactive:run_teleop"),

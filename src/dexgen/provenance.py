@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 GENERATED = ("src/dexgen/sim/assets/grasps", "src/dexgen/rl/experts", "src/dexgen/model/weights")
@@ -27,3 +28,18 @@ def revision() -> str:
     if sha.returncode != 0:
         return outside
     return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def command_line(command: str, cfg, *, always: tuple[str, ...] = ()) -> str:
+    """The command line that gives the dataclass config ``cfg`` to ``command`` (e.g. "dexgen collect"): a flag for
+    every field that differs from its default, and for the fields named in ``always``."""
+    words = command.split()
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if f.name in always or f.default is MISSING or value != f.default:
+            if isinstance(value, bool):
+                words.append(flag if value else f"--no-{flag[2:]}")
+            elif value is not None:  # a value that starts with "-" must be joined to its flag, or it reads as one
+                words += [f"{flag}={value}"] if str(value).startswith("-") else [flag, str(value)]
+    return " ".join(words)

@@ -40,7 +40,7 @@ import logging
 import os
 import queue as queue_mod
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,7 @@ from dexgen.data.schema import (
     row_dtype,
 )
 from dexgen.name_values import non_negative_float, parse_name_values
+from dexgen.provenance import command_line
 from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.objects import SHAPE_CODE_DIM
 from dexgen.sim.tasks import GraspToGraspConfig, joint_rms
@@ -115,6 +116,10 @@ class CollectConfig:
     shipped in dexgen/rl/experts."""
     objects: str = "train"
     """Object set (train, heldout, all) or comma-separated object names, assigned to simulations round-robin."""
+    grasp_dir: str | None = None
+    """Directory of the grasp caches that episodes start from (DIR/<wrist>/<object>.npz; grasp_to_grasp targets are
+    drawn from them too); None: the shipped caches. ``dexgen reached-states`` writes the states the guided
+    controller reaches in this form, so the experts show what to do there (data aggregation)."""
     wrists: str = "palm_up"
     """Comma-separated wrist orientations (palm_up, palm_down, sideways); every worker simulates each of them."""
     episode_seconds: float = 10.0
@@ -400,7 +405,7 @@ def make_rollouts(spec: dict, seed_seq: np.random.SeedSequence, index: int = 0) 
         env = HandEnv(
             EnvConfig(num_envs=n, task="rotate", objects=objects, wrist=wrist, action_mode="relative",
                       shape_obs=any(shape_obs), action_scale=1.0, episode_seconds=spec["episode_seconds"] + 1.0,
-                      num_threads=1,
+                      num_threads=1, grasp_dir=spec.get("grasp_dir"),
                       seed=int(env_ss.generate_state(1, dtype=np.uint64)[0])),
             task_config=RotateConfig(axes="all"),
         )  # fmt: skip
@@ -529,16 +534,7 @@ def _context():
 
 
 def _command_line(cfg: CollectConfig) -> str:
-    words = ["dexgen", "collect"]
-    for f in fields(cfg):
-        value = getattr(cfg, f.name)
-        flag = "--" + f.name.replace("_", "-")
-        if f.name in ("out", "transitions") or value != f.default:
-            if isinstance(value, bool):
-                words.append(flag if value else f"--no-{flag[2:]}")
-            elif value is not None:
-                words += [flag, str(value)]
-    return " ".join(words)
+    return command_line("dexgen collect", cfg, always=("out", "transitions"))
 
 
 def _validate(cfg: CollectConfig) -> list[str]:
@@ -571,9 +567,11 @@ def _validate(cfg: CollectConfig) -> list[str]:
     for w in wrists:
         wrist_quat(w)
         for o in objects:
-            path = cache_path(o.name, w)
+            path = cache_path(o.name, w, root=None if cfg.grasp_dir is None else Path(cfg.grasp_dir))
             if not path.is_file():
                 fix = f"dexgen grasps generate --objects {o.name} --wrist {w}"
+                if cfg.grasp_dir is not None:
+                    fix = f"dexgen reached-states --out {cfg.grasp_dir} --objects {o.name} --wrist {w}"
                 raise CollectError(f"no grasp cache for {o.name!r} ({w}) at {path}; create it with: {fix}")
     return wrists
 
@@ -692,7 +690,8 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
                                          for table in primitives.values() for p in table})}  # fmt: skip
     spec = {"experts": experts, "primitives": primitives, "objects": cfg.objects, "wrists": wrists,
             "envs": cfg.envs_per_worker, "episode_seconds": cfg.episode_seconds,
-            "action_noise_std": cfg.action_noise_std, "switch_prob_per_s": cfg.switch_prob_per_s}  # fmt: skip
+            "action_noise_std": cfg.action_noise_std, "switch_prob_per_s": cfg.switch_prob_per_s,
+            "grasp_dir": cfg.grasp_dir}  # fmt: skip
 
     created = not Path(cfg.out).exists()
     writer = EpisodeWriter(cfg.out, command=_command_line(cfg), seed=cfg.seed, resume=cfg.resume, meta=meta)

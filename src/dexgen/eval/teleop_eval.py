@@ -182,7 +182,39 @@ class Episodes:
         self.follow_mm += list(follow_mm)
 
 
-def _make_source(name: str, axis: str, omega: float, ref: Rollout) -> CommandSource:
+def guided_config(cfg: EvalConfig, *, alpha: float, seed: int) -> ControllerConfig:
+    """The guided method's controller config for the (resolved, see ``for_model``) evaluation config ``cfg`` at
+    guidance strength ``alpha``."""
+    return ControllerConfig(alpha=alpha, rigid_alpha_scale=cfg.rigid_alpha_scale, seed=seed,
+                            num_inference_steps=cfg.num_inference_steps, replan_every=cfg.replan_every,
+                            command_component=cfg.command_component, rotation_weight=cfg.rotation_weight,
+                            candidates=cfg.candidates, intent=cfg.intent, ranking=cfg.ranking,
+                            intent_smoothing=cfg.intent_smoothing, consistency=cfg.consistency,
+                            workspace_radius=cfg.workspace_radius, joint_limit_margin=cfg.joint_limit_margin,
+                            mode_from_intent=bool(cfg.mode_from_intent), mode_min_speed=cfg.mode_min_speed,
+                            mode_scale=cfg.mode_scale, command_gain=cfg.command_gain)  # fmt: skip
+
+
+def for_model(cfg: EvalConfig, model: DexGenModel, path: str | Path) -> EvalConfig:
+    """``cfg`` resolved (the suite's defaults filled in) and adapted to the model at ``path``: one plan per decision
+    for a model without a rotation predictor (an error if --candidates asked for more), mode_from_intent on for a
+    model with an unknown mode (an error if asked for with a model without)."""
+    explicit_candidates = cfg.candidates is not None
+    cfg = cfg.resolved()
+    if cfg.candidates > 1 and model.rotation is None:
+        if explicit_candidates:
+            raise ValueError(f"--candidates {cfg.candidates} needs a model with a rotation predictor; {path} has none")
+        cfg = replace(cfg, candidates=1)  # a model from before the rotation predictor: one plan per decision
+    if cfg.mode_from_intent is None:
+        cfg = replace(cfg, mode_from_intent=model.cfg.unknown_mode is not None)
+    elif cfg.mode_from_intent and model.cfg.unknown_mode is None:
+        raise ValueError(f"--mode-from-intent needs a model trained with mode dropout; {path} has none")
+    return cfg
+
+
+def make_source(name: str, axis: str, omega: float, ref: Rollout) -> CommandSource:
+    """The command source named ``name`` (kinematic, corrupted:<preset>, replay:<file.npz>) for commanded ``axis``;
+    ``ref``: the expert's recorded rollout (with tips) the corrupted sources corrupt."""
     if name == "kinematic":
         return KinematicIntent(axis, omega, name="kinematic")
     if name.startswith("corrupted:"):
@@ -270,7 +302,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
             bar.update(1)
             for name in sources:
                 for method, r in (("expert", ref), ("unguided", plain)):
-                    cmds = _commands_afterwards(_make_source(name, axis, cfg.omega, ref), r.tips, seed)
+                    cmds = _commands_afterwards(make_source(name, axis, cfg.omega, ref), r.tips, seed)
                     results[name][method].extend(*_figures(r, cmds, axis_vec))
                     if method == "unguided" and 0.0 in sweep:
                         swept[name].setdefault(0.0, Episodes([], [], [])).extend(*_figures(r, cmds, axis_vec))
@@ -282,25 +314,14 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     tips = frame[:, 32:44].reshape(-1, 4, 3).astype(np.float64)
                     return ik.solve_batch(frame[:, :16].astype(np.float64), tips + cmd[:, 0])
 
-                live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, raw)
+                live = _Live(e, make_source(name, axis, cfg.omega, ref), seed, raw)
                 r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "raw") if first else None)
                 results[name]["raw"].extend(*_figures(r, np.stack(live.commands), axis_vec))
                 bar.update(1)
                 for alpha in alphas:
                     e = env()
-                    ccfg = ControllerConfig(alpha=alpha, rigid_alpha_scale=cfg.rigid_alpha_scale, seed=seed,
-                                            num_inference_steps=steps,
-                                            replan_every=cfg.replan_every, command_component=cfg.command_component,
-                                            rotation_weight=cfg.rotation_weight, candidates=cfg.candidates,
-                                            intent=cfg.intent, ranking=cfg.ranking,
-                                            intent_smoothing=cfg.intent_smoothing,
-                                            consistency=cfg.consistency, workspace_radius=cfg.workspace_radius,
-                                            joint_limit_margin=cfg.joint_limit_margin,
-                                            mode_from_intent=bool(cfg.mode_from_intent),
-                                            mode_min_speed=cfg.mode_min_speed, mode_scale=cfg.mode_scale,
-                                            command_gain=cfg.command_gain)  # fmt: skip
-                    c = DexGenController(model, config=ccfg, batch=e.num_envs)
-                    live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
+                    c = DexGenController(model, config=guided_config(cfg, alpha=alpha, seed=seed), batch=e.num_envs)
+                    live = _Live(e, make_source(name, axis, cfg.omega, ref), seed, c.act)
                     video = first and alpha == cfg.alpha
                     r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "guided") if video else None)
                     figs = _figures(r, np.stack(live.commands), axis_vec)
@@ -313,7 +334,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     ccfg = ControllerConfig(seed=seed, num_inference_steps=steps,
                                             partial_noise_step=cfg.partial_noise_step)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
-                    live = _Live(e, _make_source(name, axis, cfg.omega, ref), seed, c.act)
+                    live = _Live(e, make_source(name, axis, cfg.omega, ref), seed, c.act)
                     r = rollout(e, live, record_tips=True)
                     results[name]["partial"].extend(*_figures(r, np.stack(live.commands), axis_vec))
                     bar.update(1)
@@ -532,18 +553,9 @@ def run_eval(cfg: EvalConfig) -> dict:
     """The eval command."""
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    explicit_candidates = cfg.candidates is not None
-    cfg = cfg.resolved()
-    path = cfg.checkpoint or shipped_model_path(cfg.wrist)
+    path = cfg.checkpoint or shipped_model_path(cfg.resolved().wrist)
     model = load_model(path)
-    if cfg.candidates > 1 and model.rotation is None:
-        if explicit_candidates:
-            raise ValueError(f"--candidates {cfg.candidates} needs a model with a rotation predictor; {path} has none")
-        cfg = replace(cfg, candidates=1)  # a model from before the rotation predictor: one plan per decision
-    if cfg.mode_from_intent is None:
-        cfg = replace(cfg, mode_from_intent=model.cfg.unknown_mode is not None)
-    elif cfg.mode_from_intent and model.cfg.unknown_mode is None:
-        raise ValueError(f"--mode-from-intent needs a model trained with mode dropout; {path} has none")
+    cfg = for_model(cfg, model, path)
     start = time.perf_counter()
     run = run_suite(model, cfg)  # the bar goes to stderr, so --json output stays clean
     summary = write_report(run, cfg, model_wrists=model_wrists(model))

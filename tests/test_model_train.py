@@ -104,3 +104,16 @@ def test_mode_dropout_trains_the_unknown_mode(tmp_path, dataset):
     assert torch.equal(fresh[0], rows[0])  # rotate+x is not in the dataset: its row got no gradient
     obs = torch.zeros(1, cfg.history, trained.cfg.obs_dim)
     assert trained.sample(obs, generator=torch.Generator().manual_seed(0)).shape == (1, cfg.horizon, 4, 3)
+
+
+def test_the_record_names_every_later_opening_of_the_dataset(tmp_path, dataset):
+    from dexgen.data.store import EpisodeWriter, open_dataset
+
+    with open_dataset(dataset) as r:
+        before = len(json.loads(r.attrs["history"]))
+    with EpisodeWriter(dataset, command="dexgen collect --resume --grasp-dir D", seed=5, resume=True, meta={}):
+        pass  # an extension that added nothing still belongs to the recipe
+    out = train_model(_cfg(tmp_path, dataset, steps=30))
+    made = load_model(out["model"]).record["dataset"]["generated_by"]
+    assert len(made["then"]) == before  # the openings after the first
+    assert made["then"][-1]["command"] == "dexgen collect --resume --grasp-dir D" and made["then"][-1]["seed"] == 5

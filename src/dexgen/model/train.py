@@ -89,6 +89,11 @@ def _dataset_info(ds: MotionWindows) -> dict:
 
     with open_dataset(ds.path) as r:
         made = {k: r.attrs.get(k) for k in ("command", "seed", "revision")}
+        # every later opening (a resumed or extended collection, e.g. with other start states) is part of the recipe
+        openings = json.loads(r.attrs.get("history", "[]"))[1:]
+        if openings:
+            keys = ("command", "seed", "revision", "episodes_at_open")
+            made["then"] = [{k: o.get(k) for k in keys} for o in openings]
         wrists = sorted(set(r.episode_info("wrist")))
     seen = [PRIMITIVES[i] for i in np.unique(ds._arrays.primitive_id)]
     return {"path": str(ds.path), "episodes": int(len(ds._arrays.ends)), "transitions": int(ds._arrays.transitions),

@@ -27,19 +27,11 @@ import argparse
 import numpy as np
 import torch
 
-from dexgen.controller.dexgen_controller import (
-    GUIDED_ALPHA,
-    GUIDED_CANDIDATES,
-    GUIDED_COMMAND_GAIN,
-    GUIDED_RIGID_ALPHA_SCALE,
-    ControllerConfig,
-    DexGenController,
-    frame_from_policy_obs,
-)
+from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
 from dexgen.controller.observation import ObservationHistory
 from dexgen.data.schema import PRIMITIVES
 from dexgen.eval.model_eval import targets_to_actions
-from dexgen.eval.teleop_eval import SUITES, make_source
+from dexgen.eval.teleop_eval import SUITES, EvalConfig, for_model, guided_config, make_source
 from dexgen.model.checkpoint import load_model, shipped_model_path
 from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
@@ -149,7 +141,9 @@ def main() -> None:
     p.add_argument("--checkpoint", default=None, help="model weights (default: the shipped palm-down model)")
     a = p.parse_args()
     sources = SUITES["full"]["sources"].split(",") if a.sources == "all" else a.sources.split(",")
-    model = load_model(a.checkpoint or shipped_model_path("palm_down"))
+    path = a.checkpoint or shipped_model_path("palm_down")
+    model = load_model(path)
+    method = for_model(EvalConfig(suite="full", checkpoint=a.checkpoint), model, path)
     runs = {"expert": [], a.variant: []}
     joint_range = None
     for axis_name in ("+z", "-z"):
@@ -168,10 +162,8 @@ def main() -> None:
                 env = make_env()
                 if a.variant == "prior":
                     cfg = ControllerConfig(seed=seed, mode=PRIMITIVES.index("rotate" + axis_name))
-                else:
-                    cfg = ControllerConfig(alpha=GUIDED_ALPHA, rigid_alpha_scale=GUIDED_RIGID_ALPHA_SCALE, seed=seed,
-                                           candidates=GUIDED_CANDIDATES, mode_from_intent=True,
-                                           command_gain=GUIDED_COMMAND_GAIN)  # fmt: skip
+                else:  # the evaluated guided method, as dexgen eval --suite full builds it for this model
+                    cfg = guided_config(method, alpha=method.alpha, seed=seed)
                 ctrl = DexGenController(model, config=cfg, batch=env.num_envs)
                 source = None if a.variant == "prior" else make_source(src, axis_name, 0.5, ref)
                 runs[a.variant].append(run_episodes(env, model, axis, ctrl=ctrl, source=source, seed=seed,

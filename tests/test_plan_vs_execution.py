@@ -1,6 +1,3 @@
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -10,19 +7,11 @@ from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
 from dexgen.sim.rollout import rollout
 from dexgen.sim.tasks import AXES
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "plan_vs_execution.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("plan_vs_execution", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_helpers import load_script
 
 
 def test_figures_read_the_executed_motion_and_the_plan():
-    script = _script()
+    script = load_script("plan_vs_execution")
     expert = Expert.load(shipped_expert_path("rotate", "+z", "palm_down"))
     model = load_model(shipped_model_path("palm_down"))
     axis = np.array(AXES["+z"], dtype=np.float64)
@@ -53,7 +42,7 @@ def test_figures_read_the_executed_motion_and_the_plan():
 
 
 def test_per_joint_figures_count_held_steps_after_10_s():
-    script = _script()
+    script = load_script("plan_vs_execution")
     joint_range = np.stack([np.full(16, -1.0), np.full(16, 1.0)], 1)
     steps = 300
     targets = np.zeros((steps, 2, 16))

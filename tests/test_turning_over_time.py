@@ -1,26 +1,15 @@
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
 from dexgen.sim.rollout import rollout
 from dexgen.sim.tasks import AXES
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "turning_over_time.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("turning_over_time", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_helpers import load_script
 
 
 def test_a_window_rate_is_the_progress_dexgen_eval_measures():
     # one 5-s episode is one window: its mean rate while held is the episode's progress (Rollout.rate_about)
-    script = _script()
+    script = load_script("turning_over_time")
     expert = Expert.load(shipped_expert_path("rotate", "+z", "palm_down"))
 
     def env():

@@ -132,3 +132,19 @@ def test_settings_older_runs_lack_are_read_as_the_evaluation_defaults():
     defaults = EvalConfig()
     assert {k: getattr(defaults, k) for k in UNRECORDED} == {**UNRECORDED, "command_gain": GUIDED_COMMAND_GAIN}
     assert UNRECORDED["command_gain"] == 1.0
+
+
+def test_runs_pool_by_the_model_s_weights_not_the_path_they_were_given_by(runs, tmp_path):
+    from dexgen.eval.teleop_eval import weights_sha256
+
+    first = json.loads(Path(runs[0]).read_text())["config"]
+    assert first["model_sha256"] == weights_sha256(first["checkpoint"])
+    # the same weights under another path pool; other weights, or weights unknown (an older run), do not
+    assert pool_runs([runs[0], _edited(runs[1], tmp_path, "moved.json", checkpoint="elsewhere.safetensors")])
+    with pytest.raises(PoolError, match="model_sha256="):
+        pool_runs([runs[0], _edited(runs[1], tmp_path, "other.json", model_sha256="0" * 64)])
+    older = json.loads(Path(runs[1]).read_text())
+    del older["config"]["model_sha256"]
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    with pytest.raises(PoolError, match="model_sha256="):
+        pool_runs([runs[0], str(tmp_path / "older.json")])

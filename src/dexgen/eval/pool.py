@@ -28,7 +28,9 @@ IGNORED = ("seeds", "out", "video", "threads", "json", "sweep")
 UNRECORDED = {"intent_smoothing": 0.0, "mode_min_speed": 0.1, "command_gain": 1.0, "mode_scale": 1.0}
 """What a setting missing from an older run's record was: the behaviour before the setting existed (a setting
 added later must be listed here, or runs from before it will not pool with runs after it). The command gain's
-default has been 1.5 since 2026-12-05; every run since records it."""
+default has been 1.5 since 2026-12-05; every run since records it. Runs record the model's ``model_sha256`` since
+the shipped palm-down model changed (2026-12-05): an older run has none, so it pools only with older runs (of one
+``checkpoint`` path), never with a run of known weights."""
 
 
 class PoolError(ValueError):
@@ -96,6 +98,8 @@ def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None)
     runs = [_read(p) for p in paths]
     first_path, first = runs[0]
     ignored = IGNORED + (("alpha",) if alpha is not None else ())
+    if all("model_sha256" in r["config"] for _, r in runs):
+        ignored += ("checkpoint",)  # the weights' hash says which model; the path it was given by does not matter
     base = {k: v for k, v in {**UNRECORDED, **first["config"]}.items() if k not in ignored}
     seen: dict[int, Path] = {}
     results: dict[str, dict[str, Episodes]] = {}

@@ -520,14 +520,17 @@ def sweep_episode_figures(swept: dict[str, dict[float, Episodes]]) -> dict:
     return {f"{a:g}": {s: _figures_of(pa[a]) for s, pa in swept.items() if a in pa} for a in alphas}
 
 
-def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None = None) -> dict:
+def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None = None,
+                 model_sha256: str | None = None) -> dict:  # fmt: skip
     """Write eval.json (the summary, every episode's figures, ``per_episode[source][method]``, and those of every
     swept guidance strength, ``per_episode_sweep[α][source]``), eval.md,
     sweep.png (and raw_vs_guided.mp4) into ``cfg.out``; returns the summary with the file paths under ``files``
-    (and the wrist orientations of the model's training data, when given)."""
+    (and the wrist orientations of the model's training data, when given). ``model_sha256``: the weights' hash,
+    recorded with the settings (``config.model_sha256``) so that runs of different weights never pool."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"config": asdict(cfg), **summarize(run, suite=cfg.suite, seconds=cfg.seconds)}
+    config = asdict(cfg) | ({"model_sha256": model_sha256} if model_sha256 is not None else {})
+    summary = {"config": config, **summarize(run, suite=cfg.suite, seconds=cfg.seconds)}
     if model_wrists is not None:
         summary["model_wrists"] = model_wrists
     files = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}
@@ -549,6 +552,13 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
     return summary
 
 
+def weights_sha256(path: str | Path) -> str:
+    """The SHA-256 of a weights file, hex: which model a run used, whatever path it was given by."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def run_eval(cfg: EvalConfig) -> dict:
     """The eval command."""
     if cfg.threads > 0:
@@ -558,7 +568,7 @@ def run_eval(cfg: EvalConfig) -> dict:
     cfg = for_model(cfg, model, path)
     start = time.perf_counter()
     run = run_suite(model, cfg)  # the bar goes to stderr, so --json output stays clean
-    summary = write_report(run, cfg, model_wrists=model_wrists(model))
+    summary = write_report(run, cfg, model_wrists=model_wrists(model), model_sha256=weights_sha256(path))
     summary["wall_s"] = round(time.perf_counter() - start, 1)
     if cfg.json:
         return summary

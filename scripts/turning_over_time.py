@@ -10,6 +10,10 @@ best-of-8 candidates, through the model's rotation predictor): for all episodes,
 episodes are those of ``dexgen eval --suite full --seeds S --sweep ""`` for the same seeds.
 
     python scripts/turning_over_time.py --seeds 16,17,18 --sources all   # about 10 minutes on 2 cores
+
+The figures in docs/results.md (2026-12-05) are of the palm-down model before data aggregation: add
+``--checkpoint`` with its weights (``git show 8958d8d:src/dexgen/model/weights/dexgen_palm_down.safetensors`` and
+its ``.json``) to reproduce them.
 """
 
 from __future__ import annotations
@@ -20,14 +24,9 @@ import numpy as np
 import torch
 
 from dexgen.controller.dexgen_controller import (
-    GUIDED_ALPHA,
-    GUIDED_CANDIDATES,
-    GUIDED_COMMAND_GAIN,
-    GUIDED_RIGID_ALPHA_SCALE,
-    ControllerConfig,
     DexGenController,
 )
-from dexgen.eval.teleop_eval import SUITES, _Live, make_source
+from dexgen.eval.teleop_eval import SUITES, EvalConfig, _Live, for_model, guided_config, make_source
 from dexgen.model.checkpoint import load_model, shipped_model_path
 from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
@@ -71,7 +70,8 @@ def report(name: str, values: np.ndarray, hold: np.ndarray, *, only_all: bool = 
         print(f"{name:8s} {label:10s} ({int(sel.sum()):3d} episodes): {cells}")
 
 
-def run_seed(model, ex: Expert, axis: str, seed: int, sources: list[str]) -> tuple[list, list]:
+def run_seed(model, method: EvalConfig, ex: Expert, axis: str, seed: int,
+             sources: list[str]) -> tuple[list, list]:  # fmt: skip
     """The expert's (windowed figures, held steps) and every source's guided (windowed figures, held steps, source)."""
     ax = np.array(AXES[axis], dtype=np.float64)
 
@@ -87,9 +87,7 @@ def run_seed(model, ex: Expert, axis: str, seed: int, sources: list[str]) -> tup
     guided_out = []
     for src in sources:
         env = make_env()
-        cfg = ControllerConfig(alpha=GUIDED_ALPHA, rigid_alpha_scale=GUIDED_RIGID_ALPHA_SCALE, seed=seed,
-                               candidates=GUIDED_CANDIDATES, mode_from_intent=True,
-                               command_gain=GUIDED_COMMAND_GAIN)  # fmt: skip
+        cfg = guided_config(method, alpha=method.alpha, seed=seed)  # the evaluated method, as dexgen eval builds it
         ctrl = DexGenController(model, config=cfg, batch=env.num_envs)
         modes, choose = [], ctrl._modes
 
@@ -100,10 +98,10 @@ def run_seed(model, ex: Expert, axis: str, seed: int, sources: list[str]) -> tup
         ctrl._modes = spy  # records the mode of every decision (-1: unknown)
         planned, predict = [], model.predict_rotation
 
-        def spy_rotation(obs, dx, planned=planned, predict=predict, n=env.num_envs):
+        def spy_rotation(obs, dx, planned=planned, predict=predict, n=env.num_envs, k=cfg.candidates):
             out = predict(obs, dx)
-            if len(out) == n * GUIDED_CANDIDATES:  # the ranking of the candidates, not the reading of a command
-                planned.append((out.view(n, GUIDED_CANDIDATES, 3) @ torch.as_tensor(ax, dtype=out.dtype)).mean(1))
+            if len(out) == n * k:  # the ranking of the candidates, not the reading of a command
+                planned.append((out.view(n, k, 3) @ torch.as_tensor(ax, dtype=out.dtype)).mean(1))
             return out
 
         model.predict_rotation = spy_rotation  # records the candidates' predicted rotation about the axis
@@ -128,14 +126,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="16,17,18")
     p.add_argument("--sources", default="all", help="comma-separated, or all (the full suite's eight)")
+    p.add_argument("--checkpoint", default=None, help="model weights (default: the shipped palm-down model)")
     a = p.parse_args()
     sources = SUITES["full"]["sources"].split(",") if a.sources == "all" else a.sources.split(",")
-    model = load_model(shipped_model_path("palm_down"))
+    path = a.checkpoint or shipped_model_path("palm_down")
+    model = load_model(path)
+    method = for_model(EvalConfig(suite="full", checkpoint=a.checkpoint), model, path)
     experts, guided = [], []
     for axis in ("+z", "-z"):
         ex = Expert.load(shipped_expert_path("rotate", axis, "palm_down"))
         for seed in (int(s) for s in a.seeds.split(",")):
-            e, g = run_seed(model, ex, axis, seed, sources)
+            e, g = run_seed(model, method, ex, axis, seed, sources)
             experts += e
             guided += g
 

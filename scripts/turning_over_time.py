@@ -26,7 +26,7 @@ import torch
 from dexgen.controller.dexgen_controller import (
     DexGenController,
 )
-from dexgen.eval.teleop_eval import SUITES, EvalConfig, _Live, for_model, guided_config, make_source
+from dexgen.eval.teleop_eval import SUITES, EvalConfig, LiveCommandPolicy, for_model, guided_config, make_source
 from dexgen.model.checkpoint import load_model, shipped_model_path
 from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
@@ -106,7 +106,7 @@ def run_seed(model, method: EvalConfig, ex: Expert, axis: str, seed: int,
 
         model.predict_rotation = spy_rotation  # records the candidates' predicted rotation about the axis
         try:
-            w, h = windowed(env, _Live(env, make_source(src, axis, 0.5, ref), seed, ctrl.act), ax)
+            w, h = windowed(env, LiveCommandPolicy(env, make_source(src, axis, 0.5, ref), seed, ctrl.act), ax)
         finally:
             del model.predict_rotation
         steps = np.arange(len(modes))

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from dexgen.controller.dexgen_controller import DexGenController
-from dexgen.eval.teleop_eval import EvalConfig, _Live, for_model, guided_config, make_source
+from dexgen.eval.teleop_eval import EvalConfig, LiveCommandPolicy, for_model, guided_config, make_source
 from dexgen.model.checkpoint import load_model, shipped_model_path
 from dexgen.provenance import command_line, revision
 from dexgen.rl.evaluate import expert_env
@@ -122,7 +122,7 @@ def reached_states(cfg: ReachedStatesConfig, *, progress: bool = True) -> dict:
                 e = env()
                 ctrl = DexGenController(model, config=guided_config(ecfg, alpha=ecfg.alpha, seed=seed),
                                         batch=e.num_envs)  # fmt: skip
-                live = _Live(e, make_source(name, axis, ecfg.omega, ref), seed, ctrl.act)
+                live = LiveCommandPolicy(e, make_source(name, axis, ecfg.omega, ref), seed, ctrl.act)
                 every = max(1, round(cfg.every_s / e.dt))
                 found, steps = _snapshots(e, live, after=round(cfg.after_s / e.dt), every=every)
                 for obj, s in found.items():

@@ -230,8 +230,10 @@ def _commands_afterwards(source: CommandSource, tips: np.ndarray, seed: int) -> 
     return np.stack([source.command(t, tips[t]) for t in range(tips.shape[0] - 1)])
 
 
-class _Live:
-    """A policy that asks a command source every step and records the commands."""
+class LiveCommandPolicy:
+    """A ``rollout`` policy: asks ``source`` for a command every step, turns it into joint targets with
+    ``act(frame, command)`` (a controller's or the IK baseline's) and records the commands in ``commands``
+    (one (N, T, 4, 3) array per step, metres, palm frame)."""
 
     def __init__(self, env: HandEnv, source: CommandSource, seed: int, act):
         self.env, self.source, self.act = env, source, act
@@ -314,14 +316,14 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     tips = frame[:, 32:44].reshape(-1, 4, 3).astype(np.float64)
                     return ik.solve_batch(frame[:, :16].astype(np.float64), tips + cmd[:, 0])
 
-                live = _Live(e, make_source(name, axis, cfg.omega, ref), seed, raw)
+                live = LiveCommandPolicy(e, make_source(name, axis, cfg.omega, ref), seed, raw)
                 r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "raw") if first else None)
                 results[name]["raw"].extend(*_figures(r, np.stack(live.commands), axis_vec))
                 bar.update(1)
                 for alpha in alphas:
                     e = env()
                     c = DexGenController(model, config=guided_config(cfg, alpha=alpha, seed=seed), batch=e.num_envs)
-                    live = _Live(e, make_source(name, axis, cfg.omega, ref), seed, c.act)
+                    live = LiveCommandPolicy(e, make_source(name, axis, cfg.omega, ref), seed, c.act)
                     video = first and alpha == cfg.alpha
                     r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "guided") if video else None)
                     figs = _figures(r, np.stack(live.commands), axis_vec)
@@ -334,7 +336,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     ccfg = ControllerConfig(seed=seed, num_inference_steps=steps,
                                             partial_noise_step=cfg.partial_noise_step)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
-                    live = _Live(e, make_source(name, axis, cfg.omega, ref), seed, c.act)
+                    live = LiveCommandPolicy(e, make_source(name, axis, cfg.omega, ref), seed, c.act)
                     r = rollout(e, live, record_tips=True)
                     results[name]["partial"].extend(*_figures(r, np.stack(live.commands), axis_vec))
                     bar.update(1)

@@ -71,6 +71,7 @@ def test_the_command_writes_the_pooled_files(runs, tmp_path):
     out = run_pool(PoolConfig(runs=tuple(runs), out=str(tmp_path / "pooled"), json=True))
     saved = json.loads(Path(out["files"]["json"]).read_text())
     assert saved["pooled_from"] == runs and "per_episode" in saved
+    assert Path(out["files"]["holding_plot"]).exists() and set(saved["held_fraction"]) == set(saved["methods"])
     assert "| guided |" in Path(out["files"]["table"]).read_text()
     assert main(["eval-pool", *runs, "--out", str(tmp_path / "cli"), "--json"]) == 0
 

@@ -69,7 +69,7 @@ def test_a_wrist_without_shipped_experts_is_named(tmp_path):
 
 def test_files_are_written(summary):
     files = summary["files"]
-    for key in ("json", "table", "sweep_plot", "video"):
+    for key in ("json", "table", "sweep_plot", "holding_plot", "video"):
         assert Path(files[key]).exists(), key
     saved = json.loads(Path(files["json"]).read_text())
     assert saved["suite"] == "quick"
@@ -88,6 +88,14 @@ def test_files_are_written(summary):
     low, high = summary["holding_ratio_ci95"]  # the ratios' bootstrap intervals
     assert low <= summary["holding_ratio_guided_vs_raw"] <= high and len(summary["progress_ratio_ci95"]) == 2
     assert "95 % CI" in Path(files["table"]).read_text()
+    hold = (
+        saved["per_episode"]["kinematic"]["guided"]["holding_s"]
+        + saved["per_episode"]["corrupted:mixed"]["guided"]["holding_s"]
+    )
+    last = list(summary["held_fraction"]["guided"])[-1]  # the horizon: the share that never dropped the object
+    assert summary["held_fraction"]["guided"][last] == pytest.approx(1 - summary["methods"]["guided"]["drop_rate"])
+    assert summary["held_fraction"]["guided"][last] == pytest.approx(np.mean(np.array(hold) >= float(last) - 1e-6))
+    assert "still holding at" in Path(files["table"]).read_text()
     assert [p["alpha"] for p in summary["sweep"]["kinematic"]] == [0.0, 0.3]
     swept = saved["per_episode_sweep"]  # every swept strength's episodes too: the chosen α's are the guided ones
     assert set(swept) == {"0", "0.3"} and swept["0.3"]["kinematic"] == episodes

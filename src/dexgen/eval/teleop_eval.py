@@ -35,6 +35,7 @@ from dexgen.controller.dexgen_controller import (
     DexGenController,
     frame_from_policy_obs,
 )
+from dexgen.eval.holding_curve import held_fractions, holding_curve_plot
 from dexgen.eval.metrics import follow_error, median_ci, median_ratio_ci
 from dexgen.eval.model_eval import targets_to_actions
 from dexgen.model.checkpoint import load_model, model_wrists, shipped_model_path
@@ -364,10 +365,7 @@ def summarize(run: dict, *, suite: str, seconds: float) -> dict:
     sweep; and per object, when the run names the object of each hand (``run["hand_objects"]``: the episodes of
     every method and source are in the order axis, seed, hand). The caller adds the config."""
     results, swept = run["results"], run["swept"]
-    overall = {m: Episodes([], [], []) for m in next(iter(results.values()))}
-    for per_method in results.values():
-        for m, e in per_method.items():
-            overall[m].extend(e.hold_s, e.progress, e.follow_mm)
+    overall = all_sources(results)
     methods = {m: _summary(e, seconds) for m, e in overall.items()}
     per_source = {s: {m: _summary(e, seconds) for m, e in pm.items()} for s, pm in results.items()}
     objects = run.get("hand_objects") or []
@@ -402,7 +400,17 @@ def summarize(run: dict, *, suite: str, seconds: float) -> dict:
             for s, per_alpha in swept.items()
         },
         "sweep_overall": _sweep_overall(swept, methods, seconds),
+        "held_fraction": held_fractions({m: e.hold_s for m, e in overall.items()}, seconds=seconds),
     }  # fmt: skip
+
+
+def all_sources(results: dict[str, dict[str, Episodes]]) -> dict[str, Episodes]:
+    """Each method's episodes of every source ``results[source][method]``, pooled, sources in their order."""
+    overall = {m: Episodes([], [], []) for m in next(iter(results.values()))}
+    for per_method in results.values():
+        for m, e in per_method.items():
+            overall[m].extend(e.hold_s, e.progress, e.follow_mm)
+    return overall
 
 
 def _ratio(a: float, b: float) -> float:
@@ -451,6 +459,11 @@ def markdown_table(summary: dict) -> str:
               + (f" (95 % CI {hold_ci[0]:.2f}-{hold_ci[1]:.2f}x)" if hold_ci else "")
               + f"; guided / expert median progress: {summary['progress_ratio_guided_vs_expert']:.2f}"
               + (f" ({prog_ci[0]:.2f}-{prog_ci[1]:.2f})" if prog_ci else ""), ""]  # fmt: skip
+    if summary.get("held_fraction"):
+        held = summary["held_fraction"]
+        times = list(next(iter(held.values())))
+        shares = "; ".join(f"{m} " + " / ".join(f"{v:.2f}" for v in h.values()) for m, h in held.items())
+        lines += [f"Share of episodes still holding at {' / '.join(times)} s: {shares}", ""]
     if len(summary.get("sweep_overall", [])) > 1:
         lines += ["Guidance-strength sweep, all sources pooled (medians):", "",
                   "| α | holding s | progress rad/s | follow mm | drop rate | holding / raw | progress / expert |",
@@ -525,9 +538,10 @@ def sweep_episode_figures(swept: dict[str, dict[float, Episodes]]) -> dict:
 def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None = None,
                  model_sha256: str | None = None) -> dict:  # fmt: skip
     """Write eval.json (the summary, every episode's figures, ``per_episode[source][method]``, and those of every
-    swept guidance strength, ``per_episode_sweep[α][source]``), eval.md,
-    sweep.png (and raw_vs_guided.mp4) into ``cfg.out``; returns the summary with the file paths under ``files``
-    (and the wrist orientations of the model's training data, when given). ``model_sha256``: the weights' hash,
+    swept guidance strength, ``per_episode_sweep[α][source]``), eval.md, holding.png (the share of episodes still
+    holding vs time, ``dexgen.eval.holding_curve``), sweep.png (and raw_vs_guided.mp4) into ``cfg.out``; returns
+    the summary with the file paths under ``files`` (and the wrist orientations of the model's training data, when
+    given). ``model_sha256``: the weights' hash,
     recorded with the settings (``config.model_sha256``) so that runs of different weights never pool."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -538,6 +552,8 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
     files = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}
     if any(len(p) > 1 for p in summary["sweep"].values()):
         files["sweep_plot"] = str(sweep_plot(summary, out / "sweep.png"))
+    held = {m: e.hold_s for m, e in all_sources(run["results"]).items()}
+    files["holding_plot"] = str(holding_curve_plot(held, out / "holding.png", seconds=cfg.seconds))
     if {"raw", "guided"} <= set(run["frames"]):
         from dexgen.sim.render import write_video
 

@@ -65,6 +65,27 @@ def test_a_command_gain_is_the_same_as_a_scaled_command():
             DexGenController(model, config=ControllerConfig(command_gain=bad))
 
 
+def test_translation_weight_scales_the_fingertips_common_translation_only():
+    model = tiny_model()
+    rng = np.random.default_rng(1)
+    relative = 0.01 * rng.normal(size=(model.cfg.horizon, 4, 3))
+    relative -= relative.mean(axis=1, keepdims=True)  # no common translation
+    drift = 0.004 * np.arange(1, model.cfg.horizon + 1)[:, None, None] * np.array([1.0, -0.5, 0.2])
+    cfg = ControllerConfig(alpha=0.4, seed=3)
+
+    def act(config, cmd):
+        return DexGenController(model, config=config).act(_frame()[0], cmd)
+
+    removed = act(ControllerConfig(alpha=0.4, seed=3, translation_weight=0.0), relative + drift)
+    np.testing.assert_allclose(removed, act(cfg, relative), atol=1e-6)  # the drift is gone, the rest kept
+    halved = act(ControllerConfig(alpha=0.4, seed=3, translation_weight=0.5), relative + drift)
+    np.testing.assert_allclose(halved, act(cfg, relative + 0.5 * drift), atol=1e-6)
+    assert not np.allclose(act(cfg, relative + drift), removed, atol=1e-4)  # 1 keeps it
+    for bad in (-0.1, float("inf")):
+        with pytest.raises(ValueError, match="translation_weight must be finite and >= 0"):
+            DexGenController(model, config=ControllerConfig(translation_weight=bad))
+
+
 def test_guidance_changes_the_output_only_with_alpha():
     model = tiny_model()
     cmd = 0.03 * np.ones((model.cfg.horizon, 4, 3))

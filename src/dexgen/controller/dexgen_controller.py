@@ -72,6 +72,12 @@ class ControllerConfig:
     command, so the hand turns the object slower than the command asks; a gain above 1 asks for more to get
     closer to what was meant. 1: the command as given (1.5 turned objects faster on faithful commands and dropped
     them sooner on drifting ones, docs/results.md; the evaluated method uses ``GUIDED_COMMAND_GAIN``, 1.5)."""
+    translation_weight: float = 1.0
+    """Factor on the command's common translation (the mean displacement of its four fingertips at each horizon
+    step), applied with ``command_gain`` before anything reads the command: 1 keeps the command as given, 0 keeps
+    only how the fingertips move relative to their centroid. Turning an object in the hand moves the fingertips
+    about it rather than all together; a command whose fingertips all drift one way (a miscalibrated tracker,
+    ``corrupted:biased``) asks the hand to carry the object out of its grasp."""
     command_component: str = "full"
     """What the guidance matches: full (every fingertip displacement of the command) or rigid (only the rigid
     motion of the fingertips, leaving grip and finger gaiting to the prior; see dexgen.controller.guidance)."""
@@ -179,6 +185,8 @@ class DexGenController:
             raise ValueError(f"rigid_fraction must be in [0, 1], got {config.rigid_fraction}")
         if not (np.isfinite(config.command_gain) and config.command_gain > 0):
             raise ValueError(f"command_gain must be finite and > 0, got {config.command_gain}")
+        if not (np.isfinite(config.translation_weight) and config.translation_weight >= 0):
+            raise ValueError(f"translation_weight must be finite and >= 0, got {config.translation_weight}")
         if config.consistency < 0:
             raise ValueError(f"consistency must be >= 0, got {config.consistency}")
         if config.candidates < 1:
@@ -332,6 +340,9 @@ class DexGenController:
         single = obs.ndim == 1
         frames = check_frames(obs[None] if single else obs, batch=self.batch)
         cmd = self._check_command(command)
+        if cmd is not None and self.config.translation_weight != 1.0:
+            common = cmd.mean(dim=2, keepdim=True)  # (N, T, 1, 3): the fingertips' common translation
+            cmd = cmd - (1.0 - self.config.translation_weight) * common
         if cmd is not None and self.config.command_gain != 1.0:
             cmd = cmd * self.config.command_gain
         hist = torch.from_numpy(self.history.push(frames).copy())

@@ -26,7 +26,13 @@ from dexgen.sim.objects import resolve_objects
 
 IGNORED = ("seeds", "out", "video", "threads", "json", "sweep")
 """Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how)."""
-UNRECORDED = {"intent_smoothing": 0.0, "mode_min_speed": 0.1, "command_gain": 1.0, "mode_scale": 1.0}
+UNRECORDED = {
+    "intent_smoothing": 0.0,
+    "mode_min_speed": 0.1,
+    "command_gain": 1.0,
+    "mode_scale": 1.0,
+    "translation_weight": 1.0,
+}
 """What a setting missing from an older run's record was: the behaviour before the setting existed (a setting
 added later must be listed here, or runs from before it will not pool with runs after it). The command gain's
 default has been 1.5 since 2026-12-05; every run since records it. Runs record the model's ``model_sha256`` since

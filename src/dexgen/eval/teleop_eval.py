@@ -125,6 +125,9 @@ class EvalConfig:
     """Factor on the command's fingertip motion in the guided method (motion scaling; following error is still
     measured against the command as given; see ``ControllerConfig.command_gain``; default the evaluated method's,
     ``GUIDED_COMMAND_GAIN``; runs before 2026-12-05 used 1)."""
+    translation_weight: float = 1.0
+    """Factor on the common translation of the command's fingertips in the guided method (1: as given, 0: removed;
+    see ``ControllerConfig.translation_weight``)."""
     rotation_weight: float = 0.0
     """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""
@@ -193,7 +196,8 @@ def guided_config(cfg: EvalConfig, *, alpha: float, seed: int) -> ControllerConf
                             intent_smoothing=cfg.intent_smoothing, consistency=cfg.consistency,
                             workspace_radius=cfg.workspace_radius, joint_limit_margin=cfg.joint_limit_margin,
                             mode_from_intent=bool(cfg.mode_from_intent), mode_min_speed=cfg.mode_min_speed,
-                            mode_scale=cfg.mode_scale, command_gain=cfg.command_gain)  # fmt: skip
+                            mode_scale=cfg.mode_scale, command_gain=cfg.command_gain,
+                            translation_weight=cfg.translation_weight)  # fmt: skip
 
 
 def for_model(cfg: EvalConfig, model: DexGenModel, path: str | Path) -> EvalConfig:

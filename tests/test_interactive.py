@@ -46,8 +46,10 @@ def test_rotation_guidance_needs_a_model_with_a_predictor(tmp_path, capsys):
         assert "rotation predictor" in capsys.readouterr().err
 
 
-def test_intent_and_ranking_reach_the_controller(monkeypatch):
+def test_intent_and_ranking_reach_the_controller(monkeypatch, tmp_path):
+    from dexgen.model.checkpoint import save_model
     from dexgen.teleop import interactive
+    from model_helpers import tiny_model
 
     seen = {}
     real = interactive.DexGenController
@@ -71,7 +73,10 @@ def test_intent_and_ranking_reach_the_controller(monkeypatch):
     assert (seen["config"].alpha, seen["config"].candidates, seen["config"].intent_smoothing) == (0.45, 8, 0.0)
     run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, intent_smoothing=0.5))
     assert seen["config"].intent_smoothing == 0.5
-    run_teleop(TeleopConfig(wrist="palm_up", keys="0:z", seconds=0.1))
-    assert (seen["config"].alpha, seen["config"].candidates) == (0.45, 1)  # the palm-up model has no predictor
+    run_teleop(TeleopConfig(wrist="palm_up", keys="0:z", seconds=0.1))  # the shipped palm-up model has both too
+    assert (seen["config"].alpha, seen["config"].candidates, seen["config"].mode_from_intent) == (0.45, 8, True)
+    plain = save_model(tiny_model(rotation_hidden=0), tmp_path / "plain.safetensors")
+    run_teleop(TeleopConfig(wrist="palm_up", keys="0:z", seconds=0.1, checkpoint=str(plain)))
+    assert (seen["config"].candidates, seen["config"].mode_from_intent) == (1, False)  # no predictor, no mode
     with pytest.raises(ValueError, match="ranking must be one of"):
         run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, ranking="best"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dexgen.cli import main
-from dexgen.controller.dexgen_controller import GUIDED_COMMAND_GAIN
+from dexgen.controller.dexgen_controller import GUIDED_COMMAND_GAIN, GUIDED_TRANSLATION_WEIGHT
 from dexgen.teleop.commands import load_recording
 from dexgen.teleop.interactive import TeleopConfig, parse_keys, run_teleop
 
@@ -64,6 +64,7 @@ def test_intent_and_ranking_reach_the_controller(monkeypatch, tmp_path):
     assert seen["config"].mode_from_intent  # the shipped palm-down model has an unknown mode
     assert seen["config"].rigid_alpha_scale == 0.1  # the keys' rigid turn, with the mode chosen from it
     assert seen["config"].command_gain == GUIDED_COMMAND_GAIN  # the evaluated method's motion scaling
+    assert seen["config"].translation_weight == GUIDED_TRANSLATION_WEIGHT
     run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, mode_from_intent=False))
     assert not seen["config"].mode_from_intent and seen["config"].rigid_alpha_scale == 1.0
     run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, rigid_alpha_scale=0.5, command_gain=1.2))

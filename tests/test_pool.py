@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dexgen.cli import main
-from dexgen.controller.dexgen_controller import GUIDED_COMMAND_GAIN
+from dexgen.controller.dexgen_controller import GUIDED_COMMAND_GAIN, GUIDED_TRANSLATION_WEIGHT
 from dexgen.eval.pool import UNRECORDED, PoolConfig, PoolError, pool_runs, run_pool
 from dexgen.eval.teleop_eval import EvalConfig, run_eval
 from dexgen.model.checkpoint import save_model
@@ -131,7 +131,11 @@ def test_settings_older_runs_lack_are_read_as_the_evaluation_defaults():
     # before the setting existed would no longer mean that default, and UNRECORDED would need the old value
     # (as for the command gain, 1 before the evaluated method scaled commands, when every run already recorded it)
     defaults = EvalConfig()
-    assert {k: getattr(defaults, k) for k in UNRECORDED} == {**UNRECORDED, "command_gain": GUIDED_COMMAND_GAIN}
+    assert {k: getattr(defaults, k) for k in UNRECORDED} == {
+        **UNRECORDED,
+        "command_gain": GUIDED_COMMAND_GAIN,
+        "translation_weight": GUIDED_TRANSLATION_WEIGHT,
+    }
     assert UNRECORDED["command_gain"] == 1.0
 
 

@@ -56,6 +56,12 @@ evaluation suite's fresh seeds 11-20, pooled (gain 1: 16.0x holding, 36 % of the
 49 %; on seeds 1-10 14.8x, 47 % and 11.1x, 52 %); ``dexgen eval``, ``dexgen demo`` and ``dexgen teleop`` default
 to it (2026-12-05; gain 1 before). 1.75 turned objects a little faster and dropped them sooner (pooled over seeds
 11-25: 9.2x, 51 % against 1.5's 11.2x, 49 %)."""
+GUIDED_TRANSLATION_WEIGHT = 0.5
+"""The guided method's factor on the command's common fingertip translation
+(``ControllerConfig.translation_weight``), chosen on the quick suite's seeds 1-6, pooled (1: 8.5x holding, 48 % of
+the expert's progress; 0.5: 10.7x, 60 %; 0: 11.1x, 43 %), then checked on the full suite's fresh seeds 41-45 (0.5:
+14.35x, 70 %; the method with 1 was not run on those seeds). ``dexgen eval``, ``dexgen demo``, ``dexgen
+reached-states`` and ``dexgen teleop`` default to it (2026-12-05, stop 38; 1 before)."""
 GUIDED_CANDIDATES = 8
 """Plans per decision of the guided method for a model with a rotation predictor (best of 8)."""
 

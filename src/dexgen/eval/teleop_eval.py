@@ -31,6 +31,7 @@ from dexgen.controller.dexgen_controller import (
     GUIDED_CANDIDATES,
     GUIDED_COMMAND_GAIN,
     GUIDED_RIGID_ALPHA_SCALE,
+    GUIDED_TRANSLATION_WEIGHT,
     ControllerConfig,
     DexGenController,
     frame_from_policy_obs,
@@ -125,9 +126,10 @@ class EvalConfig:
     """Factor on the command's fingertip motion in the guided method (motion scaling; following error is still
     measured against the command as given; see ``ControllerConfig.command_gain``; default the evaluated method's,
     ``GUIDED_COMMAND_GAIN``; runs before 2026-12-05 used 1)."""
-    translation_weight: float = 1.0
+    translation_weight: float = GUIDED_TRANSLATION_WEIGHT
     """Factor on the common translation of the command's fingertips in the guided method (1: as given, 0: removed;
-    see ``ControllerConfig.translation_weight``)."""
+    see ``ControllerConfig.translation_weight``; default the evaluated method's, ``GUIDED_TRANSLATION_WEIGHT``;
+    runs before 2026-12-05's stop 38 used 1)."""
     rotation_weight: float = 0.0
     """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""

@@ -17,6 +17,7 @@ from dexgen.controller.dexgen_controller import (
     GUIDED_CANDIDATES,
     GUIDED_COMMAND_GAIN,
     GUIDED_RIGID_ALPHA_SCALE,
+    GUIDED_TRANSLATION_WEIGHT,
     ControllerConfig,
     DexGenController,
     frame_from_policy_obs,
@@ -63,6 +64,9 @@ class TeleopConfig:
     command_gain: float = GUIDED_COMMAND_GAIN
     """Factor on the keys' fingertip motion before the guided controller reads it (motion scaling, see
     ``ControllerConfig.command_gain``; 1: the command as the keys set it; default the evaluated method's)."""
+    translation_weight: float = GUIDED_TRANSLATION_WEIGHT
+    """Factor on the common translation of the keys' fingertip motion (see ``ControllerConfig.translation_weight``;
+    default the evaluated method's)."""
     seconds: float = 60.0
     """Session length, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None
@@ -113,7 +117,8 @@ def run_teleop(cfg: TeleopConfig) -> dict:
                                     candidates=candidates, intent=cfg.intent, ranking=cfg.ranking,
                                     intent_smoothing=cfg.intent_smoothing,
                                     mode_from_intent=moded, rigid_alpha_scale=rigid_scale,
-                                    command_gain=cfg.command_gain)  # fmt: skip
+                                    command_gain=cfg.command_gain,
+                                    translation_weight=cfg.translation_weight)  # fmt: skip
         ctrl = DexGenController(model, config=ctrl_cfg)
 
         def act(frame, cmd):

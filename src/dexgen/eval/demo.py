@@ -1,5 +1,5 @@
 """``dexgen demo``: the shipped models on a short raw-teleop vs guided-DexGen comparison, with a table, the
-guidance-strength plot and a side-by-side video (the README's main command)."""
+guidance-strength plot, the holding-over-time plot and a side-by-side video (the README's main command)."""
 
 from __future__ import annotations
 

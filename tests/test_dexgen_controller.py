@@ -418,3 +418,35 @@ def test_intent_smoothing_averages_a_hands_predicted_readings_until_it_is_reset(
         ctrl.act(frames, gaits[0].numpy())
         out[smoothing] = ctrl.act(frames, gaits[1].numpy())
     assert not np.allclose(out[0.0], out[b])
+
+
+def test_risk_threshold_holds_risky_hands_and_is_refused_without_a_critic():
+    model = tiny_model(risk_hidden=16)
+    cmd = 0.03 * np.ones((2, model.cfg.horizon, 4, 3))
+    frames = _frame(2)
+
+    def run(config):
+        ctrl = DexGenController(model, config=config, batch=2)
+        return ctrl.act(frames, cmd), ctrl
+
+    plain, _ = run(ControllerConfig(alpha=0.4, seed=5))
+    never, ctrl = run(ControllerConfig(alpha=0.4, seed=5, risk_threshold=1.5))
+    np.testing.assert_array_equal(plain, never)
+    assert ctrl.held_for_risk == 0
+    always, ctrl = run(ControllerConfig(alpha=0.4, seed=5, risk_threshold=0.0))
+    assert ctrl.held_for_risk == 2
+    unguided, _ = run(ControllerConfig(alpha=0.0, seed=5))
+    np.testing.assert_allclose(always, unguided, atol=1e-6)  # a hold ignores the command
+    assert not np.allclose(always, plain, atol=1e-4)
+    # one hand risky, the other not: each decides on its own
+    with torch.no_grad():
+        risk = model.predict_drop_risk(torch.from_numpy(np.repeat(frames[:, None], model.cfg.history, axis=1)))
+    middle = float(risk.mean())
+    assert abs(float(risk[0] - risk[1])) > 1e-3
+    _, ctrl = run(ControllerConfig(alpha=0.4, seed=5, risk_threshold=middle))
+    assert ctrl.held_for_risk == 1
+    with pytest.raises(ValueError, match="drop-risk critic"):
+        DexGenController(tiny_model(), config=ControllerConfig(risk_threshold=0.5))
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="risk_threshold must be finite and >= 0"):
+            DexGenController(model, config=ControllerConfig(risk_threshold=bad))

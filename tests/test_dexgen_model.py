@@ -104,6 +104,19 @@ def test_rotation_predictor_and_its_loss():
         bare.predict_rotation(obs, dx)
 
 
+def test_drop_risk_critic_and_its_loss():
+    model = tiny_model(risk_hidden=16)
+    obs = random_obs(5, model.cfg)
+    risk = model.predict_drop_risk(obs)
+    assert risk.shape == (5,) and bool(((risk > 0) & (risk < 1)).all())
+    loss = model.risk_loss(obs, torch.tensor([1, 0, 0, 1, 0]))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    bare = tiny_model()
+    assert bare.risk is None and not any(k.startswith("risk.") for k in bare.state_dict())
+    with pytest.raises(ValueError, match="no drop-risk critic"):
+        bare.predict_drop_risk(obs)
+
+
 def _mode_model_with_inputs():
     """A tiny model trained with mode dropout whose denoiser's output depends on its inputs, two observation
     histories and the initial noise for them."""

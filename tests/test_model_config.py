@@ -22,6 +22,8 @@ def test_unknown_key_is_named():
         ({"num_inference_steps": 0}, "num_inference_steps"),
         ({"history": 0}, "history"),
         ({"rotation_noise": -0.1}, "rotation_noise"),
+        ({"risk_hidden": -1}, "risk_hidden"),
+        ({"risk_window": 0}, "risk_window"),
     ],
 )
 def test_bad_values_are_refused(kwargs, message):

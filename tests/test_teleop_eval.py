@@ -149,6 +149,23 @@ def test_mode_scale_reaches_the_guided_controller_of_a_model_with_mode_dropout(t
     assert all(c.mode_scale == 1.0 for c in built_configs if c.alpha == 0.0)  # unguided: the unknown mode
 
 
+def test_risk_threshold_reaches_the_guided_controller_and_needs_a_critic(tmp_path, built_configs):
+    kw = dict(objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="", risk_threshold=0.4,
+              out=str(tmp_path / "out"), json=True)  # fmt: skip
+    path = save_model(tiny_model(risk_hidden=16), tmp_path / "m.safetensors")
+    cfg = EvalConfig(checkpoint=str(path), **kw)
+    summary = run_eval(cfg)
+    guided = [c for c in built_configs if c.alpha == cfg.alpha]
+    assert guided and all(c.risk_threshold == 0.4 for c in guided)
+    assert 0.0 <= summary["guided_held_for_risk_share"] <= 1.0
+    always = run_eval(EvalConfig(checkpoint=str(path), **{**kw, "risk_threshold": 0.0}))
+    assert always["guided_held_for_risk_share"] == 1.0  # every decision held
+    assert all(c.risk_threshold is None for c in built_configs if c.alpha == 0.0)  # unguided: no command to hold
+    plain = save_model(tiny_model(), tmp_path / "plain.safetensors")
+    with pytest.raises(ValueError, match="needs a model with a drop-risk critic"):
+        run_eval(EvalConfig(checkpoint=str(plain), **kw))
+
+
 def test_pooled_sweep_matches_the_headline_figures_at_the_chosen_strength(summary):
     points = {p["alpha"]: p for p in summary["sweep_overall"]}
     assert sorted(points) == [0.0, 0.3]

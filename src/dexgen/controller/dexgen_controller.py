@@ -163,6 +163,12 @@ class ControllerConfig:
     (None: off; 0 guides to the limits themselves)."""
     joint_limit_weight: float = 1.0
     """Strength of the joint-limit guidance (as α for the command)."""
+    risk_threshold: float | None = None
+    """Hold where a drop looks near: at a decision with a command, each hand whose model's drop-risk critic
+    (``dexgen train-risk``) gives a drop within its window a probability above this decides as if told to hold
+    the object still (α 0, the unknown mode for a model with one, best of candidates ranked toward no rotation)
+    instead of following the command; the command resumes once the risk falls. None: off (needs a model with a
+    critic otherwise); above 1: never holds."""
     partial_noise_step: int | None = None
     """Partial-noise variant (an ablation): start denoising from the command diffused forward to this sampler step
     (0: the noisiest) instead of from pure noise; needs a command. None: off."""
@@ -204,6 +210,12 @@ class DexGenController:
                              "predictor; this one has none (retrain it with this code)")  # fmt: skip
         if config.replan_every < 1:
             raise ValueError(f"replan_every must be at least 1, got {config.replan_every}")
+        if config.risk_threshold is not None:
+            if not (np.isfinite(config.risk_threshold) and config.risk_threshold >= 0):
+                raise ValueError(f"risk_threshold must be finite and >= 0, got {config.risk_threshold}")
+            if model.risk is None:
+                raise ValueError("risk_threshold needs a model with a drop-risk critic; this one has none (add one "
+                                 "with dexgen train-risk)")  # fmt: skip
         if not (np.isfinite(config.mode_scale) and config.mode_scale >= 0):
             raise ValueError(f"mode_scale must be finite and >= 0, got {config.mode_scale}")
         if config.mode_scale != 1.0 and model.cfg.unknown_mode is None:
@@ -236,6 +248,8 @@ class DexGenController:
         """Wall time of every ``act`` call, seconds."""
         self.rejected = 0
         """Calls (per hand) whose output was not finite and were replaced by the last safe targets."""
+        self.held_for_risk = 0
+        """Decisions (per hand) made as a hold because the drop risk exceeded ``risk_threshold``."""
         self.reset()
 
     def reset(self, ids: np.ndarray | None = None) -> None:
@@ -294,6 +308,22 @@ class DexGenController:
         if cfg.rigid_alpha_scale == 1.0:
             return cfg.alpha
         return torch.where(rigid, cfg.alpha * cfg.rigid_alpha_scale, cfg.alpha)
+
+    def _hold_where_risky(self, hist: torch.Tensor, want: torch.Tensor | None, mode: torch.Tensor | None,
+                          alpha: float | torch.Tensor | None):  # fmt: skip
+        """The decision's intended rotation (N, 3), modes and α with the hands whose drop risk exceeds
+        ``risk_threshold`` told to hold: no rotation wanted, the unknown mode, α 0 (see ``risk_threshold``)."""
+        risky = self.model.predict_drop_risk(hist) > self.config.risk_threshold
+        self.held_for_risk += int(risky.sum())
+        if not bool(risky.any()):
+            return want, mode, alpha
+        if want is not None:
+            want = torch.where(risky[:, None], torch.zeros_like(want), want)
+        if mode is not None and self.model.cfg.unknown_mode is not None:
+            mode = torch.where(risky, -1, mode.expand(len(risky)))
+        if alpha is not None:
+            alpha = torch.where(risky, 0.0, torch.as_tensor(alpha, dtype=torch.float32).expand(len(risky)))
+        return want, mode, alpha
 
     def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None,
                       remainder: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -364,6 +394,8 @@ class DexGenController:
             want = self._intent(hist, cmd, rigid) if wants_intent else None
             mode = self._modes(want)
             alpha = self._alphas(rigid) if cmd is not None and cfg.alpha > 0 else None
+            if cmd is not None and cfg.risk_threshold is not None:
+                want, mode, alpha = self._hold_where_risky(hist, want, mode, alpha)
             rest = None
             if self._plan is not None and cfg.consistency > 0:
                 rest = (self._plan[:, self._plan_age :] - tips_now, torch.from_numpy(self._has_plan.copy()))

@@ -233,6 +233,12 @@ class MotionWindows(Dataset):
         """The dataset row (step t) of sample ``index``."""
         return int(self._t[index])
 
+    def drops_within(self, steps: int) -> np.ndarray:
+        """(N,) bool per sample: its episode ends in a drop within ``steps`` control steps of it (the label of a
+        drop-risk critic)."""
+        episode = np.searchsorted(self._arrays.starts, self._start, side="right") - 1
+        return self._arrays.dropped[episode] & (self._t >= self._end - steps)
+
     def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         """Samples ``indices`` (B,) as NumPy arrays with a leading batch dimension B."""
         idx = np.asarray(indices, dtype=np.int64)

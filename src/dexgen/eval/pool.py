@@ -32,6 +32,7 @@ UNRECORDED = {
     "command_gain": 1.0,
     "mode_scale": 1.0,
     "translation_weight": 1.0,
+    "risk_threshold": None,
 }
 """What a setting missing from an older run's record was: the behaviour before the setting existed (a setting
 added later must be listed here, or runs from before it will not pool with runs after it). The command gain's

@@ -130,6 +130,10 @@ class EvalConfig:
     """Factor on the common translation of the command's fingertips in the guided method (1: as given, 0: removed;
     see ``ControllerConfig.translation_weight``; default the evaluated method's, ``GUIDED_TRANSLATION_WEIGHT``;
     runs before 2026-12-05's stop 38 used 1)."""
+    risk_threshold: float | None = None
+    """Guided method, for a model with a drop-risk critic (``dexgen train-risk``): decide as a hold, ignoring the
+    command, where the critic's probability of a drop within its window exceeds this (see
+    ``ControllerConfig.risk_threshold``; None: off)."""
     rotation_weight: float = 0.0
     """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
     fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""
@@ -199,7 +203,8 @@ def guided_config(cfg: EvalConfig, *, alpha: float, seed: int) -> ControllerConf
                             workspace_radius=cfg.workspace_radius, joint_limit_margin=cfg.joint_limit_margin,
                             mode_from_intent=bool(cfg.mode_from_intent), mode_min_speed=cfg.mode_min_speed,
                             mode_scale=cfg.mode_scale, command_gain=cfg.command_gain,
-                            translation_weight=cfg.translation_weight)  # fmt: skip
+                            translation_weight=cfg.translation_weight,
+                            risk_threshold=cfg.risk_threshold)  # fmt: skip
 
 
 def for_model(cfg: EvalConfig, model: DexGenModel, path: str | Path) -> EvalConfig:
@@ -212,6 +217,8 @@ def for_model(cfg: EvalConfig, model: DexGenModel, path: str | Path) -> EvalConf
         if explicit_candidates:
             raise ValueError(f"--candidates {cfg.candidates} needs a model with a rotation predictor; {path} has none")
         cfg = replace(cfg, candidates=1)  # a model from before the rotation predictor: one plan per decision
+    if cfg.risk_threshold is not None and model.risk is None:
+        raise ValueError(f"--risk-threshold needs a model with a drop-risk critic (dexgen train-risk); {path} has none")
     if cfg.mode_from_intent is None:
         cfg = replace(cfg, mode_from_intent=model.cfg.unknown_mode is not None)
     elif cfg.mode_from_intent and model.cfg.unknown_mode is None:
@@ -287,6 +294,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
     swept = {s: {a: Episodes([], [], []) for a in alphas} for s in sources}
     frames: dict[str, list] = {}
     hand_objects: list[str] = []
+    risk_holds = [0, 0]  # the guided method's decisions made as holds (risk_threshold), and all its decisions
     total = len(axes) * len(seeds) * (2 + len(sources) * (1 + len(alphas) + (len(methods) > len(METHODS))))
     bar = tqdm(total=total, desc="eval", disable=not progress, unit="rollout")
     for axis in axes:
@@ -337,6 +345,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     swept[name][alpha].extend(*figs)
                     if alpha == cfg.alpha:
                         results[name]["guided"].extend(*figs)
+                        risk_holds[0] += c.held_for_risk
+                        risk_holds[1] += len(c.latencies_s) * c.batch
                     bar.update(1)
                 if "partial" in methods:
                     e = env()
@@ -348,7 +358,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     results[name]["partial"].extend(*_figures(r, np.stack(live.commands), axis_vec))
                     bar.update(1)
     bar.close()
-    return {"results": results, "swept": swept, "frames": frames, "hand_objects": hand_objects}
+    return {"results": results, "swept": swept, "frames": frames, "hand_objects": hand_objects,
+            "risk_holds": risk_holds}  # fmt: skip
 
 
 def _recorder(env: HandEnv, frames: dict, key: str):
@@ -555,6 +566,9 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
     summary = {"config": config, **summarize(run, suite=cfg.suite, seconds=cfg.seconds)}
     if model_wrists is not None:
         summary["model_wrists"] = model_wrists
+    if cfg.risk_threshold is not None and run.get("risk_holds", [0, 0])[1] > 0:
+        held, decisions = run["risk_holds"]
+        summary["guided_held_for_risk_share"] = held / decisions  # of the guided method's decisions, every hand
     files = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}
     if any(len(p) > 1 for p in summary["sweep"].values()):
         files["sweep_plot"] = str(sweep_plot(summary, out / "sweep.png"))

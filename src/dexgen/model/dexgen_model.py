@@ -15,7 +15,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
 from dexgen.model.config import ModelConfig
-from dexgen.model.networks import Denoiser, InverseDynamics, RotationPredictor
+from dexgen.model.networks import Denoiser, DropRiskCritic, InverseDynamics, RotationPredictor
 from dexgen.model.normalizer import Normalizer
 
 Guide = Callable[[torch.Tensor, float], torch.Tensor]
@@ -43,6 +43,10 @@ class DexGenModel(nn.Module):
         if cfg.rotation_hidden > 0:
             self.rotation = RotationPredictor(cfg)
             self.angvel_norm = Normalizer((3,))
+        self.risk: DropRiskCritic | None = None
+        """The drop-risk critic (None when ``cfg.risk_hidden`` is 0)."""
+        if cfg.risk_hidden > 0:
+            self.risk = DropRiskCritic(cfg)
         sched = {"num_train_timesteps": cfg.num_train_timesteps, "beta_schedule": cfg.beta_schedule,
                  "prediction_type": cfg.prediction_type, "clip_sample": False}  # fmt: skip
         self.train_scheduler = DDPMScheduler(**sched)
@@ -121,6 +125,14 @@ class DexGenModel(nn.Module):
         pred = self.rotation(self.obs_norm.normalize(obs), x)
         return (pred - self.angvel_norm.normalize(angvel)).pow(2).mean()
 
+    def risk_loss(self, obs: torch.Tensor, drops: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of the drop-risk critic for histories obs (B, H, D) and labels drops (B,) (1: the
+        object leaves the hand within ``cfg.risk_window`` steps)."""
+        if self.risk is None:
+            raise ValueError("this model has no drop-risk critic (risk_hidden is 0)")
+        logits = self.risk(self.obs_norm.normalize(obs))
+        return nn.functional.binary_cross_entropy_with_logits(logits, drops.to(logits.dtype))
+
     # ---- inference ----------------------------------------------------------------------------------------------
     def idm_targets(self, obs: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
         """Next joint targets (B, 16) rad for observation history (B, H, D) and fingertip motion (B, T, 4, 3) m
@@ -139,6 +151,13 @@ class DexGenModel(nn.Module):
             raise ValueError("this model has no rotation predictor: retrain it with this code (rotation_hidden > 0)")
         pred = self.rotation(self.obs_norm.normalize(obs), self.dx_norm.normalize(dx))
         return self.angvel_norm.unnormalize(pred)
+
+    def predict_drop_risk(self, obs: torch.Tensor) -> torch.Tensor:
+        """The probability (B,) that the object leaves the hand within ``cfg.risk_window`` control steps after
+        observation history ``obs`` (B, H, D)."""
+        if self.risk is None:
+            raise ValueError("this model has no drop-risk critic: add one with dexgen train-risk")
+        return torch.sigmoid(self.risk(self.obs_norm.normalize(obs)))
 
     def sampler(self, num_inference_steps: int | None = None) -> DDIMScheduler:
         """The DDIM scheduler for ``num_inference_steps`` (default: the config's), cached."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dexgen.data.store import DatasetError
+from dexgen.data.store import DatasetError, open_dataset
 from dexgen.data.windows import MotionWindows
 from dexgen.model.checkpoint import load_model, read_record, save_model
 from dexgen.model.dexgen_model import DexGenModel
@@ -65,20 +65,15 @@ class TrainRiskError(ValueError):
 
 
 def ranking_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The probability that a random positive window scores above a random negative one (ties count half);
-    NaN without both classes. scores (N,), labels (N,) bool."""
+    """The probability that a random positive window scores above a random negative one (ties count half; the
+    Mann-Whitney form of the ROC AUC); NaN without both classes. scores (N,), labels (N,) bool."""
+    from scipy.stats import rankdata
+
     labels = np.asarray(labels, dtype=bool)
     pos, neg = int(labels.sum()), int((~labels).sum())
     if pos == 0 or neg == 0:
         return float("nan")
-    order = np.argsort(scores, kind="stable")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    # average the ranks of tied scores
-    sorted_scores = np.asarray(scores)[order]
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    for f, c in zip(first[counts > 1], counts[counts > 1]):
-        ranks[order[f : f + c]] = ranks[order[f : f + c]].mean()
+    ranks = rankdata(scores)  # tied scores share their mean rank
     return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
@@ -110,8 +105,6 @@ def train_risk(cfg: TrainRiskConfig) -> dict:
     split = record.get("dataset", {})
     val_fraction, split_seed = split.get("val_fraction", 0.05), split.get("split_seed", 0)
     try:
-        from dexgen.data.store import open_dataset
-
         with open_dataset(cfg.dataset) as r:
             hz = float(r.attrs["control_hz"])
         kw = {"history": base.cfg.history, "horizon": base.cfg.horizon, "val_fraction": val_fraction,

@@ -60,8 +60,9 @@ GUIDED_TRANSLATION_WEIGHT = 0.5
 """The guided method's factor on the command's common fingertip translation
 (``ControllerConfig.translation_weight``), chosen on the quick suite's seeds 1-6, pooled (1: 8.5x holding, 48 % of
 the expert's progress; 0.5: 10.7x, 60 %; 0: 11.1x, 43 %), then checked on the full suite's fresh seeds 41-45 (0.5:
-14.35x, 70 %; 1 on the same seeds: 13.96x, 65 %). ``dexgen eval``, ``dexgen demo``, ``dexgen
-reached-states`` and ``dexgen teleop`` default to it (2026-12-05, stop 38; 1 before)."""
+14.35x, 70 %; 1 on the same seeds: 13.96x, 65 %) and 46-50 (11.7x, 55 %; 1: 11.1x, 67 %): on the full suite it
+makes no measurable difference (pooled 41-50: 12.6x, 62 % against 12.3x, 63 %). ``dexgen eval``, ``dexgen demo``,
+``dexgen reached-states`` and ``dexgen teleop`` default to it (2026-12-05, stop 38; 1 before)."""
 GUIDED_CANDIDATES = 8
 """Plans per decision of the guided method for a model with a rotation predictor (best of 8)."""
 

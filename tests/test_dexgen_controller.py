@@ -123,6 +123,7 @@ def test_chunking_samples_once_per_chunk():
     for i in range(7):
         ctrl.act(_frame(seed=i)[0])
     assert len(calls) == 3  # steps 0, 3 and 6
+    assert ctrl.decisions == 3
     with pytest.raises(ValueError, match="past the plan's horizon"):
         DexGenController(model, config=ControllerConfig(replan_every=8))
 
@@ -434,7 +435,7 @@ def test_risk_threshold_holds_risky_hands_and_is_refused_without_a_critic():
     np.testing.assert_array_equal(plain, never)
     assert ctrl.held_for_risk == 0
     always, ctrl = run(ControllerConfig(alpha=0.4, seed=5, risk_threshold=0.0))
-    assert ctrl.held_for_risk == 2
+    assert ctrl.held_for_risk == ctrl.decisions == 2
     unguided, _ = run(ControllerConfig(alpha=0.0, seed=5))
     np.testing.assert_allclose(always, unguided, atol=1e-6)  # a hold ignores the command
     assert not np.allclose(always, plain, atol=1e-4)

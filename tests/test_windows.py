@@ -136,3 +136,5 @@ def test_drops_within_marks_the_last_steps_of_episodes_that_end_in_a_drop(tmp_pa
     np.testing.assert_array_equal(label, want)
     assert label.any() and not label.all()
     assert w.drops_within(1).sum() < label.sum()
+    idx = np.array([0, 5, len(w) - 1])
+    np.testing.assert_array_equal(w.histories(idx), w.batch(idx)["obs"])

@@ -249,6 +249,8 @@ class DexGenController:
         """Wall time of every ``act`` call, seconds."""
         self.rejected = 0
         """Calls (per hand) whose output was not finite and were replaced by the last safe targets."""
+        self.decisions = 0
+        """Plans sampled (per hand): one per call, or one per ``replan_every`` calls."""
         self.held_for_risk = 0
         """Decisions (per hand) made as a hold because the drop risk exceeded ``risk_threshold``."""
         self.reset()
@@ -413,6 +415,7 @@ class DexGenController:
             else:
                 dx = self._sample_plans(hist, cmd, rest, mode, alpha)
             self._plan, self._plan_age = tips_now + dx, 0  # absolute fingertip positions, palm frame
+            self.decisions += len(dx)
             self._has_plan[:] = True
         dx = self._plan[:, self._plan_age :] - tips_now
         self._plan_age += 1

@@ -89,15 +89,18 @@ class _Arrays:
         t = self.starts[ep] + np.arange(int(lengths.sum())) - first
         return t.astype(np.int64), self.starts[ep], self.ends[ep]
 
+    def histories(self, t: np.ndarray, start: np.ndarray, *, history: int) -> np.ndarray:
+        """The observation histories (B, H, D) at steps t (B,) of episodes starting at ``start`` (B,)."""
+        return self.frames[np.maximum(t[:, None] + np.arange(1 - history, 1), start[:, None])]
+
     def windows(self, t: np.ndarray, start: np.ndarray, end: np.ndarray, *, history: int, horizon: int) -> dict:
         """The windows at steps t (B,) with episode bounds [start, end): obs (B, H, D), dx (B, T, 4, 3),
         dx_mask (B, T), action (B, 16), primitive_id (B,), angvel (B, 3)."""
-        rows = np.maximum(t[:, None] + np.arange(1 - history, 1), start[:, None])
         ahead = t[:, None] + np.arange(1, horizon + 1)
         mask = ahead < end[:, None]
         future = np.minimum(ahead, end[:, None] - 1)
         return {
-            "obs": self.frames[rows],
+            "obs": self.histories(t, start, history=history),
             "dx": self.tips[future] - self.tips[t][:, None],
             "dx_mask": mask,
             "action": self.targets[t + 1],
@@ -238,6 +241,11 @@ class MotionWindows(Dataset):
         drop-risk critic)."""
         episode = np.searchsorted(self._arrays.starts, self._start, side="right") - 1
         return self._arrays.dropped[episode] & (self._t >= self._end - steps)
+
+    def histories(self, indices: np.ndarray) -> np.ndarray:
+        """The observation histories (B, H, D) of samples ``indices`` (B,): ``batch(indices)["obs"]`` alone."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return self._arrays.histories(self._t[idx], self._start[idx], history=self.history)
 
     def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         """Samples ``indices`` (B,) as NumPy arrays with a leading batch dimension B."""

@@ -346,7 +346,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     if alpha == cfg.alpha:
                         results[name]["guided"].extend(*figs)
                         risk_holds[0] += c.held_for_risk
-                        risk_holds[1] += len(c.latencies_s) * c.batch
+                        risk_holds[1] += c.decisions
                     bar.update(1)
                 if "partial" in methods:
                     e = env()

@@ -125,12 +125,7 @@ def train_risk(cfg: TrainRiskConfig) -> dict:
 
     torch.manual_seed(cfg.seed)
     model = with_critic(base, hidden=cfg.hidden, window=window)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    params = list(model.risk.parameters())
-    for p in params:
-        p.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    opt = torch.optim.Adam(model.risk.parameters(), lr=cfg.lr)  # the critic's loss reaches no other weight
     rng = np.random.default_rng(cfg.seed)
     start = time.perf_counter()
     model.train()
@@ -138,7 +133,7 @@ def train_risk(cfg: TrainRiskConfig) -> dict:
     bar = tqdm(range(cfg.steps), desc="drop-risk critic", disable=not cfg.progress, unit="step")
     for step in bar:
         idx = rng.integers(len(train), size=cfg.batch_size)
-        obs = torch.from_numpy(train.batch(idx)["obs"])
+        obs = torch.from_numpy(train.histories(idx))
         loss = model.risk_loss(obs, torch.from_numpy(labels[idx]))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -176,7 +171,7 @@ def validate_risk(model: DexGenModel, val: MotionWindows, *, window: int, window
     share scored above 0.5 and the share of those that are positive."""
     idx = np.sort(np.random.default_rng(seed + 1).choice(len(val), size=min(windows, len(val)), replace=False))
     labels = val.drops_within(window)[idx]
-    scores = np.concatenate([model.predict_drop_risk(torch.from_numpy(val.batch(idx[i : i + 4096])["obs"])).numpy()
+    scores = np.concatenate([model.predict_drop_risk(torch.from_numpy(val.histories(idx[i : i + 4096]))).numpy()
                              for i in range(0, len(idx), 4096)])  # fmt: skip
     above = scores > 0.5
     return {

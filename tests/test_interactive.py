@@ -81,3 +81,16 @@ def test_intent_and_ranking_reach_the_controller(monkeypatch, tmp_path):
     assert (seen["config"].candidates, seen["config"].mode_from_intent) == (1, False)  # no predictor, no mode
     with pytest.raises(ValueError, match="ranking must be one of"):
         run_teleop(TeleopConfig(wrist="palm_down", keys="0:z", seconds=0.1, ranking="best"))
+
+
+def test_risk_threshold_reaches_the_controller_and_needs_a_critic(tmp_path, capsys):
+    from dexgen.model.checkpoint import save_model
+    from model_helpers import tiny_model
+
+    args = ["teleop", "--keys", "0:z,0:+", "--seconds", "0.2", "--json", "--risk-threshold"]
+    assert main([*args, "0.5"]) != 0  # the shipped palm-up model has no critic
+    assert "drop-risk critic" in capsys.readouterr().err
+    critic = save_model(tiny_model(risk_hidden=16), tmp_path / "critic.safetensors")
+    for threshold, held in (("0", 4), ("1.5", 0)):  # every decision held / none
+        assert main([*args, threshold, "--checkpoint", str(critic)]) == 0
+        assert json.loads(capsys.readouterr().out)["decisions_held_for_risk"] == [held, 4]

@@ -67,6 +67,10 @@ class TeleopConfig:
     translation_weight: float = GUIDED_TRANSLATION_WEIGHT
     """Factor on the common translation of the keys' fingertip motion (see ``ControllerConfig.translation_weight``;
     default the evaluated method's)."""
+    risk_threshold: float | None = None
+    """Hold the object still, ignoring the keys, where the model's drop-risk critic (``dexgen train-risk``) gives a
+    drop within its window a probability above this (see ``ControllerConfig.risk_threshold``); None: off (the
+    evaluated method)."""
     seconds: float = 60.0
     """Session length, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None
@@ -118,7 +122,8 @@ def run_teleop(cfg: TeleopConfig) -> dict:
                                     intent_smoothing=cfg.intent_smoothing,
                                     mode_from_intent=moded, rigid_alpha_scale=rigid_scale,
                                     command_gain=cfg.command_gain,
-                                    translation_weight=cfg.translation_weight)  # fmt: skip
+                                    translation_weight=cfg.translation_weight,
+                                    risk_threshold=cfg.risk_threshold)  # fmt: skip
         ctrl = DexGenController(model, config=ctrl_cfg)
 
         def act(frame, cmd):
@@ -171,6 +176,8 @@ def run_teleop(cfg: TeleopConfig) -> dict:
             time.sleep(max(0.0, env.dt - (time.perf_counter() - tick)))  # real time
     holds.append(held * env.dt)
     out = {"method": cfg.method, "object": cfg.object, "command": source.status(), "episodes_held_s": holds}
+    if cfg.method == "guided" and cfg.risk_threshold is not None:
+        out["decisions_held_for_risk"] = [ctrl.held_for_risk, ctrl.decisions]  # held, of all decisions
     if viewer is not None:
         viewer.close()
     if cfg.record:

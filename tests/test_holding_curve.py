@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from dexgen.eval.holding_curve import held_fraction, held_fractions, holding_by_method, holding_curve_plot
+from dexgen.eval.holding_curve import held_fraction, held_fractions, holding_curve_plot
 
 
 def test_held_fraction_counts_the_episodes_still_holding():
@@ -34,10 +34,3 @@ def test_the_share_still_holding_never_rises(tmp_path):
 @pytest.mark.parametrize("t", [0.0, 2.5])
 def test_a_single_episode_holds_until_it_drops(t):
     assert held_fraction([2.5], t) == 1.0
-
-
-def test_holding_by_method_pools_every_source_in_order():
-    per_episode = {"kinematic": {"raw": {"holding_s": [0.5]}, "guided": {"holding_s": [3.0, 4.0]}},
-                   "corrupted:mixed": {"raw": {"holding_s": [0.7]}, "guided": {"holding_s": [10.0]}}}  # fmt: skip
-    assert holding_by_method(per_episode) == {"raw": [0.5, 0.7], "guided": [3.0, 4.0, 10.0]}
-    assert holding_by_method({}) == {}

@@ -30,16 +30,6 @@ def held_fractions(hold_s_per_method: dict[str, list[float]], *, seconds: float)
     return {m: {f"{t:g}": held_fraction(h, t) for t in times} for m, h in hold_s_per_method.items()}
 
 
-def holding_by_method(per_episode: dict[str, dict[str, dict[str, list[float]]]]) -> dict[str, list[float]]:
-    """Each method's holding times (seconds) over every source, from the per-episode figures that eval.json keeps
-    (``per_episode[source][method]["holding_s"]``), sources in their order."""
-    held: dict[str, list[float]] = {}
-    for per_method in per_episode.values():
-        for method, figures in per_method.items():
-            held.setdefault(method, []).extend(figures["holding_s"])
-    return held
-
-
 def holding_curve_plot(hold_s_per_method: dict[str, list[float]], path: Path, *, seconds: float,
                        title: str = "Still holding the object") -> Path:  # fmt: skip
     """Plot the share of episodes still holding vs time (0 to the horizon ``seconds``), one step line per method

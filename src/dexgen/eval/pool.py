@@ -19,7 +19,7 @@ from pathlib import Path
 
 import tyro
 
-from dexgen.eval.holding_curve import holding_by_method, holding_curve_plot
+from dexgen.eval.holding_curve import holding_curve_plot
 from dexgen.eval.teleop_eval import Episodes, episode_figures, markdown_table, summarize
 from dexgen.sim.env import objects_of_envs
 from dexgen.sim.objects import resolve_objects
@@ -153,8 +153,11 @@ def run_pool(cfg: PoolConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     summary["files"] = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}
+    held: dict[str, list[float]] = {}
+    for per_method in per_episode.values():
+        for m, figures in per_method.items():
+            held.setdefault(m, []).extend(figures["holding_s"])
     seconds = float(summary["config"]["seconds"])
-    held = holding_by_method(per_episode)
     summary["files"]["holding_plot"] = str(holding_curve_plot(held, out / "holding.png", seconds=seconds))
     table = markdown_table(summary)
     Path(summary["files"]["table"]).write_text(table + "\n")

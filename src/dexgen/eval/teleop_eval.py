@@ -36,7 +36,7 @@ from dexgen.controller.dexgen_controller import (
     DexGenController,
     frame_from_policy_obs,
 )
-from dexgen.eval.holding_curve import held_fractions, holding_by_method, holding_curve_plot
+from dexgen.eval.holding_curve import held_fractions, holding_curve_plot
 from dexgen.eval.metrics import follow_error, median_ci, median_ratio_ci
 from dexgen.eval.model_eval import targets_to_actions
 from dexgen.model.checkpoint import load_model, model_wrists, shipped_model_path
@@ -572,8 +572,7 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
     files = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}
     if any(len(p) > 1 for p in summary["sweep"].values()):
         files["sweep_plot"] = str(sweep_plot(summary, out / "sweep.png"))
-    per_episode = episode_figures(run["results"])
-    held = holding_by_method(per_episode)
+    held = {m: e.hold_s for m, e in all_sources(run["results"]).items()}
     files["holding_plot"] = str(holding_curve_plot(held, out / "holding.png", seconds=cfg.seconds))
     if {"raw", "guided"} <= set(run["frames"]):
         from dexgen.sim.render import write_video
@@ -585,7 +584,7 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
         files["video"] = str(write_video(out / "raw_vs_guided.mp4", both, fps=20.0))
     summary["files"] = files
     Path(files["table"]).write_text(markdown_table(summary) + "\n")
-    record = {**summary, "per_episode": per_episode,  # for re-analysis without rerunning
+    record = {**summary, "per_episode": episode_figures(run["results"]),  # for re-analysis without rerunning
               "per_episode_sweep": sweep_episode_figures(run["swept"])}  # fmt: skip
     Path(files["json"]).write_text(json.dumps(record, indent=2, default=float) + "\n")
     return summary

@@ -451,3 +451,31 @@ def test_risk_threshold_holds_risky_hands_and_is_refused_without_a_critic():
     for bad in (-0.1, float("nan")):
         with pytest.raises(ValueError, match="risk_threshold must be finite and >= 0"):
             DexGenController(model, config=ControllerConfig(risk_threshold=bad))
+
+
+def test_rigid_follow_weight_picks_the_candidate_nearest_a_rigid_command_only():
+    from dexgen.teleop.commands import KinematicIntent
+
+    model = tiny_model()
+    with pytest.raises(ValueError, match="rigid_follow_weight"):
+        DexGenController(model, config=ControllerConfig(rigid_follow_weight=-1.0))
+    frames = _frame(2)
+    tips = frames[:, 32:44].reshape(2, 4, 3).astype(np.float64)
+    rigid = KinematicIntent("+z", 0.5, horizon=model.cfg.horizon).command(0, tips[:1])[0]
+    gait = 0.01 * np.random.default_rng(3).normal(size=(model.cfg.horizon, 4, 3))  # fingertips apart: not rigid
+    cmds = np.stack([rigid, gait]).astype(np.float32)
+
+    def plan(weight):
+        cfg = ControllerConfig(alpha=0.1, candidates=6, rigid_follow_weight=weight)
+        ctrl = DexGenController(model, config=cfg, batch=2)
+        ctrl.act(frames, cmds)
+        return (ctrl._plan - torch.from_numpy(tips[:, None]).float()).numpy()  # the chosen Δx (2, T, 4, 3)
+
+    def stray(dx):
+        return np.linalg.norm(dx - cmds, axis=-1).mean(axis=(1, 2))
+
+    by_rotation, nearest, blended = plan(0.0), plan(1e6), plan(1.0)
+    np.testing.assert_array_equal(nearest[1], by_rotation[1])  # the gait-like command is ranked by rotation alone
+    np.testing.assert_array_equal(blended[1], by_rotation[1])
+    assert stray(nearest)[0] <= stray(by_rotation)[0] and stray(nearest)[0] <= stray(blended)[0]
+    assert not np.array_equal(nearest[0], by_rotation[0])  # the tiny model's candidates differ enough to matter

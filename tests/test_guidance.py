@@ -289,3 +289,19 @@ def test_per_sample_alpha_of_wrong_shape_or_negative_is_refused():
         command_guide(model, command, torch.tensor([0.1, -0.2]))
     with pytest.raises(ValueError, match="alpha"):
         command_guide(model, command, torch.tensor([0.1, float("nan")]))
+
+
+def test_plan_stray_is_the_mean_fingertip_distance_and_blended_miss_is_relative_per_hand():
+    from dexgen.controller.guidance import blended_miss, plan_stray
+
+    command = torch.zeros(2, 3, 4, 3)
+    plans = torch.zeros(2, 3, 4, 3)
+    plans[1, :, :, 0] = 0.003  # every fingertip 3 mm off at every step
+    plans[1, 0, 0] = torch.tensor([0.003, 0.004, 0.0])  # one 5 mm off: mean (5 + 11 * 3) / 12 mm
+    assert torch.allclose(plan_stray(plans, command), torch.tensor([0.0, (0.005 + 11 * 0.003) / 12]))
+    rotation = torch.tensor([1.0, 3.0, 10.0, 30.0])  # two hands of two candidates, each hand on its own scale
+    stray = torch.tensor([0.004, 0.002, 0.004, 0.002])
+    assert torch.allclose(blended_miss(rotation, stray, k=2, weight=0.0), torch.tensor([0.5, 1.5, 0.5, 1.5]))
+    blend = blended_miss(rotation, stray, k=2, weight=2.0)  # stray relative to the mean: 4/3 and 2/3
+    assert torch.allclose(blend, torch.tensor([0.5 + 8 / 3, 1.5 + 4 / 3] * 2))
+    assert torch.equal(blend.view(2, 2).argmin(dim=1), torch.tensor([1, 1]))  # the weight turns the choice

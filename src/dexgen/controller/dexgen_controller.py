@@ -19,6 +19,7 @@ from dexgen.controller.guidance import (
     COMPONENTS,
     INTENTS,
     RANKINGS,
+    blended_miss,
     command_guide,
     command_intent,
     compose,
@@ -26,6 +27,7 @@ from dexgen.controller.guidance import (
     intent_miss,
     joint_limit_guide,
     plan_guide,
+    plan_stray,
     rigid_fraction_of,
     rotation_guide,
     workspace_guide,
@@ -127,6 +129,13 @@ class ControllerConfig:
     and keyboard sources do; see ``rigid_fraction``). Such a command says what the object should do, not how the
     fingers do it: with the mode chosen from its intent the prior supplies the gait, and a strong pull toward rigid
     fingertip motion asks for motion the experts never make. 1: every command guided alike."""
+    rigid_follow_weight: float = 0.0
+    """For a command read as a rigid turn (see ``rigid_fraction``; with ``candidates`` above 1): best-of-candidates
+    ranks plans by their miss of the intended rotation plus this weight times how far their fingertips stray from
+    the command as given (before ``command_gain`` and ``translation_weight``), each relative to its mean over the
+    hand's candidates (``dexgen.controller.guidance.blended_miss``; 0: by the rotation alone). A rigid turn says where
+    the fingertips should go as well as what the object should do, and with ``rigid_alpha_scale`` below 1 guidance
+    pulls weakly toward it; choosing among plans the prior made costs no unfamiliar motion."""
     num_inference_steps: int | None = None
     """DDIM steps per decision; None uses the model's default."""
     replan_every: int = 1
@@ -194,6 +203,8 @@ class DexGenController:
             raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {config.ranking!r}")
         if not (np.isfinite(config.rigid_alpha_scale) and config.rigid_alpha_scale >= 0):
             raise ValueError(f"rigid_alpha_scale must be finite and >= 0, got {config.rigid_alpha_scale}")
+        if not (np.isfinite(config.rigid_follow_weight) and config.rigid_follow_weight >= 0):
+            raise ValueError(f"rigid_follow_weight must be finite and >= 0, got {config.rigid_follow_weight}")
         if not 0.0 <= config.rigid_fraction <= 1.0:
             raise ValueError(f"rigid_fraction must be in [0, 1], got {config.rigid_fraction}")
         if not (np.isfinite(config.command_gain) and config.command_gain > 0):
@@ -378,7 +389,7 @@ class DexGenController:
         obs = np.asarray(observation, dtype=np.float32)
         single = obs.ndim == 1
         frames = check_frames(obs[None] if single else obs, batch=self.batch)
-        cmd = self._check_command(command)
+        cmd = given = self._check_command(command)
         if cmd is not None and self.config.translation_weight != 1.0:
             common = cmd.mean(dim=2, keepdim=True)  # (N, T, 1, 3): the fingertips' common translation
             cmd = cmd - (1.0 - self.config.translation_weight) * common
@@ -391,8 +402,9 @@ class DexGenController:
             k = cfg.candidates if cmd is not None else 1
             wants_intent = cmd is not None and (k > 1 or cfg.mode_from_intent)
             scales_alpha = cmd is not None and cfg.alpha > 0 and cfg.rigid_alpha_scale != 1.0
-            rigid = None  # per hand, read once per decision (not per candidate), only where the intent or α uses it
-            if (wants_intent and cfg.intent == "auto") or scales_alpha:
+            ranks_stray = k > 1 and cfg.rigid_follow_weight > 0
+            rigid = None  # per hand, read once per decision (not per candidate), only where a setting uses it
+            if (wants_intent and cfg.intent == "auto") or scales_alpha or ranks_stray:
                 rigid = rigid_fraction_of(cmd, tips_now[:, 0]) >= cfg.rigid_fraction
             want = self._intent(hist, cmd, rigid) if wants_intent else None
             mode = self._modes(want)
@@ -410,6 +422,10 @@ class DexGenController:
                 many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0), rest_k, mode_k, alpha_k)
                 miss = intent_miss(self.model.predict_rotation(hist_k, many), want.repeat_interleave(k, 0),
                                    ranking=cfg.ranking)  # fmt: skip
+                if ranks_stray:
+                    blend = blended_miss(miss, plan_stray(many, given.repeat_interleave(k, 0)), k=k,
+                                         weight=cfg.rigid_follow_weight)  # fmt: skip
+                    miss = torch.where(rigid.repeat_interleave(k, 0), blend, miss)
                 best = miss.view(-1, k).argmin(dim=1)
                 dx = many.view(-1, k, *many.shape[1:])[torch.arange(len(best)), best]
             else:

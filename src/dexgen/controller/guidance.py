@@ -264,6 +264,26 @@ def intent_miss(predicted: torch.Tensor, want: torch.Tensor, *, ranking: str = "
     return across.pow(2).sum(dim=1) + along.clamp_max(0.0).pow(2).squeeze(1)
 
 
+def plan_stray(plans: torch.Tensor, command: torch.Tensor) -> torch.Tensor:
+    """How far plans (N, T, 4, 3) m stray from the command (N, T, 4, 3) m, both relative to the fingertips now:
+    (N,) metres, the mean over horizon steps and fingertips of the distance (what ``dexgen.eval.metrics.follow_error``
+    measures of the executed motion)."""
+    return (plans - command).norm(dim=-1).mean(dim=(1, 2))
+
+
+def blended_miss(rotation_miss: torch.Tensor, stray: torch.Tensor, *, k: int, weight: float) -> torch.Tensor:
+    """Best-of-candidates' score (N k,), the lower the better, of N hands' k candidates each (side by side):
+    ``rotation_miss`` (``intent_miss``) plus ``weight`` times ``stray`` (``plan_stray``), each divided by its mean
+    over the hand's k candidates, so that the weight has no unit (1: a plan 10 % further from the command than the
+    hand's average costs as much as one 10 % further from the intended rotation)."""
+
+    def relative(x: torch.Tensor) -> torch.Tensor:
+        per_hand = x.view(-1, k)
+        return (per_hand / per_hand.mean(dim=1, keepdim=True).clamp_min(1e-12)).reshape(-1)
+
+    return relative(rotation_miss) + weight * relative(stray)
+
+
 def _gauss_newton_guide(penalty_of: Callable[[torch.Tensor], torch.Tensor], weight: float) -> Guide:
     """A guide that steps a fraction ``min(2 weight σ_k², 1)`` of the Gauss-Newton step removing the linearized
     penalty, ``-2 P ∇P / ||∇P||²``, where ``penalty_of`` maps the normalized estimate x0 (B, T, 4, 3) to P (B,) >= 0

@@ -99,6 +99,10 @@ class EvalConfig:
     rigid_alpha_scale: float = RIGID_ALPHA_SCALE
     """Multiplier of the guided method's α for a command read as a rigid turn (e.g. kinematic intent; see
     ``dexgen.controller.ControllerConfig``); the sweep scales it with α. 1: every command guided alike."""
+    rigid_follow_weight: float = 0.0
+    """Guided method, best of candidates: for a command read as a rigid turn, rank plans by the intended-rotation
+    miss plus this weight times the plan's stray from the command, each relative to the hand's candidates' mean
+    (see ``dexgen.controller.ControllerConfig.rigid_follow_weight``; 0: by the rotation alone)."""
     command_component: str = "full"
     """What the guided method matches: full (every fingertip displacement of the command, the paper's distance)
     or rigid (only the fingertips' rigid motion; see dexgen.controller.guidance)."""
@@ -195,7 +199,8 @@ class Episodes:
 def guided_config(cfg: EvalConfig, *, alpha: float, seed: int) -> ControllerConfig:
     """The guided method's controller config for the (resolved, see ``for_model``) evaluation config ``cfg`` at
     guidance strength ``alpha``."""
-    return ControllerConfig(alpha=alpha, rigid_alpha_scale=cfg.rigid_alpha_scale, seed=seed,
+    return ControllerConfig(alpha=alpha, rigid_alpha_scale=cfg.rigid_alpha_scale,
+                            rigid_follow_weight=cfg.rigid_follow_weight, seed=seed,
                             num_inference_steps=cfg.num_inference_steps, replan_every=cfg.replan_every,
                             command_component=cfg.command_component, rotation_weight=cfg.rotation_weight,
                             candidates=cfg.candidates, intent=cfg.intent, ranking=cfg.ranking,

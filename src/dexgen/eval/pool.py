@@ -33,6 +33,7 @@ UNRECORDED = {
     "mode_scale": 1.0,
     "translation_weight": 1.0,
     "risk_threshold": None,
+    "rigid_follow_weight": 0.0,
 }
 """What a setting missing from an older run's record was: the behaviour before the setting existed (a setting
 added later must be listed here, or runs from before it will not pool with runs after it). The command gain's

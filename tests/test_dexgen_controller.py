@@ -352,17 +352,23 @@ def test_intent_modes_default_to_the_rotation_primitives_of_the_models_training_
     DexGenController(model, config=ControllerConfig())  # without the mode the primitives do not matter
 
 
-def test_rigid_alpha_scale_weakens_guidance_only_for_commands_read_as_rigid_turns():
+def _rigid_and_gait_commands(model):
+    """Two hands' frames (2, 44), fingertips (2, 4, 3) m and commands (2, T, 4, 3) m: hand 0 a rigid turn about
+    +z (read as rigid), hand 1 fingertips moving apart at random (not rigid)."""
     from dexgen.teleop.commands import KinematicIntent
 
-    model = tiny_model()
-    with pytest.raises(ValueError, match="rigid_alpha_scale"):
-        DexGenController(model, config=ControllerConfig(rigid_alpha_scale=-0.5))
     frames = _frame(2)
     tips = frames[:, 32:44].reshape(2, 4, 3).astype(np.float64)
     rigid = KinematicIntent("+z", 0.5, horizon=model.cfg.horizon).command(0, tips[:1])[0]
-    gait = 0.01 * np.random.default_rng(3).normal(size=(model.cfg.horizon, 4, 3))  # fingertips apart: not rigid
-    cmds = np.stack([rigid, gait]).astype(np.float32)
+    gait = 0.01 * np.random.default_rng(3).normal(size=(model.cfg.horizon, 4, 3))
+    return frames, tips, np.stack([rigid, gait]).astype(np.float32)
+
+
+def test_rigid_alpha_scale_weakens_guidance_only_for_commands_read_as_rigid_turns():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="rigid_alpha_scale"):
+        DexGenController(model, config=ControllerConfig(rigid_alpha_scale=-0.5))
+    frames, tips, cmds = _rigid_and_gait_commands(model)
 
     def act(alpha, scale, candidates=1):
         cfg = ControllerConfig(alpha=alpha, rigid_alpha_scale=scale, candidates=candidates)
@@ -454,16 +460,10 @@ def test_risk_threshold_holds_risky_hands_and_is_refused_without_a_critic():
 
 
 def test_rigid_follow_weight_picks_the_candidate_nearest_a_rigid_command_only():
-    from dexgen.teleop.commands import KinematicIntent
-
     model = tiny_model()
     with pytest.raises(ValueError, match="rigid_follow_weight"):
         DexGenController(model, config=ControllerConfig(rigid_follow_weight=-1.0))
-    frames = _frame(2)
-    tips = frames[:, 32:44].reshape(2, 4, 3).astype(np.float64)
-    rigid = KinematicIntent("+z", 0.5, horizon=model.cfg.horizon).command(0, tips[:1])[0]
-    gait = 0.01 * np.random.default_rng(3).normal(size=(model.cfg.horizon, 4, 3))  # fingertips apart: not rigid
-    cmds = np.stack([rigid, gait]).astype(np.float32)
+    frames, tips, cmds = _rigid_and_gait_commands(model)
 
     def plan(weight):
         cfg = ControllerConfig(alpha=0.1, candidates=6, rigid_follow_weight=weight)

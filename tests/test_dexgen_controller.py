@@ -479,3 +479,15 @@ def test_rigid_follow_weight_picks_the_candidate_nearest_a_rigid_command_only():
     np.testing.assert_array_equal(blended[1], by_rotation[1])
     assert stray(nearest)[0] <= stray(by_rotation)[0] and stray(nearest)[0] <= stray(blended)[0]
     assert not np.array_equal(nearest[0], by_rotation[0])  # the tiny model's candidates differ enough to matter
+
+
+def test_a_hand_held_for_risk_is_not_ranked_toward_its_rigid_command():
+    model = tiny_model(risk_hidden=16)
+    frames, _, cmds = _rigid_and_gait_commands(model)
+
+    def targets(weight, threshold):
+        cfg = ControllerConfig(alpha=0.1, candidates=6, rigid_follow_weight=weight, risk_threshold=threshold)
+        return DexGenController(model, config=cfg, batch=2).act(frames, cmds)
+
+    np.testing.assert_array_equal(targets(1e6, 0.0), targets(0.0, 0.0))  # every hand held: ranked to hold still
+    assert not np.array_equal(targets(1e6, 1.5)[0], targets(0.0, 1.5)[0])  # none held: the stray term decides

@@ -324,20 +324,23 @@ class DexGenController:
         return torch.where(rigid, cfg.alpha * cfg.rigid_alpha_scale, cfg.alpha)
 
     def _hold_where_risky(self, hist: torch.Tensor, want: torch.Tensor | None, mode: torch.Tensor | None,
-                          alpha: float | torch.Tensor | None):  # fmt: skip
-        """The decision's intended rotation (N, 3), modes and α with the hands whose drop risk exceeds
-        ``risk_threshold`` told to hold: no rotation wanted, the unknown mode, α 0 (see ``risk_threshold``)."""
+                          alpha: float | torch.Tensor | None, rigid: torch.Tensor | None):  # fmt: skip
+        """The decision's intended rotation (N, 3), modes, α and rigid reading (N,) bool with the hands whose drop
+        risk exceeds ``risk_threshold`` told to hold: no rotation wanted, the unknown mode, α 0, and their command
+        not read as a rigid turn, so that best-of-candidates does not rank toward it (see ``risk_threshold``)."""
         risky = self.model.predict_drop_risk(hist) > self.config.risk_threshold
         self.held_for_risk += int(risky.sum())
         if not bool(risky.any()):
-            return want, mode, alpha
+            return want, mode, alpha, rigid
+        if rigid is not None:
+            rigid = rigid & ~risky
         if want is not None:
             want = torch.where(risky[:, None], torch.zeros_like(want), want)
         if mode is not None and self.model.cfg.unknown_mode is not None:
             mode = torch.where(risky, -1, mode.expand(len(risky)))
         if alpha is not None:
             alpha = torch.where(risky, 0.0, torch.as_tensor(alpha, dtype=torch.float32).expand(len(risky)))
-        return want, mode, alpha
+        return want, mode, alpha, rigid
 
     def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None,
                       remainder: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -410,7 +413,7 @@ class DexGenController:
             mode = self._modes(want)
             alpha = self._alphas(rigid) if cmd is not None and cfg.alpha > 0 else None
             if cmd is not None and cfg.risk_threshold is not None:
-                want, mode, alpha = self._hold_where_risky(hist, want, mode, alpha)
+                want, mode, alpha, rigid = self._hold_where_risky(hist, want, mode, alpha, rigid)
             rest = None
             if self._plan is not None and cfg.consistency > 0:
                 rest = (self._plan[:, self._plan_age :] - tips_now, torch.from_numpy(self._has_plan.copy()))

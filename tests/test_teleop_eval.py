@@ -126,7 +126,8 @@ def test_controller_options_reach_the_guided_controller(tmp_path, built_configs)
     cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="",
                      replan_every=2, command_component="rigid", intent="predicted", candidates=2, ranking="onward",
                      rotation_weight=0.5, joint_limit_margin=0.05, consistency=0.7, rigid_alpha_scale=0.25,
-                     intent_smoothing=0.9, mode_min_speed=0.05, command_gain=1.2, translation_weight=0.25,
+                     rigid_follow_weight=0.5, intent_smoothing=0.9, mode_min_speed=0.05, command_gain=1.2,
+                     translation_weight=0.25,
                      out=str(tmp_path / "out"), json=True)  # fmt: skip
     run_eval(cfg)
     guided = [c for c in seen if c.alpha == cfg.alpha]
@@ -136,7 +137,7 @@ def test_controller_options_reach_the_guided_controller(tmp_path, built_configs)
         assert c.ranking == "onward"
         assert (c.rotation_weight, c.joint_limit_margin, c.consistency) == (0.5, 0.05, 0.7)
         assert c.rigid_alpha_scale == 0.25 and c.intent_smoothing == 0.9 and c.mode_min_speed == 0.05
-        assert c.command_gain == 1.2 and c.translation_weight == 0.25
+        assert c.command_gain == 1.2 and c.translation_weight == 0.25 and c.rigid_follow_weight == 0.5
 
 
 def test_mode_scale_reaches_the_guided_controller_of_a_model_with_mode_dropout(tmp_path, built_configs):

@@ -99,3 +99,33 @@ def test_joint_rms_is_the_rms_over_the_last_axis():
     assert out.shape == (2, 3)
     np.testing.assert_allclose(out[1, 2], 0.1)
     assert np.count_nonzero(out) == 1
+
+
+def test_an_axis_given_as_numbers_rewards_turning_about_it_and_not_about_another():
+    task = make_task("rotate", 1, RotateConfig(axes="0.3,0.2,0.93"))
+    task.reset(np.arange(1), np.random.default_rng(0), None)
+    axis = np.array([0.3, 0.2, 0.93]) / np.linalg.norm([0.3, 0.2, 0.93])
+    np.testing.assert_allclose(task.command[0], axis)
+    along, _ = task.compute(_state(1, angvel=tuple(0.3 * axis)))
+    other = np.cross(axis, [1.0, 0.0, 0.0])
+    other = 0.3 * other / np.linalg.norm(other)
+    across, _ = task.compute(_state(1, angvel=tuple(other)))
+    assert along["rotate"][0] == pytest.approx(0.3) and along["off_axis"][0] == pytest.approx(0.0, abs=1e-12)
+    assert across["rotate"][0] == pytest.approx(0.0, abs=1e-12) and across["off_axis"][0] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("spec", ["0,0,0", "nan,0,1", "inf,1,0"])
+def test_a_zero_or_non_finite_axis_is_refused_in_one_line(spec):
+    with pytest.raises(ValueError, match="finite vector of nonzero length"):
+        make_task("rotate", 1, RotateConfig(axes=spec))
+
+
+def test_sphere_share_draws_unit_axes_over_the_sphere_and_keeps_the_named_ones_over_represented():
+    task = make_task("rotate", 4000, RotateConfig(axes="all", sphere_share=0.5))
+    task.reset(np.arange(4000), np.random.default_rng(1), None)
+    np.testing.assert_allclose(np.linalg.norm(task.command, axis=-1), 1.0)
+    signed = np.isclose(np.abs(task.command).max(axis=-1), 1.0)
+    assert 0.45 < signed.mean() < 0.55  # the other half lies anywhere on the sphere
+    assert np.abs(task.command[~signed].mean(axis=0)).max() < 0.05
+    with pytest.raises(ValueError, match="sphere_share must be in"):
+        make_task("rotate", 1, RotateConfig(sphere_share=1.5))

@@ -1,5 +1,6 @@
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -239,3 +240,50 @@ def test_action_std_sets_the_started_actors_noise_and_needs_a_source(tmp_path):
     with pytest.raises(ValueError, match="positive"):
         train_expert(tiny_config(tmp_path, iterations=1, run_name="y", init_actor=str(exported), action_std=-1.0),
                      progress=False)  # fmt: skip
+
+
+def test_gravity_curriculum_raises_gravity_when_drops_are_rare_and_reaches_full():
+    from dexgen.rl.train import GravityCurriculum
+
+    g = GravityCurriculum(start=0.5, step=0.2, max_drops=1.0, min_iterations=2)
+    assert g.next_scale(0.5, [0.1]) == 0.5  # too few iterations at this gravity
+    assert g.next_scale(0.5, [0.1, 3.0]) == 0.5  # too many drops
+    assert g.next_scale(0.5, [0.1, 0.2]) == pytest.approx(0.7)
+    assert g.next_scale(0.9, [0.1, 0.2]) == 1.0 and g.next_scale(1.0, [0.0, 0.0]) == 1.0
+    with pytest.raises(ValueError, match="start must be in"):
+        GravityCurriculum(start=float("nan"))
+
+
+def test_a_run_with_the_gravity_curriculum_reaches_full_gravity_and_resumes_exactly(tmp_path):
+    from dexgen.rl.train import GravityCurriculum
+
+    curriculum = GravityCurriculum(start=0.4, step=0.3, max_drops=1e9, min_iterations=1)  # raise every iteration
+    cfg = dict(wrist="palm_down", gravity=curriculum)
+    train_expert(tiny_config(tmp_path, iterations=4, run_name="straight", **cfg), progress=False)
+    train_expert(tiny_config(tmp_path, iterations=2, run_name="split", **cfg), progress=False)
+    assert load_checkpoint(tmp_path / "split" / "last.pt")["gravity_scale"] == pytest.approx(1.0)  # 0.4, 0.7, 1
+    train_expert(tiny_config(tmp_path, iterations=4, run_name="split", resume=True, **cfg), progress=False)
+    a, b = _actor(tmp_path / "straight"), _actor(tmp_path / "split")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match="trained with gravity="):
+        train_expert(tiny_config(tmp_path, iterations=6, run_name="split", resume=True, wrist="palm_down"),
+                     progress=False)  # fmt: skip
+
+
+def test_the_hand_reaches_the_environment_the_record_and_the_evaluation(tmp_path):
+    from dexgen.rl.evaluate import expert_env
+    from dexgen.rl.export import expert_from_checkpoint
+
+    cfg = tiny_config(tmp_path, iterations=2, run_name="a", hand="allegro", wrist="palm_down", objects="cube_60",
+                      axis="all", sphere_share=0.5)  # fmt: skip
+    train_expert(cfg, progress=False)
+    expert = expert_from_checkpoint(tmp_path / "a" / "last.pt")
+    assert expert.record["env"]["hand"] == "allegro"
+    env = expert_env(expert, "cube_60", episodes=3, seconds=1.0, seed=0, axis="0,3,4")
+    assert env.sims.hand == "allegro" and env.config.hand == "allegro"
+    env.reset()
+    np.testing.assert_allclose(env.task.command, np.tile([0.0, 0.6, 0.8], (3, 1)))  # only the axis asked for
+    with pytest.raises(CheckpointError, match="trained with hand='allegro'"):
+        train_expert(tiny_config(tmp_path, iterations=4, run_name="a", resume=True, wrist="palm_down",
+                                 objects="cube_60", axis="all", sphere_share=0.5), progress=False)  # fmt: skip

@@ -43,6 +43,8 @@ class SimCheckConfig:
     """Object names or a set (train, heldout, all); the first one is rendered."""
     wrist: str = "palm_up"
     """Wrist orientation: palm_up, palm_down or sideways."""
+    hand: str = "legacy"
+    """Hand model: allegro (the Allegro Hand v4's kinematics) or legacy (the hand the shipped models know)."""
     seconds: float = 5.0
     """Simulated seconds."""
     out: str = "outputs/sim_check.mp4"
@@ -63,7 +65,7 @@ def run_sim_check(cfg: SimCheckConfig) -> dict:
     objects = resolve_objects(cfg.objects)
     env = HandEnv(
         EnvConfig(num_envs=len(objects), objects=",".join(o.name for o in objects), wrist=cfg.wrist,
-                  seed=cfg.seed, episode_seconds=cfg.seconds + 1.0)
+                  hand=cfg.hand, seed=cfg.seed, episode_seconds=cfg.seconds + 1.0)
     )  # fmt: skip
     renderer = SimRenderer(env.sims, sim=0)
     frames, held = [renderer.frame()], np.ones(env.num_envs, dtype=bool)
@@ -93,6 +95,8 @@ class GraspsGenerateConfig:
     """Object set (train, heldout, all) or comma-separated names."""
     wrist: str = "palm_up"
     """Wrist orientation the grasps are made for."""
+    hand: str = "legacy"
+    """Hand model: allegro (the Allegro Hand v4's kinematics) or legacy (the hand the shipped models know)."""
     candidates: int = 2048
     """Candidate grasps simulated per object."""
     keep: int = 64
@@ -114,22 +118,24 @@ def run_grasps_generate(cfg: GraspsGenerateConfig) -> dict:
     from tqdm import tqdm
 
     from dexgen.sim.grasps import GraspGenConfig, cache_path, generate_grasps
-    from dexgen.sim.hand import wrist_quat
+    from dexgen.sim.hand import hand_xml, wrist_quat
     from dexgen.sim.objects import resolve_objects
 
     wrist_quat(cfg.wrist)
+    hand_xml(cfg.hand)
     objects = resolve_objects(cfg.objects)
     gen = GraspGenConfig(candidates=cfg.candidates, keep=cfg.keep, hold_s=cfg.hold_s, max_creep=cfg.max_creep)
     root = Path(cfg.out_dir) if cfg.out_dir else None
     command = "dexgen " + " ".join(sys.argv[1:])
     out = {}
     for i, obj in enumerate(tqdm(objects, desc="objects")):
-        cache = generate_grasps(obj, wrist=cfg.wrist, seed=cfg.seed + i, config=gen, num_threads=cfg.threads)
+        cache = generate_grasps(obj, wrist=cfg.wrist, hand=cfg.hand, seed=cfg.seed + i, config=gen,
+                                num_threads=cfg.threads)
         cache.meta["command"] = command
         if len(cache) == 0:
             tqdm.write(f"warning: no grasp of {obj.name} passed; nothing written")
             continue
-        path = cache_path(obj.name, cfg.wrist, root=root)
+        path = cache_path(obj.name, cfg.wrist, root=root, hand=cfg.hand)
         cache.save(path)
         out[obj.name] = {"kept": len(cache), "passed": cache.meta["passed"], "path": str(path)}
         tqdm.write(f"{obj.name}: kept {len(cache)} of {cache.meta['passed']} passing / {cfg.candidates}")
@@ -144,6 +150,8 @@ class GraspsCheckConfig:
     """Object set (train, heldout, all) or comma-separated names."""
     wrist: str = "palm_up"
     """Wrist orientation."""
+    hand: str = "legacy"
+    """Hand model: allegro (the Allegro Hand v4's kinematics) or legacy (the hand the shipped models know)."""
     seconds: float = 10.0
     """Simulated seconds each grasp must hold."""
     grasp_dir: str | None = None
@@ -160,7 +168,7 @@ def run_grasps_check(cfg: GraspsCheckConfig) -> dict:
 
     objects = resolve_objects(cfg.objects)
     root = Path(cfg.grasp_dir) if cfg.grasp_dir else None
-    caches = [load_grasps(o.name, cfg.wrist, root=root) for o in objects]
+    caches = [load_grasps(o.name, cfg.wrist, root=root, hand=cfg.hand) for o in objects]
     return check_grasps(caches, objects={o.name: o for o in objects}, seconds=cfg.seconds, num_threads=cfg.threads)
 
 

@@ -6,6 +6,7 @@ import tempfile
 from dataclasses import dataclass, replace
 
 from dexgen.rl.train import TrainExpertConfig, train_expert
+from dexgen.sim import constants as C
 
 
 @dataclass
@@ -16,6 +17,10 @@ class BenchPPOConfig:
     """PPO iterations to time (after one warm-up iteration)."""
     envs: int | None = None
     """Environments; None uses the training default."""
+    wrist: str = "palm_up"
+    """Wrist orientation."""
+    hand: str = C.DEFAULT_HAND
+    """Hand model (allegro or legacy)."""
     seed: int = 0
     """Seed."""
     json: bool = False
@@ -23,7 +28,7 @@ class BenchPPOConfig:
 
 
 def bench_ppo(cfg: BenchPPOConfig) -> dict:
-    base = TrainExpertConfig(seed=cfg.seed)
+    base = TrainExpertConfig(seed=cfg.seed, wrist=cfg.wrist, hand=cfg.hand)
     if cfg.envs is not None:
         base = replace(base, envs=cfg.envs)
     with tempfile.TemporaryDirectory() as tmp:

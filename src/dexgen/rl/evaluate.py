@@ -8,7 +8,7 @@ import numpy as np
 import tyro
 
 from dexgen.rl.expert import Expert
-from dexgen.rl.train import TrainExpertConfig, make_env
+from dexgen.rl.train import config_from_dict, make_env
 from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.env import HandEnv
 from dexgen.sim.objects import resolve_objects
@@ -51,7 +51,7 @@ def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, s
     ``axis`` and ``wrist`` replace the commanded axis and the wrist orientation. Environments built alike start from
     identical states."""
     names = [o.name for o in resolve_objects(objects)]
-    cfg = TrainExpertConfig(**{k: v for k, v in expert.record["env"].items() if k != "ppo"})
+    cfg = config_from_dict({k: v for k, v in expert.record["env"].items() if k != "ppo"})
     cfg = replace(
         cfg,
         objects=",".join(names),
@@ -59,6 +59,7 @@ def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, s
         episode_seconds=seconds,
         threads=threads,
         axis=axis or cfg.axis,
+        sphere_share=0.0,  # evaluated about the axes named, never drawn over the sphere
         wrist=wrist or cfg.wrist,
     )
     env = make_env(cfg, num_envs=len(names) * episodes, seed=seed)

@@ -10,10 +10,9 @@ from typing import Annotated
 import tyro
 
 from dexgen.provenance import revision
-from dexgen.rl.config import PPOConfig
 from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert
 from dexgen.rl.expert import Expert, expert_name, make_actor, shipped_expert_path
-from dexgen.rl.train import TrainExpertConfig, load_checkpoint, make_env
+from dexgen.rl.train import TrainExpertConfig, config_from_dict, load_checkpoint, make_env
 from dexgen.sim.constants import DEFAULT_WRIST
 
 
@@ -129,10 +128,8 @@ def expert_from_checkpoint(path: Path) -> Expert:
     """The actor of a training checkpoint, with a record of how it was trained."""
     ckpt = load_checkpoint(path)
     cfg_dict = ckpt["config"]
-    ppo = dict(cfg_dict["ppo"])
-    ppo_cfg = PPOConfig(**{**ppo, "actor_hidden": tuple(ppo["actor_hidden"]),
-                           "critic_hidden": tuple(ppo["critic_hidden"])})  # fmt: skip
-    train_cfg = TrainExpertConfig(**{**{k: v for k, v in cfg_dict.items() if k != "ppo"}, "ppo": ppo_cfg})
+    train_cfg = config_from_dict(cfg_dict)
+    ppo_cfg = train_cfg.ppo
     env = make_env(train_cfg, num_envs=1)
     actor = make_actor(env.obs_dims, env.num_actions, ppo_cfg)
     actor.load_state_dict(ckpt["alg"]["actor_state_dict"])

@@ -25,12 +25,46 @@ from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.expert_files import ExpertError, read_expert_files
 from dexgen.rl.vec_env import RslVecEnv
+from dexgen.sim import constants as C
 from dexgen.sim.env import EnvConfig, HandEnv
 from dexgen.sim.tasks import TASKS, RotateConfig, TranslateConfig
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable or does not match the configuration."""
+
+
+@dataclass(frozen=True)
+class GravityCurriculum:
+    """Train at reduced gravity first and raise it as drops become rare (Chen et al., 2021, for palm-down
+    reorientation): an object that falls at once gives a learner nothing to improve on."""
+
+    start: float = 1.0
+    """Gravity at the start of the run, as a share of full gravity (1: no curriculum)."""
+    step: float = 0.1
+    """Raise gravity by this share each time the drop rate is below ``max_drops``."""
+    max_drops: float = 0.5
+    """Raise gravity when the drops per 1,000 environment steps, averaged over the iterations since the last
+    raise (at least ``min_iterations``), are below this."""
+    min_iterations: int = 10
+    """Iterations at one gravity before it may be raised again."""
+
+    def __post_init__(self):
+        if not (np.isfinite(self.start) and 0.0 <= self.start <= 1.0):
+            raise ValueError(f"gravity curriculum start must be in [0, 1], got {self.start}")
+        if not (np.isfinite(self.step) and 0.0 < self.step <= 1.0):
+            raise ValueError(f"gravity curriculum step must be in (0, 1], got {self.step}")
+        if not (np.isfinite(self.max_drops) and self.max_drops > 0):
+            raise ValueError(f"gravity curriculum max_drops must be positive, got {self.max_drops}")
+        if self.min_iterations < 1:
+            raise ValueError(f"gravity curriculum min_iterations must be at least 1, got {self.min_iterations}")
+
+    def next_scale(self, scale: float, drops_per_1k: list[float]) -> float:
+        """The gravity share to train at next, given the current one and the drop rates (per 1,000 steps) of the
+        iterations run at it."""
+        if scale >= 1.0 or len(drops_per_1k) < self.min_iterations or np.mean(drops_per_1k) >= self.max_drops:
+            return scale
+        return min(1.0, round(scale + self.step, 6))
 
 
 @dataclass
@@ -40,8 +74,11 @@ class TrainExpertConfig:
     task: str = "rotate"
     """Task: rotate, translate or grasp_to_grasp."""
     axis: str = "+z"
-    """Rotation axis (+x,-x,+y,-y,+z,-z, a comma list, or all) or translation direction (+x,-x,+y,-y); ignored
-    by grasp_to_grasp."""
+    """Rotation axis (+x,-x,+y,-y,+z,-z, a comma list, all, or three numbers x,y,z) or translation direction
+    (+x,-x,+y,-y); ignored by grasp_to_grasp."""
+    sphere_share: float = 0.0
+    """Rotation: share of episodes whose axis is drawn uniformly over the sphere instead of from ``axis`` (one
+    policy conditioned on the axis learns every direction)."""
     envs: int = 256
     """Parallel environments."""
     iterations: int = 500
@@ -85,6 +122,10 @@ class TrainExpertConfig:
     differ from an --init-from or --init-actor source's."""
     wrist: str = "palm_up"
     """Wrist orientation."""
+    hand: str = C.DEFAULT_HAND
+    """Hand model: allegro (the Allegro Hand v4's kinematics) or legacy (the hand the shipped experts know)."""
+    gravity: GravityCurriculum = field(default_factory=GravityCurriculum)
+    """Gravity curriculum (off by default: full gravity throughout)."""
     shape_obs: bool = False
     """Show the actor and critic the object's shape code (geom type and half-extents) in the privileged
     observation; it changes the observation size, so a source for --init-from / --init-actor must have the same."""
@@ -108,10 +149,23 @@ class TrainExpertConfig:
         return self.run_name or f"{self.task}{suffix}{wrist}_s{self.seed}"
 
 
-RESUME_KEYS = ("task", "axis", "envs", "seed", "objects", "object_weights", "wrist", "shape_obs", "action_scale",
-               "episode_seconds")  # fmt: skip
+def config_from_dict(d: dict) -> TrainExpertConfig:
+    """The TrainExpertConfig a checkpoint or an expert record stored as a dict (nested configs rebuilt; keys of
+    options added since take their defaults)."""
+    d = dict(d)
+    if isinstance(d.get("ppo"), dict):
+        ppo = d["ppo"]
+        d["ppo"] = PPOConfig(**{**ppo, "actor_hidden": tuple(ppo["actor_hidden"]),
+                                "critic_hidden": tuple(ppo["critic_hidden"])})  # fmt: skip
+    if isinstance(d.get("gravity"), dict):
+        d["gravity"] = GravityCurriculum(**d["gravity"])
+    return TrainExpertConfig(**d)
+
+
+RESUME_KEYS = ("task", "axis", "sphere_share", "envs", "seed", "objects", "object_weights", "wrist", "hand",
+               "gravity", "shape_obs", "action_scale", "episode_seconds")  # fmt: skip
 """Settings a resumed run must share with its checkpoint."""
-_DEFAULTS = {f.name: f.default for f in fields(TrainExpertConfig)}
+_DEFAULTS = {f.name: f.default for f in fields(TrainExpertConfig)} | {"gravity": asdict(GravityCurriculum())}
 
 
 def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int | None = None) -> HandEnv:
@@ -120,6 +174,10 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
         raise ValueError(f"unknown task {cfg.task!r}; expected one of {', '.join(TASKS)}")
     task_config = {"rotate": RotateConfig, "translate": TranslateConfig}.get(cfg.task)
     axes = {"axes": cfg.axis} if task_config is not None else {}
+    if cfg.sphere_share:
+        if cfg.task != "rotate":
+            raise ValueError("--sphere-share draws rotation axes: it needs --task rotate")
+        axes["sphere_share"] = cfg.sphere_share
     task_config = (task_config or TASKS[cfg.task][1])(**axes, scales=reward_scales(cfg))
     env_cfg = EnvConfig(
         num_envs=num_envs or cfg.envs,
@@ -127,6 +185,7 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
         objects=cfg.objects,
         object_weights=cfg.object_weights,
         wrist=cfg.wrist,
+        hand=cfg.hand,
         shape_obs=cfg.shape_obs,
         episode_seconds=cfg.episode_seconds,
         action_mode="relative",
@@ -209,7 +268,7 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         saved = ckpt["config"]
         for key in RESUME_KEYS:
             mine = saved.get(key, _DEFAULTS[key])  # runs from before an option have its default
-            if mine != getattr(cfg, key):
+            if mine != _config_dict(cfg)[key]:
                 raise CheckpointError(f"cannot resume {last}: it was trained with {key}={mine!r}")
         if saved["ppo"] != asdict(cfg.ppo) | {"actor_hidden": list(cfg.ppo.actor_hidden),
                                               "critic_hidden": list(cfg.ppo.critic_hidden)}:  # fmt: skip
@@ -277,6 +336,10 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         if cfg.action_std is not None:
             _set_action_std(alg, cfg.action_std)
     writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=start_it)
+    gravity = ckpt.get("gravity_scale", cfg.gravity.start) if ckpt is not None else cfg.gravity.start
+    gravity_drops = list(ckpt.get("gravity_drops", [])) if ckpt is not None else []
+    if gravity != 1.0:
+        env.set_gravity_scale(gravity)
 
     stats: dict[str, float] = {}
     bar = tqdm(total=cfg.iterations, initial=start_it, desc=cfg.name, disable=not progress, unit="it")
@@ -320,9 +383,16 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         it += 1
         env_steps += cfg.envs * cfg.ppo.steps_per_env
 
+        drops_per_1k = 1000.0 * drops / (cfg.envs * cfg.ppo.steps_per_env)
+        gravity_drops.append(drops_per_1k)
+        raised = cfg.gravity.next_scale(gravity, gravity_drops)
+        if raised != gravity:  # takes effect from the next iteration; the checkpoint carries it (exact resume)
+            gravity, gravity_drops = raised, []
+            env.set_gravity_scale(gravity)
         stats = {
             "reward_per_step": float(np.mean(rewards)),
-            "drops_per_1k_steps": 1000.0 * drops / (cfg.envs * cfg.ppo.steps_per_env),
+            "drops_per_1k_steps": drops_per_1k,
+            "gravity_scale": gravity,
             "env_steps_per_s": cfg.envs * cfg.ppo.steps_per_env / (collect_s + learn_s),
             "collect_s": collect_s,
             "learn_s": learn_s,
@@ -340,6 +410,7 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
             drops=f"{stats['drops_per_1k_steps']:.1f}",
             sps=f"{stats['env_steps_per_s']:.0f}",
             **({"rot": f"{stats['terms/rotate']:.3f}"} if "terms/rotate" in stats else {}),
+            **({"g": f"{gravity:.2f}"} if cfg.gravity.start < 1.0 else {}),
         )
         if it % cfg.save_interval == 0 or it == cfg.iterations:
             wall = time.perf_counter() - t0
@@ -352,7 +423,8 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
             _atomic_torch_save(
                 {"alg": alg.save(), "iteration": it, "env_steps": env_steps, "wall_s": wall,
                  "config": _config_dict(cfg), "stats": stats, "command": command, "revision": code_revision,
-                 "reward_scales": env.task.scales, "history": history},
+                 "reward_scales": env.task.scales, "history": history, "gravity_scale": gravity,
+                 "gravity_drops": gravity_drops},
                 last,
             )  # fmt: skip
             writer.flush()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from dexgen.sim import constants as C
 from dexgen.sim.env import EnvConfig, HandEnv
 from dexgen.sim.hand_batch import HandBatch
 
@@ -24,6 +25,10 @@ class BenchSimConfig:
     """Task the environment runs."""
     objects: str = "train"
     """Object set or names."""
+    wrist: str = "palm_up"
+    """Wrist orientation."""
+    hand: str = C.DEFAULT_HAND
+    """Hand model (allegro or legacy)."""
     threads: int = 0
     """Threads; 0 uses every core."""
     substeps: int = 10
@@ -46,8 +51,8 @@ def _timed(fn, seconds: float) -> tuple[int, float]:
 def bench_sim(cfg: BenchSimConfig) -> dict:
     """Run both measurements; returns the result dict."""
     env_cfg = EnvConfig(
-        num_envs=cfg.envs, task=cfg.task, objects=cfg.objects, substeps=cfg.substeps,
-        num_threads=cfg.threads, seed=cfg.seed,
+        num_envs=cfg.envs, task=cfg.task, objects=cfg.objects, wrist=cfg.wrist, hand=cfg.hand,
+        substeps=cfg.substeps, num_threads=cfg.threads, seed=cfg.seed,
     )  # fmt: skip
     env = HandEnv(env_cfg)
     rng = np.random.default_rng(cfg.seed)
@@ -64,7 +69,7 @@ def bench_sim(cfg: BenchSimConfig) -> dict:
         env_step()
     env_calls, env_elapsed = _timed(env_step, cfg.seconds)
 
-    raw = HandBatch(env.env_objects, wrist=env_cfg.wrist, num_threads=cfg.threads)
+    raw = HandBatch(env.env_objects, wrist=env_cfg.wrist, hand=env_cfg.hand, num_threads=cfg.threads)
     raw_env = HandEnv(replace(env_cfg, num_envs=cfg.envs))  # same grasps and randomization draws as the env start
     raw.batch.state[:] = raw_env.sims.batch.state
     raw.models[:] = raw_env.sims.models

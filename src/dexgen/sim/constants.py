@@ -3,8 +3,16 @@
 from pathlib import Path
 
 ASSETS_DIR = Path(__file__).parent / "assets"
-HAND_XML = ASSETS_DIR / "hand.xml"
-GRASP_DIR = ASSETS_DIR / "grasps"
+HANDS = {"legacy": ASSETS_DIR / "hand.xml", "allegro": ASSETS_DIR / "allegro_hand.xml"}
+"""Hand models by name. ``allegro`` follows the Allegro Hand v4's published kinematics; ``legacy`` is the earlier
+Allegro-like hand (fingers abduct about the palm normal, a different thumb, no finger-finger collisions) that the
+shipped experts and models were trained on, kept until their retrained successors ship."""
+DEFAULT_HAND = "legacy"
+"""The hand of every environment, expert and model whose configuration or record names none."""
+GRASP_DIRS = {"legacy": ASSETS_DIR / "grasps", "allegro": ASSETS_DIR / "grasps_allegro"}
+"""Shipped grasp caches by hand name (``<dir>/<wrist>/<object>.npz``)."""
+HAND_XML = HANDS[DEFAULT_HAND]
+GRASP_DIR = GRASP_DIRS[DEFAULT_HAND]
 DEFAULT_WRIST = "palm_up"
 """The wrist orientation of shipped experts and models whose names carry none, and of records that predate it."""
 
@@ -34,3 +42,12 @@ OPEN_POSE = (
     0.4, 0.2, 0.1, 0.1,
 )  # fmt: skip
 """Joint positions of an open hand, radians, in JOINT_NAMES order."""
+
+GRASP_CLOSING = {
+    "legacy": ((-0.25, 0.5, 0.5, 0.3) * 3 + (0.9, 0.0, 0.3, 0.2), (0.25, 1.6, 1.7, 1.6) * 3 + (1.396, 1.1, 1.6, 1.7)),
+    "allegro": ((-0.4, 0.5, 0.5, 0.3, -0.25, 0.5, 0.5, 0.3, -0.1, 0.5, 0.5, 0.3, 0.4, 0.4, 0.6, 0.4),
+                (0.1, 1.6, 1.7, 1.6, 0.25, 1.6, 1.7, 1.6, 0.4, 1.6, 1.7, 1.6, 1.396, 1.163, 1.644, 1.719)),
+}  # fmt: skip
+"""Per hand, the (lower, upper) box of finger targets, radians, JOINT_NAMES order, from which grasp generation
+draws targets that close the digits over the palm: for the Allegro, index and ring roll toward the middle finger
+and the thumb opposes them (its tip within 3 cm of the grasp centre for most draws)."""

@@ -45,6 +45,8 @@ class EnvConfig:
     curriculum toward the objects that drop most. Empty: equal shares."""
     wrist: str = "palm_up"
     """Wrist orientation: palm_up, palm_down or sideways."""
+    hand: str = C.DEFAULT_HAND
+    """Hand model: allegro (the Allegro Hand v4's kinematics) or legacy (the hand the shipped models know)."""
     substeps: int = 10
     """Physics steps (5 ms each) per control step: 10 gives 20 Hz control."""
     episode_seconds: float = 20.0
@@ -68,6 +70,8 @@ class EnvConfig:
     observation: otherwise a policy sees the object's shape only through the grasp."""
 
     def __post_init__(self) -> None:
+        if self.hand not in C.HANDS:
+            raise ValueError(f"unknown hand {self.hand!r}; expected one of {', '.join(C.HANDS)}")
         if self.num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {self.num_envs}")
         if self.substeps < 1:
@@ -104,11 +108,14 @@ class HandEnv:
         weights = parse_object_weights(cfg.object_weights, objects)
         self.env_objects = objects_of_envs(objects, cfg.num_envs, weights=weights)
         root = Path(cfg.grasp_dir) if cfg.grasp_dir else None
-        self.grasps: dict[str, GraspCache] = {o.name: load_grasps(o.name, cfg.wrist, root=root) for o in objects}
-        self.sims = HandBatch(self.env_objects, wrist=cfg.wrist, num_threads=cfg.num_threads)
+        self.grasps: dict[str, GraspCache] = {o.name: load_grasps(o.name, cfg.wrist, root=root, hand=cfg.hand)
+                                                   for o in objects}  # fmt: skip
+        self.sims = HandBatch(self.env_objects, wrist=cfg.wrist, hand=cfg.hand, num_threads=cfg.num_threads)
         self.task = make_task(cfg.task, cfg.num_envs, task_config)
         self.randomizer = DomainRandomizer(self.sims, cfg.randomization)
         self.rng = np.random.default_rng(cfg.seed)
+        self.gravity_scale = 1.0
+        """Gravity as a share of the nominal (``set_gravity_scale``)."""
 
         self.num_envs = cfg.num_envs
         self.num_actions = C.NUM_JOINTS
@@ -133,6 +140,17 @@ class HandEnv:
         self.reset()
 
     # ---- episodes -----------------------------------------------------------------------------------------------
+
+    def set_gravity_scale(self, scale: float) -> None:
+        """Scale gravity in every simulation to ``scale`` times its nominal value (a curriculum trains at reduced
+        gravity first); 1 restores it."""
+        if not (np.isfinite(scale) and 0.0 <= scale <= 1.0):
+            raise ValueError(f"gravity scale must be in [0, 1], got {scale}")
+        for model, base in zip(self.sims.models, self.sims.base_models):
+            model.opt.gravity[:] = base.opt.gravity * scale
+        self.sims.models_changed()
+        self.gravity_scale = float(scale)
+
     def sample_grasp_q(self, ids: np.ndarray, rng: np.random.Generator, *, away_from: np.ndarray | None = None,
                        min_distance: float = 0.0) -> np.ndarray:  # fmt: skip
         """(n, 16) joint positions of random cached grasps of each environment's object, radians. With

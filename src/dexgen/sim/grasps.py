@@ -47,6 +47,8 @@ class GraspCache:
     """(G, 4) object orientation (w, x, y, z), palm frame."""
     meta: dict = field(default_factory=dict)
     """How the cache was made: command, seed, code revision, generation statistics."""
+    hand: str = C.DEFAULT_HAND
+    """The hand model the grasps were made with (``constants.HANDS``)."""
 
     def __len__(self) -> int:
         return len(self.hand_q)
@@ -60,22 +62,25 @@ class GraspCache:
                 targets=self.targets,
                 object_pos=self.object_pos,
                 object_quat=self.object_quat,
-                meta=np.array(json.dumps({"object": self.object_name, "wrist": self.wrist, **self.meta})),
+                meta=np.array(json.dumps({"object": self.object_name, "wrist": self.wrist, "hand": self.hand,
+                                          **self.meta})),  # fmt: skip
             )
 
 
-def cache_path(object_name: str, wrist: str, *, root: Path | None = None) -> Path:
-    """Where the cache of ``object_name`` in ``wrist`` orientation lives."""
-    return (root or C.GRASP_DIR) / wrist / f"{object_name}.npz"
+def cache_path(object_name: str, wrist: str, *, root: Path | None = None, hand: str = C.DEFAULT_HAND) -> Path:
+    """Where the cache of ``object_name`` in ``wrist`` orientation lives (``root`` None: the shipped caches of
+    ``hand``)."""
+    return (root or C.GRASP_DIRS[hand]) / wrist / f"{object_name}.npz"
 
 
-def load_grasps(object_name: str, wrist: str, *, root: Path | None = None) -> GraspCache:
-    """Load and validate a cache; a GraspCacheError with a one-line reason otherwise."""
-    path = cache_path(object_name, wrist, root=root)
+def load_grasps(object_name: str, wrist: str, *, root: Path | None = None, hand: str = C.DEFAULT_HAND) -> GraspCache:
+    """Load and validate a cache of ``hand``; a GraspCacheError with a one-line reason otherwise."""
+    path = cache_path(object_name, wrist, root=root, hand=hand)
     if not path.exists():
+        hand_flag = "" if hand == C.DEFAULT_HAND else f" --hand {hand}"
         raise GraspCacheError(
-            f"no grasp cache for object {object_name!r} ({wrist}) at {path}; "
-            f"create it with: dexgen grasps generate --objects {object_name} --wrist {wrist}"
+            f"no grasp cache for object {object_name!r} ({wrist}, {hand} hand) at {path}; "
+            f"create it with: dexgen grasps generate --objects {object_name} --wrist {wrist}{hand_flag}"
         )
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -94,8 +99,11 @@ def load_grasps(object_name: str, wrist: str, *, root: Path | None = None) -> Gr
         raise GraspCacheError(f"grasp cache {path} is empty")
     if meta.get("object") != object_name or meta.get("wrist") != wrist:
         raise GraspCacheError(f"grasp cache {path} was made for {meta.get('object')!r} ({meta.get('wrist')})")
-    meta = {k: v for k, v in meta.items() if k not in ("object", "wrist")}
-    return GraspCache(object_name, wrist, meta=meta, **arrays)
+    made_for = meta.get("hand", C.DEFAULT_HAND)  # caches from before the hand was recorded are the default hand's
+    if made_for != hand:
+        raise GraspCacheError(f"grasp cache {path} was made for the {made_for} hand, not {hand}")
+    meta = {k: v for k, v in meta.items() if k not in ("object", "wrist", "hand")}
+    return GraspCache(object_name, wrist, meta=meta, hand=hand, **arrays)
 
 
 # ---- generation ---------------------------------------------------------------------------------------------------
@@ -141,10 +149,9 @@ def _resting_orientations(obj: ObjectSpec, rng: np.random.Generator, n: int) -> 
     return q, half
 
 
-def _closing_targets(rng: np.random.Generator, n: int, joint_range: np.ndarray) -> np.ndarray:
-    """(n, 16) random finger targets that curl the fingers and thumb over the palm, radians."""
-    lo = np.array([-0.25, 0.5, 0.5, 0.3] * 3 + [0.9, 0.0, 0.3, 0.2])
-    hi = np.array([0.25, 1.6, 1.7, 1.6] * 3 + [1.396, 1.1, 1.6, 1.7])
+def _closing_targets(rng: np.random.Generator, n: int, joint_range: np.ndarray, hand: str) -> np.ndarray:
+    """(n, 16) random finger targets that curl the fingers and thumb of ``hand`` over the palm, radians."""
+    lo, hi = (np.array(x) for x in C.GRASP_CLOSING[hand])
     return np.clip(rng.uniform(lo, hi, (n, C.NUM_JOINTS)), joint_range[:, 0], joint_range[:, 1])
 
 
@@ -152,6 +159,7 @@ def generate_grasps(
     obj: ObjectSpec,
     *,
     wrist: str = "palm_up",
+    hand: str = C.DEFAULT_HAND,
     seed: int = 0,
     config: GraspGenConfig = GraspGenConfig(),
     num_threads: int = 0,
@@ -160,13 +168,13 @@ def generate_grasps(
     """Sample, settle and filter grasps of ``obj``; returns the kept ones (possibly fewer than ``config.keep``)."""
     rng = np.random.default_rng(seed)
     n = config.candidates
-    sims = HandBatch([obj] * n, wrist=wrist, num_threads=num_threads)
+    sims = HandBatch([obj] * n, wrist=wrist, hand=hand, num_threads=num_threads)
     ids = np.arange(n)
     quat, half = _resting_orientations(obj, rng, n)
     pos = np.column_stack(
         (rng.uniform(-0.015, 0.03, n), rng.uniform(-0.015, 0.015, n), C.PALM_HALF_THICKNESS + half + 0.001)
     )
-    targets = _closing_targets(rng, n, sims.index.joint_range)
+    targets = _closing_targets(rng, n, sims.index.joint_range, hand)
     open_q = np.tile(np.array(C.OPEN_POSE), (n, 1))
     # Palm up, gravity seats the object on the palm while the fingers close; in other orientations the fingers
     # close without gravity, which is switched on for the hold test.
@@ -210,7 +218,7 @@ def generate_grasps(
     return GraspCache(
         obj.name, wrist, rec_q[kept], targets[kept], rec_pos[kept], rec_quat[kept] / np.linalg.norm(
             rec_quat[kept], axis=-1, keepdims=True
-        ), meta=meta,
+        ), meta=meta, hand=hand,
     )  # fmt: skip
 
 
@@ -229,10 +237,12 @@ def check_grasps(
     by_wrist: dict[str, list[GraspCache]] = {}
     for c in caches:
         by_wrist.setdefault(c.wrist, []).append(c)
+    if len({c.hand for c in caches}) > 1:
+        raise ValueError("check_grasps: the caches are of different hands; check each hand's on its own")
     per_object: dict[str, dict] = {}
     for wrist, group in by_wrist.items():
         objs = [objects[c.object_name] for c in group for _ in range(len(c))]
-        sims = HandBatch(objs, wrist=wrist, num_threads=num_threads)
+        sims = HandBatch(objs, wrist=wrist, hand=group[0].hand, num_threads=num_threads)
         cat = {k: np.concatenate([getattr(c, k) for c in group]) for k in _ARRAYS}
         sims.set_state(np.arange(len(objs)), **cat)
         held = np.ones(len(objs), dtype=bool)

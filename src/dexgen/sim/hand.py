@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -46,9 +47,16 @@ def _lookat_xyaxes(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> list[
     return [*x, *y]
 
 
-def build_spec(obj: ObjectSpec, *, wrist: str = "palm_up") -> mujoco.MjSpec:
-    """An editable spec of the hand with ``obj`` resting near the grasp centre."""
-    spec = mujoco.MjSpec.from_file(str(C.HAND_XML))
+def hand_xml(hand: str) -> Path:
+    """The MJCF file of a hand model by name (``constants.HANDS``); a ValueError naming the choices otherwise."""
+    if hand not in C.HANDS:
+        raise ValueError(f"unknown hand {hand!r}; expected one of {', '.join(C.HANDS)}")
+    return C.HANDS[hand]
+
+
+def build_spec(obj: ObjectSpec, *, wrist: str = "palm_up", hand: str = C.DEFAULT_HAND) -> mujoco.MjSpec:
+    """An editable spec of the hand (``constants.HANDS``) with ``obj`` resting near the grasp centre."""
+    spec = mujoco.MjSpec.from_file(str(hand_xml(hand)))
     quat = wrist_quat(wrist)
     palm = spec.body(C.PALM_BODY)
     palm.quat = quat
@@ -82,9 +90,9 @@ def build_spec(obj: ObjectSpec, *, wrist: str = "palm_up") -> mujoco.MjSpec:
 
 
 @functools.lru_cache(maxsize=64)
-def build_model(obj: ObjectSpec, *, wrist: str = "palm_up") -> mujoco.MjModel:
+def build_model(obj: ObjectSpec, *, wrist: str = "palm_up", hand: str = C.DEFAULT_HAND) -> mujoco.MjModel:
     """The compiled model of the hand with ``obj``. Cached: copy it before editing (``copy.copy``)."""
-    return build_spec(obj, wrist=wrist).compile()
+    return build_spec(obj, wrist=wrist, hand=hand).compile()
 
 
 class ModelIndex:
@@ -115,6 +123,6 @@ class ModelIndex:
         self.geom_finger = np.array([C.FINGERS.index(p) if p in C.FINGERS else -1 for p in prefixes])
 
 
-def joint_range() -> np.ndarray:
+def joint_range(hand: str = C.DEFAULT_HAND) -> np.ndarray:
     """(16, 2) lower and upper joint limits of the hand, radians, JOINT_NAMES order (the same for every object)."""
-    return ModelIndex(build_model(resolve_objects("train")[0])).joint_range.copy()
+    return ModelIndex(build_model(resolve_objects("train")[0], hand=hand)).joint_range.copy()

@@ -31,12 +31,14 @@ class HandBatch:
         palm_rot: (3, 3) palm orientation in the world; palm_pos: (3,) palm position in the world, metres.
     """
 
-    def __init__(self, objects: Sequence[ObjectSpec], *, wrist: str = "palm_up", num_threads: int = 0):
+    def __init__(self, objects: Sequence[ObjectSpec], *, wrist: str = "palm_up", hand: str = C.DEFAULT_HAND,
+                 num_threads: int = 0):  # fmt: skip
         if len(objects) == 0:
             raise ValueError("HandBatch needs at least one simulation")
         self.objects = tuple(objects)
         self.wrist = wrist
-        self.base_models = [build_model(o, wrist=wrist) for o in self.objects]
+        self.hand = hand
+        self.base_models = [build_model(o, wrist=wrist, hand=hand) for o in self.objects]
         self.models = [copy.copy(m) for m in self.base_models]
         self.index = ModelIndex(self.models[0])
         self.batch = mujoco.batch.Batch(self.models[0], nsim=len(objects), nthread=num_threads, persistent=True)

@@ -58,12 +58,34 @@ def joint_rms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean((a - b) ** 2, axis=-1))
 
 
-def _parse_axes(spec: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+def parse_axis_vector(spec: str) -> np.ndarray | None:
+    """The unit vector of an axis given as three numbers "x,y,z" (palm frame), None when ``spec`` is not three
+    numbers; a ValueError for a zero-length or non-finite vector."""
+    parts = spec.split(",")
+    if len(parts) != 3:
+        return None
+    try:
+        v = np.array([float(p) for p in parts])
+    except ValueError:
+        return None
+    norm = np.linalg.norm(v)
+    if not np.isfinite(v).all() or norm < 1e-9:
+        raise ValueError(f"axis {spec!r} must be a finite vector of nonzero length")
+    return v / norm
+
+
+def _parse_axes(spec: str, allowed: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Axis names and (K, 3) unit vectors of an axes spec: 'all', a comma list of ``allowed`` names, or one axis as
+    three numbers "x,y,z" (rotation only: ``allowed`` holds all six signed axes)."""
+    vector = parse_axis_vector(spec) if len(allowed) == len(AXES) else None
+    if vector is not None:
+        return (spec,), vector[None]
     names = tuple(allowed) if spec == "all" else tuple(a.strip() for a in spec.split(","))
     for a in names:
         if a not in allowed:
-            raise ValueError(f"unknown axis {a!r}; expected 'all' or a comma-separated list of {', '.join(allowed)}")
-    return names
+            raise ValueError(f"unknown axis {a!r}; expected 'all' or a comma-separated list of {', '.join(allowed)}"
+                             + (" or three numbers x,y,z" if len(allowed) == len(AXES) else ""))  # fmt: skip
+    return names, np.array([AXES[a] for a in names])
 
 
 class Task:
@@ -109,7 +131,11 @@ class RotateConfig:
     """Rotation about a signed palm-frame axis."""
 
     axes: str = "+z"
-    """Axis per episode, drawn uniformly: 'all' or a comma-separated subset of +x,-x,+y,-y,+z,-z."""
+    """Axis per episode, drawn uniformly: 'all', a comma-separated subset of +x,-x,+y,-y,+z,-z, or one axis given
+    as three numbers x,y,z (normalized)."""
+    sphere_share: float = 0.0
+    """Share of episodes whose axis is instead drawn uniformly over the unit sphere (the rest from ``axes``, which
+    are thereby over-represented): one policy conditioned on the axis learns to turn about any."""
     angvel_clip: float = 0.5
     """Rotation reward saturates at this angular velocity about the axis, rad/s."""
     overspeed_limit: float = 1.0
@@ -136,18 +162,27 @@ class RotateConfig:
 
 
 class AxisTask(Task):
-    """A task commanded by a signed palm axis drawn per episode from ``config.axes``. Command: the unit axis (3)."""
+    """A task commanded by a unit palm-frame axis drawn per episode: one of ``config.axes``, or with probability
+    ``config.sphere_share`` (where the config has it) a uniform draw over the sphere. Command: the unit axis (3)."""
 
     command_dim = 3
     allowed_axes: tuple[str, ...] = tuple(AXES)
 
     def __init__(self, config, num_envs: int):
         super().__init__(config, num_envs)
-        self.axis_names = _parse_axes(config.axes, self.allowed_axes)
-        self.axis_vectors = np.array([AXES[a] for a in self.axis_names])
+        self.axis_names, self.axis_vectors = _parse_axes(config.axes, self.allowed_axes)
+        self.sphere_share = float(getattr(config, "sphere_share", 0.0))
+        if not 0.0 <= self.sphere_share <= 1.0:
+            raise ValueError(f"sphere_share must be in [0, 1], got {self.sphere_share}")
 
     def reset(self, ids, rng, env) -> None:
-        self.command[ids] = self.axis_vectors[rng.integers(len(self.axis_names), size=len(ids))]
+        axes = self.axis_vectors[rng.integers(len(self.axis_names), size=len(ids))]
+        if self.sphere_share > 0.0:
+            on_sphere = rng.random(len(ids)) < self.sphere_share
+            v = rng.normal(size=(len(ids), 3))
+            v /= np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+            axes = np.where(on_sphere[:, None], v, axes)
+        self.command[ids] = axes
 
 
 class RotateTask(AxisTask):

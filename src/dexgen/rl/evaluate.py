@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import tyro
 
-from dexgen.rl.expert import Expert
+from dexgen.rl.expert import Expert, shipped_expert_path
+from dexgen.rl.run_expert import expert_from_checkpoint
 from dexgen.rl.train import TrainExpertConfig, make_env
 from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.env import HandEnv
@@ -98,15 +100,9 @@ def _summary(hold_s, drop, progress, success, seconds, reach_s) -> dict:
 
 def load_expert_for_eval(cfg: EvalExpertConfig) -> Expert:
     """The expert named by ``cfg.checkpoint``: shipped weights when None, a run checkpoint (.pt) or weights."""
-    from pathlib import Path
-
-    from dexgen.rl.expert import shipped_expert_path
-
     if cfg.checkpoint is None:
         return Expert.load(shipped_expert_path(cfg.task, cfg.axis, cfg.wrist or DEFAULT_WRIST))
     if cfg.checkpoint.endswith(".pt"):
-        from dexgen.rl.export import expert_from_checkpoint
-
         return expert_from_checkpoint(Path(cfg.checkpoint))
     return Expert.load(cfg.checkpoint)
 

@@ -1,4 +1,4 @@
-from dexgen.controller.bench import BenchControllerConfig, bench_controller
+from dexgen.eval.controller_bench import BenchControllerConfig, bench_controller
 from dexgen.model.checkpoint import save_model
 from model_helpers import tiny_model
 

@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,24 @@ def test_wilson_interval():
     assert wilson_interval(0, 80)[0] == 0.0 and wilson_interval(80, 80)[1] == pytest.approx(1.0)
     assert wilson_interval(0, 0) == (0.0, 1.0)
     assert wilson_interval(32, 320)[1] - wilson_interval(32, 320)[0] < hi - lo  # more episodes, narrower
+
+
+@pytest.mark.parametrize(
+    ("drops", "episodes", "percent"),
+    [(112, 1280, (7.3, 10.4)), (74, 720, (8.3, 12.7)), (25, 320, (5.3, 11.3)), (21, 224, (6.2, 13.9))],
+)
+def test_wilson_interval_gives_the_published_figures(drops, episodes, percent):
+    """The intervals in docs/results.md, computed before scipy's interval replaced a hand-written one."""
+    assert tuple(round(100 * x, 1) for x in wilson_interval(drops, episodes)) == percent
+
+
+def test_wilson_interval_is_the_score_interval():
+    z = 1.959963984540054  # the normal distribution's 97.5 % point
+    for k, n in [(0, 1), (1, 3), (9, 80), (40, 80), (112, 1280), (999, 1000)]:
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        assert wilson_interval(k, n) == pytest.approx((max(0.0, centre - half), min(1.0, centre + half)), abs=1e-12)
 
 
 def test_an_expert_that_sees_the_shape_code_is_evaluated_with_it(tmp_path):

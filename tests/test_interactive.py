@@ -15,7 +15,7 @@ def test_parse_keys():
         parse_keys("z")
 
 
-def test_scripted_session_records_a_replayable_trajectory(tmp_path):
+def test_scripted_teleop_records_a_replayable_trajectory(tmp_path):
     rec = tmp_path / "rec.npz"
     out = run_teleop(TeleopConfig(method="raw", keys="0:z,0:+,5:r", seconds=0.5, record=str(rec)))
     assert out["command"] == "rotate about -z at 0.25 rad/s"
@@ -25,7 +25,7 @@ def test_scripted_session_records_a_replayable_trajectory(tmp_path):
     assert np.isfinite(recording.tips).all()
 
 
-def test_guided_session_and_replay_in_eval(tmp_path, capsys):
+def test_guided_teleop_and_replay_in_eval(tmp_path, capsys):
     rec = tmp_path / "rec.npz"
     assert main(["teleop", "--keys", "0:z,0:+", "--seconds", "0.3", "--record", str(rec), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["method"] == "guided"

@@ -193,7 +193,10 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "eval-pool": ("dexgen.eval.pool:PoolConfig", "dexgen.eval.pool:run_pool"),
     "demo": ("dexgen.eval.demo:DemoConfig", "dexgen.eval.demo:run_demo"),
     "teleop": ("dexgen.teleop.interactive:TeleopConfig", "dexgen.teleop.interactive:run_teleop"),
-    "bench controller": ("dexgen.controller.bench:BenchControllerConfig", "dexgen.controller.bench:bench_controller"),
+    "bench controller": (
+        "dexgen.eval.controller_bench:BenchControllerConfig",
+        "dexgen.eval.controller_bench:bench_controller",
+    ),
 }
 """Command words -> (config class, runner taking the config), either given directly or as "module:name" so that
 heavy imports (torch, mujoco) stay out of ``dexgen --help``."""

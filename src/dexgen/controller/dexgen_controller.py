@@ -41,30 +41,25 @@ from dexgen.sim.tasks import AXES
 
 DEFAULT_INTENT_MODES = ("rotate+z", "rotate-z")
 """The rotation primitives mode_from_intent chooses among for a model whose record does not list its training
-data's primitives (the models shipped before it did were trained on these)."""
+data's primitives (a record written before ``dexgen train`` stored them)."""
 TIPS = slice(32, 44)
 TARGETS = slice(16, 32)
 GUIDED_ALPHA = 0.45
-"""The guidance strength of the evaluated (and shipped) guided method, chosen on development seeds 4-5 of the full
-evaluation suite (α 0.3: 15.7x holding, 30 % progress; 0.45: 13.6x, 40 %) and then measured on seeds 1-3 (the
-README); ``dexgen eval``, ``dexgen demo``, ``dexgen teleop`` and ``dexgen bench controller`` default to it."""
+"""The guidance strength of the evaluated (and shipped) guided method: 0.3 held objects longer and turned them
+less (docs/results.md). ``dexgen eval``, ``dexgen demo``, ``dexgen teleop`` and ``dexgen bench controller``
+default to it."""
 GUIDED_RIGID_ALPHA_SCALE = 0.1
-"""The guided method's multiplier of α for commands read as rigid turns (with a model given the mode), chosen on
-development seeds 4-5 of the full suite (1: 12.8x holding, 43 % progress, the kinematic source turning at
-0.047 rad/s; 0.1: 13.6x, 49 %, 0.110 rad/s) and then measured on seeds 1-3 (the README)."""
+"""The guided method's multiplier of α for commands read as rigid turns (with a model given the mode): weakly
+guided, a rigid command turns the object 2-3x faster (``ControllerConfig.rigid_alpha_scale``; docs/results.md)."""
 GUIDED_COMMAND_GAIN = 1.5
-"""The guided method's motion scaling of the command (``ControllerConfig.command_gain``), chosen on the full
-evaluation suite's fresh seeds 11-20, pooled (gain 1: 16.0x holding, 36 % of the expert's progress; 1.5: 12.3x,
-49 %; on seeds 1-10 14.8x, 47 % and 11.1x, 52 %); ``dexgen eval``, ``dexgen demo`` and ``dexgen teleop`` default
-to it (2026-12-05; gain 1 before). 1.75 turned objects a little faster and dropped them sooner (pooled over seeds
-11-25: 9.2x, 51 % against 1.5's 11.2x, 49 %)."""
+"""The guided method's motion scaling of the command (``ControllerConfig.command_gain``): a larger gain trades
+holding for progress along one curve, and 1.5 is the point that keeps both near their targets (docs/results.md).
+``dexgen eval``, ``dexgen demo`` and ``dexgen teleop`` default to it."""
 GUIDED_TRANSLATION_WEIGHT = 0.5
 """The guided method's factor on the command's common fingertip translation
-(``ControllerConfig.translation_weight``), chosen on the quick suite's seeds 1-6, pooled (1: 8.5x holding, 48 % of
-the expert's progress; 0.5: 10.7x, 60 %; 0: 11.1x, 43 %), then checked on the full suite's fresh seeds 41-45 (0.5:
-14.35x, 70 %; 1 on the same seeds: 13.96x, 65 %) and 46-50 (11.7x, 55 %; 1: 11.1x, 67 %): on the full suite it
-makes no measurable difference (pooled 41-50: 12.6x, 62 % against 12.3x, 63 %). ``dexgen eval``, ``dexgen demo``,
-``dexgen reached-states`` and ``dexgen teleop`` default to it (2026-12-05, stop 38; 1 before)."""
+(``ControllerConfig.translation_weight``): halving a drift of all four fingertips one way raised holding and
+progress on the quick suite and made no measurable difference on the full one (docs/results.md). ``dexgen eval``,
+``dexgen demo``, ``dexgen reached-states`` and ``dexgen teleop`` default to it."""
 GUIDED_CANDIDATES = 8
 """Plans per decision of the guided method for a model with a rotation predictor (best of 8)."""
 
@@ -79,8 +74,7 @@ class ControllerConfig:
     """Factor on every command's fingertip motion before anything reads it (guidance, intent, mode, ranking):
     motion scaling, as teleoperation consoles offer. A guided plan is a compromise between the prior and the
     command, so the hand turns the object slower than the command asks; a gain above 1 asks for more to get
-    closer to what was meant. 1: the command as given (1.5 turned objects faster on faithful commands and dropped
-    them sooner on drifting ones, docs/results.md; the evaluated method uses ``GUIDED_COMMAND_GAIN``, 1.5)."""
+    closer to what was meant. 1: the command as given (the evaluated method uses ``GUIDED_COMMAND_GAIN``)."""
     translation_weight: float = 1.0
     """Factor on the command's common translation (the mean displacement of its four fingertips at each horizon
     step), applied with ``command_gain`` before anything reads the command: 1 keeps the command as given, 0 keeps
@@ -111,8 +105,8 @@ class ControllerConfig:
     50 decisions, 2.5 s at 20 Hz). A command of expert-like finger gaiting turns the object back and forth within
     its 0.4 s horizon, so a single reading points against the commanded turn in a quarter to a third of decisions,
     while an operator's intent holds for seconds. A rigid reading (of a rigid turn) is exact and used as it is, so
-    a keyboard reversal takes effect at once. Off in the evaluated method: at 0.98 the full suite's seeds 1-8,
-    pooled, gave 47 % of the expert's progress (95 % interval 40-54 %) against 49 % (43-56 %) without it."""
+    a keyboard reversal takes effect at once. Off in the evaluated method, where it did not raise progress
+    (docs/results.md)."""
     ranking: str = "closest"
     """How best-of-candidates compares a plan's predicted rotation with the intended one: closest (the nearest) or
     onward (as closest, but turning further than asked along the intended axis is not penalized; see
@@ -162,8 +156,7 @@ class ControllerConfig:
     the denoiser's prediction given the mode is pushed away from its prediction given the unknown mode by this
     factor (1: off; above 1 makes a plan more of what the primitive is, e.g. turning faster). Decisions sampled
     with the unknown mode are unaffected; the denoiser runs twice per step where it is not 1. Off in the evaluated
-    method: 2 gave 36 % of the expert's progress on the full suite's development seeds 4-5, where the method
-    without it was chosen at 49 % (docs/results.md)."""
+    method, where 2 lowered progress (docs/results.md)."""
     workspace_radius: float = 0.0
     """Extra guidance keeping the fingertips within this many metres of the grasp centre (0: off)."""
     workspace_weight: float = 1.0

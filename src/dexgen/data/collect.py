@@ -12,7 +12,7 @@ killed at any moment and restarted with ``resume`` loses no committed episode: a
 with the number of episodes already in the file, so it draws new episodes rather than the lost round's again.
 Each worker steps an equal share of the transitions still needed, then ends its open episodes there (as time-outs)
 and stops: so a collection steps about as many transitions as it writes, instead of throwing away the half-finished
-episodes of every simulation at the end (about half an episode per simulation, which was 40 % of a 30k run).
+episodes of every simulation at the end (about half an episode per simulation, a large share of a small run).
 
 With ``backend="ray"`` the same workers (the same rollouts, seeded the same way) run as Ray actors
 (``CollectWorker``) on a local Ray instance or a cluster; each call steps a worker's rollouts ``RAY_CHUNK_STEPS``

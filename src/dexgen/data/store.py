@@ -3,7 +3,7 @@
 File layout (``dexgen.data.schema`` documents every field)::
 
     /                     attrs: schema_version, schema (JSON), control_hz, primitives, command, seed, revision,
-                                 created, history (JSON list of writing sessions), and any collector metadata
+                                 created, history (JSON list of the runs that wrote to it), and any collector metadata
     /steps/<field>        (N, *shape) one row per control step, chunked, gzip-compressed, resizable
     /episodes/<field>     (E,) one row per episode (object_name, wrist)
     /episode_ends         (E,) int64, exclusive end row of each episode: the commit point

@@ -36,10 +36,9 @@ UNRECORDED = {
     "rigid_follow_weight": 0.0,
 }
 """What a setting missing from an older run's record was: the behaviour before the setting existed (a setting
-added later must be listed here, or runs from before it will not pool with runs after it). The command gain's
-default has been 1.5 since 2026-12-05; every run since records it. Runs record the model's ``model_sha256`` since
-the shipped palm-down model changed (2026-12-05): an older run has none, so it pools only with older runs (of one
-``checkpoint`` path), never with a run of known weights."""
+added later must be listed here, or runs from before it will not pool with runs after it). A run that records
+no ``model_sha256`` (one older than that key) pools only with runs that record none either (of one ``checkpoint``
+path), never with a run of known weights."""
 
 
 class PoolError(ValueError):

@@ -129,11 +129,10 @@ class EvalConfig:
     command_gain: float = GUIDED_COMMAND_GAIN
     """Factor on the command's fingertip motion in the guided method (motion scaling; following error is still
     measured against the command as given; see ``ControllerConfig.command_gain``; default the evaluated method's,
-    ``GUIDED_COMMAND_GAIN``; runs before 2026-12-05 used 1)."""
+    ``GUIDED_COMMAND_GAIN``)."""
     translation_weight: float = GUIDED_TRANSLATION_WEIGHT
     """Factor on the common translation of the command's fingertips in the guided method (1: as given, 0: removed;
-    see ``ControllerConfig.translation_weight``; default the evaluated method's, ``GUIDED_TRANSLATION_WEIGHT``;
-    runs before 2026-12-05's stop 38 used 1)."""
+    see ``ControllerConfig.translation_weight``; default the evaluated method's, ``GUIDED_TRANSLATION_WEIGHT``)."""
     risk_threshold: float | None = None
     """Guided method, for a model with a drop-risk critic (``dexgen train-risk``): decide as a hold, ignoring the
     command, where the critic's probability of a drop within its window exceeds this (see

@@ -53,7 +53,7 @@ class ModelConfig:
     rotation_noise: float = 0.5
     """Largest standard deviation of the Gaussian noise added to the normalized Δx the rotation predictor sees in
     training (drawn uniformly per window). Guidance evaluates it on denoising estimates, and the gradient of a
-    predictor fitted to clean motion only is exploited: in a trial it turned objects the wrong way."""
+    predictor fitted to clean motion only is exploited: it turned objects the wrong way."""
     risk_hidden: int = 0
     """Width of the drop-risk critic: the probability that the object leaves the hand within ``risk_window``
     control steps, from the observation history alone (the controller's ``risk_threshold`` reads it); 0: no

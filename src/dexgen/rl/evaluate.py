@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import tyro
+from scipy.stats import binomtest
 
-from dexgen.rl.expert import Expert
+from dexgen.rl.expert import Expert, shipped_expert_path
+from dexgen.rl.run_expert import expert_from_checkpoint
 from dexgen.rl.train import config_from_dict, make_env
 from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.env import HandEnv
@@ -68,17 +71,14 @@ def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, s
     return env
 
 
-def wilson_interval(successes: int, trials: int, *, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval (95 % for z = 1.96) of a rate of ``successes`` in ``trials``: with the 80 or so
-    episodes of an expert's evaluation a drop rate is known to several points, and a target of 10 % needs the
-    interval, not the point."""
+def wilson_interval(successes: int, trials: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a rate of ``successes`` in ``trials`` (scipy's ``binomtest``): with the few
+    hundred episodes of an expert's evaluation a drop rate is known to a few points, and a target of 10 % needs
+    the interval, not the point. (0, 1) without trials."""
     if trials <= 0:
         return 0.0, 1.0
-    p, z2 = successes / trials, z * z
-    denom = 1.0 + z2 / trials
-    centre = (p + z2 / (2 * trials)) / denom
-    half = z * np.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / denom
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def _summary(hold_s, drop, progress, success, seconds, reach_s) -> dict:
@@ -99,15 +99,9 @@ def _summary(hold_s, drop, progress, success, seconds, reach_s) -> dict:
 
 def load_expert_for_eval(cfg: EvalExpertConfig) -> Expert:
     """The expert named by ``cfg.checkpoint``: shipped weights when None, a run checkpoint (.pt) or weights."""
-    from pathlib import Path
-
-    from dexgen.rl.expert import shipped_expert_path
-
     if cfg.checkpoint is None:
         return Expert.load(shipped_expert_path(cfg.task, cfg.axis, cfg.wrist or DEFAULT_WRIST))
     if cfg.checkpoint.endswith(".pt"):
-        from dexgen.rl.export import expert_from_checkpoint
-
         return expert_from_checkpoint(Path(cfg.checkpoint))
     return Expert.load(cfg.checkpoint)
 

@@ -72,7 +72,7 @@ class TeleopConfig:
     drop within its window a probability above this (see ``ControllerConfig.risk_threshold``); None: off (the
     evaluated method)."""
     seconds: float = 60.0
-    """Session length, seconds of simulated time (the episode restarts after a drop)."""
+    """Length of the teleoperation, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None
     """Scripted key presses instead of a window: 'STEP:KEY,...', KEY a letter, +, - or space (e.g. '0:z,0:+')."""
     checkpoint: str | None = None
@@ -80,7 +80,7 @@ class TeleopConfig:
     record: str | None = None
     """Save the executed fingertip trajectory here (.npz replay recording)."""
     video: str | None = None
-    """Render the session to this path (.mp4 or .gif)."""
+    """Render the teleoperation to this path (.mp4 or .gif)."""
     seed: int = 0
     """Seed of the grasp, physics and sampling."""
     json: bool = False

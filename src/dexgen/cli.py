@@ -19,7 +19,6 @@ dexgen teleop                         # drive the hand from the keyboard (axis a
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -200,7 +199,9 @@ def _resolve(ref):
 
 def _print_result(result: dict, *, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result, default=float))
+        from dexgen.strict_json import dumps
+
+        print(dumps(result))
         return
     from rich.console import Console
     from rich.pretty import Pretty
@@ -236,6 +237,19 @@ def _join_help_lines() -> None:
     _strings.remove_single_line_breaks = cleaned_then_joined
 
 
+def _parse(config: type, args: list[str], *, prog: str):
+    """The config that tyro parses from ``args``. A value its ``__post_init__`` refuses (a ValueError) becomes a
+    UserError with that one-line message, as errors found later are reported, instead of tyro's framed box."""
+    from tyro import _errors  # private, as `_join_help_lines`' use of tyro's internals: tyro is pinned
+
+    def refuse(event) -> None:
+        if isinstance(event, _errors.InstantiationFailure):
+            raise UserError(event.message)
+
+    with _errors.on_parse_error(refuse):
+        return tyro.cli(config, args=args, prog=prog)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _join_help_lines()
@@ -243,13 +257,16 @@ def main(argv: list[str] | None = None) -> int:
         n = len(words.split())
         if argv[:n] == words.split():
             config, runner = COMMANDS[words]
-            cfg = tyro.cli(_resolve(config), args=argv[n:], prog=f"dexgen {words}")
             start = time.perf_counter()
             try:
+                cfg = _parse(_resolve(config), argv[n:], prog=f"dexgen {words}")
                 result = _resolve(runner)(cfg)
             except (UserError, ValueError, OSError) as e:
                 print(f"dexgen {words}: error: {e}", file=sys.stderr)
                 return 2
+            except KeyboardInterrupt:
+                print(f"dexgen {words}: interrupted", file=sys.stderr)
+                return 130
             if isinstance(result, dict):
                 result.setdefault("wall_s", round(time.perf_counter() - start, 2))
                 _print_result(result, as_json=getattr(cfg, "json", False))

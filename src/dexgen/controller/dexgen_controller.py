@@ -10,7 +10,7 @@ fingertip positions relative to where the fingertips are now.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -214,6 +214,14 @@ class ControllerConfig:
         check_int("partial_noise_step", self.partial_noise_step, ge=0, optional=True)
         if self.intent_modes is not None:
             _intent_modes(self.intent_modes)
+
+
+def check_controller_settings(settings) -> None:
+    """Check the fields that ``settings`` (a dataclass, e.g. an evaluation or teleop config) shares by name with
+    ``ControllerConfig`` by making one of them (None values left at their defaults): the same values are refused
+    with the same one-line ValueError wherever they are given."""
+    shared = {f.name for f in fields(ControllerConfig)} & {f.name for f in fields(settings)}
+    ControllerConfig(**{k: getattr(settings, k) for k in sorted(shared) if getattr(settings, k) is not None})
 
 
 class DexGenController:

@@ -142,6 +142,30 @@ class CollectConfig:
     json: bool = False
     """Print one JSON object instead of a table (and no progress bar)."""
 
+    def __post_init__(self) -> None:
+        from dexgen.sim.hand import WRIST_QUATS
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise CollectError(message)
+
+        need(self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        need(self.backend == "ray" or self.ray_address is None, "--ray-address needs --backend ray")
+        need(self.transitions >= 1, f"--transitions must be at least 1, got {self.transitions}")
+        need(self.workers >= 0 and self.envs_per_worker >= 1, "--workers must be >= 0 and --envs-per-worker >= 1")
+        need(np.isfinite(self.episode_seconds) and self.episode_seconds >= 1.0 / CONTROL_HZ,
+             f"--episode-seconds must be finite and at least one control step ({1.0 / CONTROL_HZ} s), got "
+             f"{self.episode_seconds}")  # fmt: skip
+        need(self.seed >= 0, f"--seed must be non-negative, got {self.seed}")
+        need(all(np.isfinite(v) and v >= 0 for v in (self.action_noise_std, self.switch_prob_per_s)),
+             "--action-noise-std and --switch-prob-per-s must be finite and non-negative")  # fmt: skip
+        wrists = [w.strip() for w in self.wrists.split(",") if w.strip()]
+        need(bool(wrists), "--wrists names no wrist orientation")
+        for w in wrists:
+            need(w in WRIST_QUATS, f"unknown wrist orientation {w!r}; expected one of {', '.join(WRIST_QUATS)}")
+        need(self.envs_per_worker >= len(wrists),
+             f"--envs-per-worker ({self.envs_per_worker}) must be at least the number of wrists")  # fmt: skip
+
 
 # ---- experts and primitives (parent side: JSON records only, no torch) ---------------------------------------------
 def _default_expert_dir() -> Path:
@@ -538,34 +562,16 @@ def _command_line(cfg: CollectConfig) -> str:
 
 
 def _validate(cfg: CollectConfig) -> list[str]:
+    """The wrist orientations of ``cfg`` (its values checked when it was made), after checking that Ray imports for
+    the ray backend and that every object has a grasp cache in every orientation."""
     from dexgen.sim.grasps import cache_path
-    from dexgen.sim.hand import wrist_quat
     from dexgen.sim.objects import resolve_objects
 
-    if cfg.backend not in BACKENDS:
-        raise CollectError(f"--backend must be one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
     if cfg.backend == "ray":
         _import_ray()
-    elif cfg.ray_address is not None:
-        raise CollectError("--ray-address needs --backend ray")
-    if cfg.transitions < 1:
-        raise CollectError(f"--transitions must be at least 1, got {cfg.transitions}")
-    if cfg.workers < 0 or cfg.envs_per_worker < 1:
-        raise CollectError("--workers must be >= 0 and --envs-per-worker >= 1")
-    if cfg.episode_seconds < 1.0 / CONTROL_HZ:
-        raise CollectError(f"--episode-seconds must be at least one control step ({1.0 / CONTROL_HZ} s)")
-    if cfg.seed < 0:
-        raise CollectError(f"--seed must be non-negative, got {cfg.seed}")
-    if cfg.action_noise_std < 0 or cfg.switch_prob_per_s < 0:
-        raise CollectError("--action-noise-std and --switch-prob-per-s must be non-negative")
     wrists = [w.strip() for w in cfg.wrists.split(",") if w.strip()]
-    if not wrists:
-        raise CollectError("--wrists names no wrist orientation")
-    if cfg.envs_per_worker < len(wrists):
-        raise CollectError(f"--envs-per-worker ({cfg.envs_per_worker}) must be at least the number of wrists")
     objects = resolve_objects(cfg.objects)
     for w in wrists:
-        wrist_quat(w)
         for o in objects:
             path = cache_path(o.name, w, root=None if cfg.grasp_dir is None else Path(cfg.grasp_dir))
             if not path.is_file():

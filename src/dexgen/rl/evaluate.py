@@ -7,12 +7,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import tyro
 
+from dexgen.checks import check_choice, check_int, check_number, check_wrist
 from dexgen.rl.expert import Expert
 from dexgen.rl.train import TrainExpertConfig, make_env
 from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.env import HandEnv
 from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import rollout
+from dexgen.sim.tasks import TASKS
 
 
 @dataclass
@@ -42,6 +44,14 @@ class EvalExpertConfig:
     orientation; None: palm_up, or the orientation CHECKPOINT was trained in."""
     json: bool = False
     """Print one JSON object instead of a table."""
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_int("episodes", self.episodes, ge=1)
+        check_number("seconds", self.seconds, gt=0)
+        resolve_objects(self.objects)
+        check_int("threads", self.threads, ge=0)
+        check_wrist("wrist", self.wrist, optional=True)
 
 
 def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, seed: int, threads: int = 0,

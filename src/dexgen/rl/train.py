@@ -122,7 +122,7 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
     axes = {"axes": cfg.axis} if task_config is not None else {}
     task_config = (task_config or TASKS[cfg.task][1])(**axes, scales=reward_scales(cfg))
     env_cfg = EnvConfig(
-        num_envs=num_envs or cfg.envs,
+        num_envs=cfg.envs if num_envs is None else num_envs,
         task=cfg.task,
         objects=cfg.objects,
         object_weights=cfg.object_weights,

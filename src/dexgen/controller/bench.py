@@ -81,7 +81,7 @@ def _percentiles(latencies_s: list[float]) -> dict:
 def bench_controller(cfg: BenchControllerConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     path = cfg.checkpoint or shipped_model_path(cfg.wrist)
-    model = load_model(path)
+    model = load_model(path, wrist=cfg.wrist)
     frames = _frames(model, cfg, 100)
     out: dict = {"checkpoint": str(path), "wrist": cfg.wrist, "threads": torch.get_num_threads(),
                  "batch": 1, "num_inference_steps": cfg.num_inference_steps or model.cfg.num_inference_steps,

@@ -211,7 +211,8 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
         out["idm_open_loop"] = idm_open_loop(model, _dataset_of(model, cfg, "the open-loop IDM error", "idm"))
     if "intent" in parts:
         out["intent_reading"] = intent_reading(model, _dataset_of(model, cfg, "the intent reading", "intent"))
-    experts = {a.strip(): Expert.load(shipped_expert_path("rotate", a.strip(), cfg.wrist))
+    experts = {a.strip(): Expert.load(shipped_expert_path("rotate", a.strip(), cfg.wrist), task="rotate",
+                                      axis=a.strip(), wrist=cfg.wrist)
                for a in cfg.experts.split(",")}  # fmt: skip
     need_rollouts = "tracking" in parts or "controller" in parts
     for object_set in [s.strip() for s in cfg.objects.split(",") if s.strip()] if need_rollouts else []:
@@ -273,7 +274,7 @@ def run_eval_model(cfg: EvalModelConfig) -> dict:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     path = Path(cfg.checkpoint) if cfg.checkpoint else shipped_model_path(cfg.wrist or DEFAULT_WRIST)
-    model = load_model(path)
+    model = load_model(path)  # --wrist may run a model in another orientation than its data's: an analysis
     model.record["path"] = str(path)
     out = evaluate_model(model, cfg)
     if cfg.record:

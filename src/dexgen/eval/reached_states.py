@@ -99,12 +99,13 @@ def reached_states(cfg: ReachedStatesConfig, *, progress: bool = True) -> dict:
                       objects=cfg.objects, axes=cfg.axes, sources=sources, seeds=cfg.seeds, episodes=cfg.episodes,
                       seconds=cfg.seconds, wrist=cfg.wrist, sweep="", threads=cfg.threads)  # fmt: skip
     path = cfg.checkpoint or shipped_model_path(cfg.wrist)
-    model = load_model(path)
+    model = load_model(path, wrist=cfg.wrist)
     ecfg = for_model(ecfg, model, path)
     axes = [a.strip() for a in ecfg.axes.split(",") if a.strip()]
     names = [s.strip() for s in ecfg.sources.split(",") if s.strip()]
     seeds = [int(s) for s in str(ecfg.seeds).split(",") if s.strip()]
-    experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist)) for a in axes}
+    experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist), task="rotate", axis=a, wrist=cfg.wrist)
+               for a in axes}  # fmt: skip
     start = time.perf_counter()
     states: dict[str, list] = {}
     held = episodes = 0

@@ -343,7 +343,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
     seeds, sweep = parse_ints("seeds", cfg.seeds), parse_floats("sweep", cfg.sweep, ge=0)
     check_sources(cfg.sources)
     alphas = sorted({a for a in sweep if a > 0} | {cfg.alpha})
-    experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist)) for a in axes}
+    experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist), task="rotate", axis=a, wrist=cfg.wrist)
+               for a in axes}  # fmt: skip
     ik = FingertipIK()
     methods = list(METHODS) + (["partial"] if cfg.partial_noise_step is not None else [])
     results = {s: {m: Episodes([], [], []) for m in methods} for s in sources}
@@ -679,8 +680,9 @@ def run_eval(cfg: EvalConfig) -> dict:
     """The eval command."""
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    path = cfg.checkpoint or shipped_model_path(cfg.resolved().wrist)
-    model = load_model(path)
+    wrist = cfg.resolved().wrist
+    path = cfg.checkpoint or shipped_model_path(wrist)
+    model = load_model(path, wrist=wrist)
     cfg = for_model(cfg, model, path)
     start = time.perf_counter()
     run = run_suite(model, cfg)  # the bar goes to stderr, so --json output stays clean

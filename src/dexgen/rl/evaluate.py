@@ -113,7 +113,8 @@ def load_expert_for_eval(cfg: EvalExpertConfig) -> Expert:
     from dexgen.rl.expert import shipped_expert_path
 
     if cfg.checkpoint is None:
-        return Expert.load(shipped_expert_path(cfg.task, cfg.axis, cfg.wrist or DEFAULT_WRIST))
+        wrist = cfg.wrist or DEFAULT_WRIST
+        return Expert.load(shipped_expert_path(cfg.task, cfg.axis, wrist), task=cfg.task, axis=cfg.axis, wrist=wrist)
     if cfg.checkpoint.endswith(".pt"):
         from dexgen.rl.export import expert_from_checkpoint
 

@@ -119,7 +119,7 @@ def run_teleop(cfg: TeleopConfig) -> dict:
                             episode_seconds=cfg.seconds + 1.0, num_threads=1))  # fmt: skip
     source = KeyboardIntent()
     if cfg.method == "guided":
-        model = load_model(cfg.checkpoint or shipped_model_path(cfg.wrist))
+        model = load_model(cfg.checkpoint or shipped_model_path(cfg.wrist), wrist=cfg.wrist)
         moded = model.cfg.unknown_mode is not None if cfg.mode_from_intent is None else cfg.mode_from_intent
         candidates = cfg.candidates
         if candidates is None:

@@ -732,7 +732,7 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
         empty = writer.num_episodes == 0
         writer.close()
         if created and empty and not finished:  # a run that failed before its first episode leaves no file
-            Path(cfg.out).unlink(missing_ok=True)
+            writer.path.unlink(missing_ok=True)  # the file itself (the writer follows links)
 
 
 def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committer: _Committer,

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dexgen.checks import check_int, check_wrist
 from dexgen.controller.dexgen_controller import (
     GUIDED_ALPHA,
     GUIDED_CANDIDATES,
     GUIDED_RIGID_ALPHA_SCALE,
     ControllerConfig,
     DexGenController,
+    check_controller_settings,
     frame_from_policy_obs,
 )
 from dexgen.model.checkpoint import load_model, shipped_model_path
@@ -53,6 +55,13 @@ class BenchControllerConfig:
     """Seed of the recorded observations and of sampling."""
     json: bool = False
     """Print one JSON object."""
+
+    def __post_init__(self) -> None:
+        check_wrist("wrist", self.wrist)
+        check_controller_settings(self)
+        check_int("decisions", self.decisions, ge=1)
+        check_int("warmup", self.warmup, ge=0)
+        check_int("threads", self.threads, ge=1)
 
 
 def _frames(model, cfg: BenchControllerConfig, n: int) -> np.ndarray:

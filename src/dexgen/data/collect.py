@@ -35,10 +35,13 @@ targets then in force, and the raw (noisy, unscaled) action computed from it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
 import queue as queue_mod
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -488,6 +491,7 @@ def _worker_main(spec: dict, index: int, entropy: list[int], episodes: queue_mod
     """A worker process: step the rollouts and send each finished episode until it has stepped its share
     (``spec["quota"]`` transitions; then it sends ("done", index, None)), or until ``stop`` (the read end of a pipe
     that only the parent writes to) says the parent is done or gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
     try:
         rollouts = _start_rollouts(spec, index, entropy)
         episodes.put(("ready", index, None))
@@ -735,6 +739,26 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
             writer.path.unlink(missing_ok=True)  # the file itself (the writer follows links)
 
 
+@contextlib.contextmanager
+def _children_ignore_ctrl_c():
+    """Block SIGINT in this thread while the block starts processes (the fork server, on first use, and the
+    workers), which inherit the blocked signal: Ctrl-C in a terminal reaches the whole process group, and the
+    parent alone handles it (it stops the workers). A Ctrl-C during the block (received by another thread of this
+    process) is raised when the block ends, once every process it started is known."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    main = threading.current_thread() is threading.main_thread()
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum)) if main else None
+    try:
+        yield
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committer: _Committer,
                start: float) -> tuple[float, int]:  # fmt: skip
     """Collect with worker processes until the committer is done; returns startup_s and the worker count."""
@@ -745,11 +769,12 @@ def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, commi
     episodes = ctx.Queue(QUEUE_SIZE)
     procs = []
     try:
-        for w in range(workers):
-            args = (spec, w, _worker_entropy(cfg.seed, w, at_open), episodes, stop_r)
-            p = ctx.Process(target=_worker_main, args=args, daemon=True, name=f"dexgen-collect-{w}")
-            p.start()
-            procs.append(p)
+        with _children_ignore_ctrl_c():
+            for w in range(workers):
+                args = (spec, w, _worker_entropy(cfg.seed, w, at_open), episodes, stop_r)
+                p = ctx.Process(target=_worker_main, args=args, daemon=True, name=f"dexgen-collect-{w}")
+                p.start()
+                procs.append(p)
         stop_r.close()
         ready, startup_s = 0, 0.0
         while not committer.done:

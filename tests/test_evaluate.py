@@ -89,3 +89,11 @@ def test_zero_environments_are_refused_not_replaced_by_the_training_count():
                                   ("wrist", "bogus", "wrist must be one of")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
             EvalExpertConfig(**{field: value})
+
+
+def test_training_settings_are_refused_by_their_own_names():
+    for field, value, message in (("envs", -7, "envs must be at least 1, got -7"),
+                                  ("episode_seconds", float("nan"), "episode_seconds must be finite and > 0"),
+                                  ("wrist", "bogus", "wrist must be one of")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            TrainExpertConfig(**{field: value})

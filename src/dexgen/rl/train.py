@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexgen.checks import check_choice, check_int, check_number, check_wrist
 from dexgen.files import atomic_path, read_torch_checkpoint
 from dexgen.name_values import finite_float, parse_name_values
 from dexgen.provenance import revision
@@ -100,6 +101,18 @@ class TrainExpertConfig:
     continues exactly with --resume."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO settings."""
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_int("envs", self.envs, ge=1)
+        check_int("iterations", self.iterations, ge=1)
+        check_int("save_interval", self.save_interval, ge=1)
+        check_int("critic_warmup", self.critic_warmup, ge=0)
+        check_wrist("wrist", self.wrist)
+        check_number("episode_seconds", self.episode_seconds, gt=0)
+        check_number("action_scale", self.action_scale, gt=0)
+        check_int("threads", self.threads, ge=0)
+        check_number("max_minutes", self.max_minutes, ge=0)
 
     @property
     def name(self) -> str:

@@ -67,6 +67,8 @@ def test_help_joins_the_lines_of_a_multi_line_field_docstring(capsys, monkeypatc
      (["teleop", "--wrist", "bogus"], "wrist must be one of palm_up"),
      (["demo", "--alpha", "-0.5"], "alpha must be finite and >= 0, got -0.5"),
      (["bench", "controller", "--decisions", "0"], "decisions must be at least 1, got 0"),
+     (["bench", "sim", "--envs", "-7"], "envs must be at least 1, got -7"),
+     (["train-expert", "--envs", "-7"], "envs must be at least 1, got -7"),
      (["collect", "--out", "never.h5", "--transitions", "10", "--episode-seconds", "nan"],
       "--episode-seconds must be")],
 )  # fmt: skip

@@ -28,9 +28,19 @@ from pathlib import Path
 import numpy as np
 import tyro
 
+from dexgen.checks import check_int, check_number, check_wrist
+
 
 class UserError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
+
+
+def _check_objects_and_wrist(objects: str, wrist: str) -> None:
+    """A ValueError naming an unknown object (or set) or wrist orientation."""
+    from dexgen.sim.objects import resolve_objects
+
+    resolve_objects(objects)
+    check_wrist("wrist", wrist)
 
 
 # ---- sim-check ----------------------------------------------------------------------------------------------------
@@ -50,6 +60,10 @@ class SimCheckConfig:
     """Seed for grasp choice and randomization."""
     json: bool = False
     """Print one JSON object instead of a table."""
+
+    def __post_init__(self) -> None:
+        _check_objects_and_wrist(self.objects, self.wrist)
+        check_number("seconds", self.seconds, gt=0)
 
 
 def run_sim_check(cfg: SimCheckConfig) -> dict:
@@ -108,6 +122,14 @@ class GraspsGenerateConfig:
     threads: int = 0
     """Threads; 0 uses every core."""
 
+    def __post_init__(self) -> None:
+        _check_objects_and_wrist(self.objects, self.wrist)
+        check_int("candidates", self.candidates, ge=1)
+        check_int("keep", self.keep, ge=1)
+        check_number("hold_s", self.hold_s, gt=0)
+        check_number("max_creep", self.max_creep, ge=0)
+        check_int("threads", self.threads, ge=0)
+
 
 def run_grasps_generate(cfg: GraspsGenerateConfig) -> dict:
     from tqdm import tqdm
@@ -151,6 +173,11 @@ class GraspsCheckConfig:
     """Threads; 0 uses every core."""
     json: bool = False
     """Print one JSON object instead of a table."""
+
+    def __post_init__(self) -> None:
+        _check_objects_and_wrist(self.objects, self.wrist)
+        check_number("seconds", self.seconds, gt=0)
+        check_int("threads", self.threads, ge=0)
 
 
 def run_grasps_check(cfg: GraspsCheckConfig) -> dict:

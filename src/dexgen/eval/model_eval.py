@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import tyro
 
+from dexgen.checks import check_int, check_number, check_wrist
 from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
 from dexgen.controller.observation import ObservationHistory
 from dexgen.model.checkpoint import load_model, model_wrists, save_model, shipped_model_path
@@ -35,7 +36,9 @@ from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
 from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.env import HandEnv
+from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import Rollout, rollout
+from dexgen.teleop.commands import parse_axis
 
 PARTS = ("idm", "intent", "tracking", "controller")
 
@@ -71,6 +74,20 @@ class EvalModelConfig:
     """Write the figures into the model's JSON record (as its ``eval``)."""
     json: bool = False
     """Print one JSON object instead of a table."""
+
+    def __post_init__(self) -> None:
+        check_wrist("wrist", self.wrist, optional=True)
+        bad = sorted({p.strip() for p in self.parts.split(",") if p.strip()} - set(PARTS))
+        if bad:
+            raise ValueError(f"unknown parts {bad}; expected some of {', '.join(PARTS)}")
+        for axis in (a.strip() for a in self.experts.split(",") if a.strip()):
+            parse_axis(axis)
+        for objects in (s.strip() for s in self.objects.split(",") if s.strip()):
+            resolve_objects(objects)
+        check_int("episodes", self.episodes, ge=1)
+        check_number("seconds", self.seconds, gt=0)
+        check_int("num_inference_steps", self.num_inference_steps, ge=1, optional=True)
+        check_int("threads", self.threads, ge=0)
 
 
 def targets_to_actions(env: HandEnv, targets: np.ndarray) -> np.ndarray:

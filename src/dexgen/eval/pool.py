@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
+from dexgen.checks import check_number
 from dexgen.eval.holding_curve import holding_curve_plot
 from dexgen.eval.teleop_eval import Episodes, episode_figures, markdown_table, summarize
 from dexgen.sim.env import objects_of_envs
@@ -61,6 +62,9 @@ class PoolConfig:
     runs' own α, which must then be the same."""
     json: bool = False
     """Print one JSON object (the summary) instead of the table."""
+
+    def __post_init__(self) -> None:
+        check_number("alpha", self.alpha, ge=0, optional=True)
 
 
 def _read(path: str) -> tuple[Path, dict]:

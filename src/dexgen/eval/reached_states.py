@@ -63,6 +63,15 @@ class ReachedStatesConfig:
     json: bool = False
     """Print one JSON object instead of the summary."""
 
+    def __post_init__(self) -> None:
+        sources = self.sources if self.sources not in ("full", "quick") else None
+        EvalConfig(objects=self.objects, wrist=self.wrist, axes=self.axes, sources=sources, seeds=self.seeds,
+                   episodes=self.episodes, seconds=self.seconds, threads=self.threads)  # the checks of dexgen eval
+        if not (np.isfinite(self.after_s) and np.isfinite(self.every_s)) or self.after_s < 0 or self.every_s <= 0 \
+                or self.seconds <= self.after_s:
+            raise ValueError(f"need 0 <= after_s < seconds and every_s > 0, got after_s {self.after_s}, every_s "
+                             f"{self.every_s}, seconds {self.seconds}")  # fmt: skip
+
 
 def _snapshots(env, policy, *, after: int, every: int) -> tuple[dict[str, list], int]:
     """Run one episode per simulation under ``policy``; the states (GraspCache fields, (16,) / (3,) / (4,) arrays
@@ -89,9 +98,6 @@ def reached_states(cfg: ReachedStatesConfig, *, progress: bool = True) -> dict:
     """Run the guided controller and write the caches (see the module docstring); returns a summary."""
     from tqdm import tqdm
 
-    if cfg.after_s < 0 or cfg.every_s <= 0 or cfg.seconds <= cfg.after_s:
-        raise ValueError(f"need 0 <= after_s < seconds and every_s > 0, got after_s {cfg.after_s}, every_s "
-                         f"{cfg.every_s}, seconds {cfg.seconds}")  # fmt: skip
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     sources = cfg.sources if cfg.sources not in ("full", "quick") else None

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import tyro
 
+from dexgen.checks import check_int, check_number
 from dexgen.provenance import revision
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert
@@ -33,6 +34,11 @@ class ExportExpertConfig:
     """Evaluation seed."""
     threads: int = 0
     """Simulation threads; 0 uses every core."""
+
+    def __post_init__(self) -> None:
+        check_int("episodes", self.episodes, ge=1)
+        check_number("seconds", self.seconds, gt=0)
+        check_int("threads", self.threads, ge=0)
 
 
 def reproduce_command(command: str, iterations: int) -> str:

@@ -15,6 +15,7 @@ from dexgen.files import atomic_path, check_weights_hash, file_sha256
 from dexgen.model.config import ModelConfig
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.sim.constants import DEFAULT_WRIST
+from dexgen.strict_json import dumps
 
 FORMAT = "dexgen-model"
 FORMAT_VERSION = 1
@@ -77,7 +78,7 @@ def save_model(model: DexGenModel, path: str | Path, *, record: dict | None = No
             "config": model.cfg.to_dict(), "data": data_signature(),
             **{k: v for k, v in (record or {}).items() if k != "weights_sha256"}}  # fmt: skip
     with atomic_path(path.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        tmp.write_text(dumps(meta, indent=2) + "\n")
     return path
 
 

@@ -26,6 +26,7 @@ from dexgen.model.checkpoint import data_signature, save_model
 from dexgen.model.config import ModelConfig
 from dexgen.model.dexgen_model import TARGETS, DexGenModel
 from dexgen.provenance import revision
+from dexgen.strict_json import dumps
 
 PARTS = ("both", "diffusion", "idm")
 
@@ -292,7 +293,7 @@ def train_model(cfg: TrainModelConfig) -> dict:
                 if k.startswith("val/"):
                     writer.add_scalar(k, v, step)
             with open(run_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, "wall_s": round(wall, 1), **metrics}) + "\n")
+                f.write(dumps({"step": step, "wall_s": round(wall, 1), **metrics}) + "\n")
             history[-1]["to_step"] = step
             with atomic_path(last) as tmp:
                 torch.save(

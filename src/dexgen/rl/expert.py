@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from dexgen.files import file_sha256
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.expert_files import ExpertError, read_expert_files
 from dexgen.sim.constants import DEFAULT_WRIST
+from dexgen.strict_json import dumps
 
 EXPERT_DIR = Path(__file__).parent / "experts"
 
@@ -79,7 +79,7 @@ class Expert:
         state = {k: v.detach().cpu().contiguous() for k, v in self.actor.state_dict().items()}
         save_file(state, str(path))
         self.record["weights_sha256"] = file_sha256(path)
-        path.with_suffix(".json").write_text(json.dumps(self.record, indent=2) + "\n")
+        path.with_suffix(".json").write_text(dumps(self.record, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path, *, task: str | None = None, axis: str | None = None,

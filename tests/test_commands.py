@@ -329,5 +329,5 @@ def test_a_recording_too_long_to_resample_or_in_millimetres_is_refused(tmp_path)
     with pytest.raises(ValueError, match="longer than the 3600 s"):
         ReplayCommand(tips, dt=1e6)
     np.savez(tmp_path / "mm.npz", tips=np.array([[[50, 20, 30]] * 4] * 5))  # integer millimetres
-    with pytest.raises(ValueError, match=r"mm.npz: tips reach 50 from the palm, beyond 1 m: .*millimetres"):
+    with pytest.raises(ValueError, match=r"mm.npz: tips reach 50 from the palm, beyond 0.5 m: .*millimetres"):
         load_recording(tmp_path / "mm.npz")

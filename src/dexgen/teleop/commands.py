@@ -46,9 +46,10 @@ DT = 0.05
 
 MAX_RECORDING_S = 3600.0
 """Longest recording a replay accepts, seconds (resampled to the control period, a longer one only fills memory)."""
-MAX_TIP_M = 1.0
+MAX_TIP_M = 0.5
 """Largest distance of a recorded fingertip from the palm, metres per component (a hand reaches about 0.2 m): a
-recording beyond it is in other units (millimetres)."""
+recording beyond it is in other units (millimetres). Its replayed commands stay within the controller's 1 m
+(``dexgen.controller.dexgen_controller.MAX_COMMAND_M``)."""
 
 _AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
 _NUM_TIPS = len(C.FINGERS)

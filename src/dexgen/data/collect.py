@@ -740,23 +740,32 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
 
 
 @contextlib.contextmanager
+def _ctrl_c_recorded():
+    """Within the block, Ctrl-C (SIGINT) is only recorded in the list it yields, for the parent's loop to raise
+    as KeyboardInterrupt where it checks (a KeyboardInterrupt raised wherever the signal lands, e.g. in a
+    finalizer, can be swallowed and the collection go on). In the main thread only (elsewhere Python delivers
+    no signal)."""
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def _children_ignore_ctrl_c():
     """Block SIGINT in this thread while the block starts processes (the fork server, on first use, and the
     workers), which inherit the blocked signal: Ctrl-C in a terminal reaches the whole process group, and the
-    parent alone handles it (it stops the workers). A Ctrl-C during the block (received by another thread of this
-    process) is raised when the block ends, once every process it started is known."""
+    parent alone handles it (it stops the workers)."""
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    main = threading.current_thread() is threading.main_thread()
-    pressed: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum)) if main else None
     try:
         yield
     finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    if pressed:
-        raise KeyboardInterrupt
 
 
 def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committer: _Committer,
@@ -768,37 +777,48 @@ def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, commi
     stop_r, stop_w = ctx.Pipe(duplex=False)
     episodes = ctx.Queue(QUEUE_SIZE)
     procs = []
-    try:
-        with _children_ignore_ctrl_c():
-            for w in range(workers):
-                args = (spec, w, _worker_entropy(cfg.seed, w, at_open), episodes, stop_r)
-                p = ctx.Process(target=_worker_main, args=args, daemon=True, name=f"dexgen-collect-{w}")
-                p.start()
-                procs.append(p)
-        stop_r.close()
-        ready, startup_s = 0, 0.0
-        while not committer.done:
-            try:
-                kind, index, payload = episodes.get(timeout=1.0)
-            except queue_mod.Empty:
-                _check_workers(procs, episodes)
-                continue
-            if kind == "error":
-                raise CollectError(f"collect worker {index}: {payload}")
-            if kind == "ready":
-                ready += 1
-                if ready == workers:
-                    startup_s = time.perf_counter() - start
-            elif kind == "done":
-                committer.finish(index)
-            else:
-                committer.add(index, payload)
-            if committer.starved:
-                raise CollectError(f"the workers stopped at {committer.writer.num_transitions} transitions, short "
-                                   f"of {committer.target}")  # fmt: skip
-        return startup_s, workers
-    finally:
-        _stop_workers(procs, stop_w)
+    with _ctrl_c_recorded() as pressed:
+        try:
+            return _collect_local(cfg, spec, workers, at_open, committer, start, ctx, stop_r, episodes, procs,
+                                  pressed)  # fmt: skip
+        finally:
+            _stop_workers(procs, stop_w)
+
+
+def _collect_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committer: _Committer, start: float,
+                   ctx, stop_r, episodes, procs: list, pressed: list[int]) -> tuple[float, int]:  # fmt: skip
+    """The body of ``_run_local``: start the workers (appended to ``procs``) and commit what they send until the
+    committer is done; a KeyboardInterrupt once ``pressed`` (see ``_ctrl_c_recorded``) records a Ctrl-C."""
+    with _children_ignore_ctrl_c():
+        for w in range(workers):
+            args = (spec, w, _worker_entropy(cfg.seed, w, at_open), episodes, stop_r)
+            p = ctx.Process(target=_worker_main, args=args, daemon=True, name=f"dexgen-collect-{w}")
+            p.start()
+            procs.append(p)
+    stop_r.close()
+    ready, startup_s = 0, 0.0
+    while not committer.done:
+        if pressed:
+            raise KeyboardInterrupt
+        try:
+            kind, index, payload = episodes.get(timeout=1.0)
+        except queue_mod.Empty:
+            _check_workers(procs, episodes)
+            continue
+        if kind == "error":
+            raise CollectError(f"collect worker {index}: {payload}")
+        if kind == "ready":
+            ready += 1
+            if ready == workers:
+                startup_s = time.perf_counter() - start
+        elif kind == "done":
+            committer.finish(index)
+        else:
+            committer.add(index, payload)
+        if committer.starved:
+            raise CollectError(f"the workers stopped at {committer.writer.num_transitions} transitions, short "
+                               f"of {committer.target}")  # fmt: skip
+    return startup_s, workers
 
 
 def _quota(committer: _Committer, workers: int) -> int:

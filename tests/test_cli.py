@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,60 @@ def test_help_joins_the_lines_of_a_multi_line_field_docstring(capsys, monkeypatc
     out = capsys.readouterr().out
     # the docstring of EvalConfig.ranking breaks its source line after "or"
     assert "closest (the nearest) or onward (turning further" in out
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [(["eval", "--alpha", "nan"], "alpha must be finite and >= 0, got nan"),
+     (["eval", "--alpha", "-1"], "alpha must be finite and >= 0, got -1.0"),
+     (["eval", "--episodes", "0"], "episodes must be at least 1, got 0"),
+     (["eval", "--suite", "full", "--sources", "kinematic,replay:/nonexistent/rec.npz"], "no such file"),
+     (["eval-expert", "--episodes", "0"], "episodes must be at least 1, got 0"),
+     (["eval-expert", "--episodes", "-7"], "episodes must be at least 1, got -7"),
+     (["teleop", "--seconds", "0"], "seconds must be finite and > 0, got 0.0"),
+     (["teleop", "--alpha", "nan"], "alpha must be finite and >= 0, got nan"),
+     (["teleop", "--wrist", "bogus"], "wrist must be one of palm_up"),
+     (["demo", "--alpha", "-0.5"], "alpha must be finite and >= 0, got -0.5"),
+     (["bench", "controller", "--decisions", "0"], "decisions must be at least 1, got 0"),
+     (["bench", "sim", "--envs", "-7"], "envs must be at least 1, got -7"),
+     (["train-expert", "--envs", "-7"], "envs must be at least 1, got -7"),
+     (["collect", "--out", "never.h5", "--transitions", "10", "--episode-seconds", "nan"],
+      "--episode-seconds must be")],
+)  # fmt: skip
+def test_bad_values_exit_2_with_one_line_before_any_work(args, words, capsys, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    start = time.monotonic()
+    assert main(args) == 2
+    assert time.monotonic() - start < 5.0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"dexgen {args[0]}") and words in err, err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_ctrl_c_on_collect_exits_130_with_one_line(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "data.h5"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "dexgen.cli", "collect", "--out", str(out), "--transitions",
+                             "1000000", "--workers", "1", "--envs-per-worker", "2", "--json"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.0)  # the worker is starting or collecting
+        os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole process group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130 and err.strip() == "dexgen collect: interrupted", err

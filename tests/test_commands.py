@@ -319,3 +319,15 @@ def test_make_source_by_name():
     assert isinstance(src, CorruptedExpert) and src.config == PRESETS["noisy"] and src.name == "corrupted:noisy"
     with pytest.raises(ValueError, match="unknown command source"):
         make_source("keyboard")
+
+
+def test_a_recording_too_long_to_resample_or_in_millimetres_is_refused(tmp_path):
+    tips = np.full((3, 4, 3), 0.05)
+    np.savez(tmp_path / "huge_dt.npz", tips=tips, dt=np.array(1e6))  # resampled at 20 Hz: 4e7 samples (GBs)
+    with pytest.raises(ValueError, match=r"huge_dt.npz: lasts 2e\+06 s .* longer than the 3600 s"):
+        load_recording(tmp_path / "huge_dt.npz")
+    with pytest.raises(ValueError, match="longer than the 3600 s"):
+        ReplayCommand(tips, dt=1e6)
+    np.savez(tmp_path / "mm.npz", tips=np.array([[[50, 20, 30]] * 4] * 5))  # integer millimetres
+    with pytest.raises(ValueError, match=r"mm.npz: tips reach 50 from the palm, beyond 0.5 m: .*millimetres"):
+        load_recording(tmp_path / "mm.npz")

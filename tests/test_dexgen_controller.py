@@ -491,3 +491,44 @@ def test_a_hand_held_for_risk_is_not_ranked_toward_its_rigid_command():
 
     np.testing.assert_array_equal(targets(1e6, 0.0), targets(0.0, 0.0))  # every hand held: ranked to hold still
     assert not np.array_equal(targets(1e6, 1.5)[0], targets(0.0, 1.5)[0])  # none held: the stray term decides
+
+
+def test_a_non_finite_first_output_falls_back_to_the_targets_in_force_within_the_limits():
+    model = tiny_model()
+    with torch.no_grad():
+        model.idm.net[-1].bias.fill_(float("nan"))
+    frame = _frame()[0]
+    frame[16:32] = 7.0  # targets in force far outside every joint's range
+    ctrl = DexGenController(model)
+    for _ in range(2):  # the first call after construction and after a reset
+        out = ctrl.act(frame)
+        assert np.isfinite(out).all()
+        assert (out >= LIMITS[:, 0] - 1e-6).all() and (out <= LIMITS[:, 1] + 1e-6).all()
+        ctrl.reset()
+    assert ctrl.rejected == 2
+
+
+def test_huge_finite_commands_and_observations_are_refused_with_one_line():
+    model = tiny_model()
+    cfg = ControllerConfig(alpha=0.45, candidates=4, rigid_alpha_scale=0.1, command_gain=1.5)
+    ctrl = DexGenController(model, config=cfg)
+    with pytest.raises(ValueError, match="command moves a fingertip by more than 1 m"):
+        ctrl.act(_frame()[0], np.full((model.cfg.horizon, 4, 3), 3e38))
+    frame = _frame()[0]
+    frame[20] = 1e30
+    with pytest.raises(ValueError, match="observation holds 1e"):
+        ctrl.act(frame)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("alpha", float("nan"), "alpha must be finite and >= 0, got nan"),
+     ("alpha", -0.5, "alpha must be finite and >= 0, got -0.5"),
+     ("num_inference_steps", 0, "num_inference_steps must be at least 1"),
+     ("workspace_radius", float("inf"), "workspace_radius must be finite"),
+     ("joint_limit_margin", float("nan"), "joint_limit_margin must be finite"),
+     ("intent_modes", ("rotate+q",), "intent_modes must name rotation primitives")],
+)  # fmt: skip
+def test_bad_config_values_are_refused_when_the_config_is_made(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        ControllerConfig(**{field: value})

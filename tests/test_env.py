@@ -129,3 +129,29 @@ def test_shape_obs_appends_each_objects_shape_code_to_the_privileged_observation
     np.testing.assert_array_equal(a["policy"], b["policy"])  # the code changes nothing else
     np.testing.assert_array_equal(a["privileged"], b["privileged"][:, :-SHAPE_CODE_DIM])
     np.testing.assert_allclose(b["privileged"][:, -SHAPE_CODE_DIM:], shape_code(coded.env_objects), rtol=1e-6)
+
+
+def test_last_state_keeps_the_ended_episodes_final_pose_after_the_reset_it_triggered():
+    # the same start and actions; episodes of one step end (and reset) in one environment, not in the other
+    cfg = EnvConfig(num_envs=3, objects="cube_60,sphere_r30", seed=5, action_mode="absolute")
+    ending, running = HandEnv(dataclasses.replace(cfg, episode_seconds=0.05)), HandEnv(cfg)
+    targets = ending.targets.copy()
+    _, _, done, _ = ending.step(targets)
+    running.step(targets)
+    assert done.all()
+    state, reference = ending.last_state, running.last_state
+    np.testing.assert_array_equal(state.object_pos, reference.object_pos)
+    np.testing.assert_array_equal(state.object_quat, reference.object_quat)
+    assert not np.allclose(state.object_pos, ending.object_pose()[0])  # the new episodes start elsewhere
+
+
+def test_an_unknown_wrist_is_named_not_offered_a_grasp_cache_to_generate(capsys):
+    from dexgen.cli import main
+    from dexgen.sim.grasps import load_grasps
+
+    for make in (lambda: EnvConfig(wrist="bogus"), lambda: load_grasps("cube_60", "bogus")):
+        with pytest.raises(ValueError, match="unknown wrist orientation 'bogus'"):
+            make()
+    assert main(["grasps", "check", "--objects", "cube_60", "--wrist", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'bogus'" in err and "grasps generate" not in err

@@ -6,7 +6,7 @@ import pytest
 from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert, wilson_interval
 from dexgen.rl.expert import Expert
 from dexgen.rl.export import expert_from_checkpoint
-from dexgen.rl.train import make_env, train_expert
+from dexgen.rl.train import TrainExpertConfig, make_env, train_expert
 from dexgen.sim.objects import SHAPE_CODE_DIM
 from rl_helpers import tiny_config
 
@@ -97,3 +97,22 @@ def test_an_expert_that_sees_the_shape_code_is_evaluated_with_it(tmp_path):
     out = evaluate_expert(shipped, EvalExpertConfig(episodes=1, seconds=0.2, objects="cube_60,sphere_r35", threads=1),
                           progress_bar=False)  # fmt: skip
     assert out["overall"]["episodes"] == 2
+
+
+def test_zero_environments_are_refused_not_replaced_by_the_training_count():
+    with pytest.raises(ValueError, match="num_envs must be at least 1, got 0"):
+        make_env(TrainExpertConfig(envs=512, objects="cube_60"), num_envs=0)  # not 512 environments
+    for field, value, message in (("episodes", 0, "episodes must be at least 1, got 0"),
+                                  ("episodes", -7, "episodes must be at least 1, got -7"),
+                                  ("seconds", float("nan"), "seconds must be finite and > 0"),
+                                  ("wrist", "bogus", "wrist must be one of")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            EvalExpertConfig(**{field: value})
+
+
+def test_training_settings_are_refused_by_their_own_names():
+    for field, value, message in (("envs", -7, "envs must be at least 1, got -7"),
+                                  ("episode_seconds", float("nan"), "episode_seconds must be finite and > 0"),
+                                  ("wrist", "bogus", "wrist must be one of")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            TrainExpertConfig(**{field: value})

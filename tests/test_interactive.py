@@ -94,3 +94,34 @@ def test_risk_threshold_reaches_the_controller_and_needs_a_critic(tmp_path, caps
     for threshold, held in (("0", 4), ("1.5", 0)):  # every decision held / none
         assert main([*args, threshold, "--checkpoint", str(critic)]) == 0
         assert json.loads(capsys.readouterr().out)["decisions_held_for_risk"] == [held, 4]
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("seconds", 0.0, "seconds must be finite and > 0, got 0.0"),
+     ("alpha", float("nan"), "alpha must be finite and >= 0, got nan"),
+     ("alpha", -0.1, "alpha must be finite and >= 0, got -0.1"),
+     ("wrist", "bogus", "wrist must be one of palm_up"),
+     ("object", "teapot", "unknown object 'teapot'"),
+     ("method", "psychic", "method must be one of guided, raw"),
+     ("keys", "z", "bad key entry 'z'")],
+)  # fmt: skip
+def test_bad_settings_are_refused_when_the_config_is_made(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TeleopConfig(**{field: value})
+
+
+def test_rejected_outputs_are_reported_and_a_controller_that_never_acted_is_an_error(tmp_path):
+    import torch
+
+    from dexgen.model.checkpoint import save_model
+    from model_helpers import tiny_model
+
+    out = run_teleop(TeleopConfig(keys="0:z", seconds=0.2, checkpoint=str(save_model(tiny_model(), tmp_path / "m"))))
+    assert out["rejected_outputs"] == {"rejected": 0, "outputs": 4}
+    model = tiny_model()
+    with torch.no_grad():
+        model.idm.net[-1].bias.fill_(float("nan"))
+    path = save_model(model, tmp_path / "nan.safetensors")
+    with pytest.raises(ValueError, match="the guided controller never acted: it rejected all 4 of its outputs"):
+        run_teleop(TeleopConfig(keys="0:z", seconds=0.2, checkpoint=str(path)))

@@ -184,3 +184,36 @@ def test_check_rejects_truncated_nan_and_broken_files(tmp_path):
         assert "\n" not in str(e.value)
     with pytest.raises(DatasetError, match="cannot resume"):
         EpisodeWriter(unordered, resume=True)
+
+
+def test_a_truncated_file_is_named_truncated_not_locked_and_resume_fails_at_once(tmp_path):
+    import time
+
+    path = write_synthetic_dataset(tmp_path / "d.h5", episodes=4, steps=30, seed=3)
+    truncated = tmp_path / "truncated.h5"
+    data = path.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    start = time.monotonic()
+    with pytest.raises(DatasetError, match=r"not a readable HDF5 file \(truncated or corrupt\?\)") as e:
+        EpisodeWriter(truncated, resume=True)
+    assert time.monotonic() - start < 5.0 and "locked" not in str(e.value)
+    with pytest.raises(DatasetError) as e:
+        open_dataset(truncated)
+    assert "locked" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5", "truncated.h5"]  # no .lock left behind
+
+
+def test_a_link_to_a_file_being_written_is_that_file_for_the_lock(tmp_path):
+    real = tmp_path / "real.h5"
+    link = tmp_path / "link.h5"
+    link.symlink_to(real)
+    with EpisodeWriter(real) as w:
+        w.append_episode(episode_for(0), object_name="obj0", wrist="palm_up")
+        assert (tmp_path / "real.h5.lock").exists()
+        with pytest.raises(DatasetError, match="another writer has it open"):
+            EpisodeWriter(link, resume=True)
+    with EpisodeWriter(link, resume=True) as w:  # once the first is done: appends to the file the link names
+        w.append_episode(episode_for(1), object_name="obj1", wrist="palm_up")
+    assert link.is_symlink() and link.resolve() == real
+    assert_episodes_exact(real, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.h5", "real.h5"]  # the lock file went with the writer

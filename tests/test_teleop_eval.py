@@ -204,3 +204,69 @@ def test_mode_from_intent_is_on_for_a_model_with_an_unknown_mode_and_refused_oth
     assert run_eval(EvalConfig(checkpoint=str(plain), **base))["config"]["mode_from_intent"] is False
     with pytest.raises(ValueError, match="--mode-from-intent needs a model trained with mode dropout"):
         run_eval(EvalConfig(checkpoint=str(plain), mode_from_intent=True, **base))
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("alpha", float("nan"), "alpha must be finite and >= 0, got nan"),
+     ("alpha", -1.0, "alpha must be finite and >= 0, got -1.0"),
+     ("episodes", 0, "episodes must be at least 1, got 0"),
+     ("seconds", 0.0, "seconds must be finite and > 0, got 0.0"),
+     ("sweep", "0,nan", "sweep entry must be finite and >= 0, got nan"),
+     ("sources", "corrupted:bogus", "unknown corruption preset 'bogus'"),
+     ("wrist", "bogus", "wrist must be one of palm_up"),
+     ("seeds", ",", "seeds: none given")],
+)  # fmt: skip
+def test_bad_values_are_refused_when_the_config_is_made(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        EvalConfig(**{field: value})
+
+
+def test_a_bad_replay_recording_is_named_before_any_rollout(tmp_path, monkeypatch):
+    import dexgen.eval.teleop_eval as teleop_eval
+
+    rollouts = []
+    real = teleop_eval.rollout
+    monkeypatch.setattr(teleop_eval, "rollout", lambda *a, **k: rollouts.append(1) or real(*a, **k))
+    np.savez(tmp_path / "huge_dt.npz", tips=np.zeros((3, 4, 3)) + 0.05, dt=np.array(1e6))
+    path = save_model(tiny_model(), tmp_path / "m.safetensors")
+    for source, message in ((f"replay:{tmp_path / 'missing.npz'}", "no such file"),
+                            (f"replay:{tmp_path / 'huge_dt.npz'}", "longer than")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            run_eval(EvalConfig(checkpoint=str(path), suite="full", objects="cube_60", axes="+z", seeds="1",
+                                sources=f"kinematic,{source}", out=str(tmp_path / "out"), json=True))  # fmt: skip
+    assert rollouts == []
+
+
+def test_a_model_that_never_acts_fails_loudly_and_rejections_are_counted(tmp_path, summary):
+    import torch
+
+    counts = summary["rejected_outputs"]
+    assert set(counts) == {"unguided", "guided"}  # the sweep's α 0 is the unguided run
+    assert counts["guided"]["outputs"] == 2 * 10 and counts["guided"]["rejected"] == 0  # two sources, 0.5 s
+    model = tiny_model()
+    with torch.no_grad():
+        model.idm.net[-1].bias.fill_(float("nan"))
+    path = save_model(model, tmp_path / "nan.safetensors")
+    with pytest.raises(ValueError, match="the unguided method never acted"):
+        run_eval(EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.1,
+                            sources="kinematic", sweep="", out=str(tmp_path / "out"), json=True))  # fmt: skip
+
+
+def test_eval_json_is_strict_json_where_a_ratio_is_infinite(tmp_path):
+    from dexgen.eval.teleop_eval import Episodes, write_report
+
+    def episodes(progress):
+        return Episodes([1.0, 2.0], [progress, progress], [3.0, 4.0])
+
+    results = {"kinematic": {"raw": episodes(0.1), "unguided": episodes(0.0), "guided": episodes(0.2),
+                             "expert": episodes(0.0)}}  # fmt: skip
+    cfg = EvalConfig(seconds=2.0, sweep="", out=str(tmp_path)).resolved()
+    summary = write_report({"results": results, "swept": {}, "frames": {}}, cfg)
+    assert summary["progress_ratio_guided_vs_expert"] == float("inf")  # the expert made no progress
+
+    def refuse(constant):
+        raise AssertionError(f"eval.json holds {constant}, which is not JSON")
+
+    saved = json.loads(Path(summary["files"]["json"]).read_text(), parse_constant=refuse)
+    assert saved["progress_ratio_guided_vs_expert"] is None

@@ -250,8 +250,10 @@ def test_gravity_curriculum_raises_gravity_when_drops_are_rare_and_reaches_full(
     assert g.next_scale(0.5, [0.1, 3.0]) == 0.5  # too many drops
     assert g.next_scale(0.5, [0.1, 0.2]) == pytest.approx(0.7)
     assert g.next_scale(0.9, [0.1, 0.2]) == 1.0 and g.next_scale(1.0, [0.0, 0.0]) == 1.0
-    with pytest.raises(ValueError, match="start must be in"):
+    with pytest.raises(ValueError, match="gravity.start must be finite"):
         GravityCurriculum(start=float("nan"))
+    with pytest.raises(ValueError, match="hand must be one of legacy, allegro"):
+        TrainExpertConfig(hand="bogus")
 
 
 def test_a_run_with_the_gravity_curriculum_reaches_full_gravity_and_resumes_exactly(tmp_path):

@@ -19,7 +19,6 @@ dexgen teleop                         # drive the hand from the keyboard (axis a
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -29,9 +28,20 @@ from pathlib import Path
 import numpy as np
 import tyro
 
+from dexgen.checks import check_int, check_number
+from dexgen.sim.hand import check_wrist
+
 
 class UserError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
+
+
+def _check_objects_and_wrist(objects: str, wrist: str) -> None:
+    """A ValueError naming an unknown object (or set) or wrist orientation."""
+    from dexgen.sim.objects import resolve_objects
+
+    resolve_objects(objects)
+    check_wrist("wrist", wrist)
 
 
 # ---- sim-check ----------------------------------------------------------------------------------------------------
@@ -53,6 +63,10 @@ class SimCheckConfig:
     """Seed for grasp choice and randomization."""
     json: bool = False
     """Print one JSON object instead of a table."""
+
+    def __post_init__(self) -> None:
+        _check_objects_and_wrist(self.objects, self.wrist)
+        check_number("seconds", self.seconds, gt=0)
 
 
 def run_sim_check(cfg: SimCheckConfig) -> dict:
@@ -113,6 +127,14 @@ class GraspsGenerateConfig:
     threads: int = 0
     """Threads; 0 uses every core."""
 
+    def __post_init__(self) -> None:
+        _check_objects_and_wrist(self.objects, self.wrist)
+        check_int("candidates", self.candidates, ge=1)
+        check_int("keep", self.keep, ge=1)
+        check_number("hold_s", self.hold_s, gt=0)
+        check_number("max_creep", self.max_creep, ge=0)
+        check_int("threads", self.threads, ge=0)
+
 
 def run_grasps_generate(cfg: GraspsGenerateConfig) -> dict:
     from tqdm import tqdm
@@ -160,6 +182,11 @@ class GraspsCheckConfig:
     """Threads; 0 uses every core."""
     json: bool = False
     """Print one JSON object instead of a table."""
+
+    def __post_init__(self) -> None:
+        _check_objects_and_wrist(self.objects, self.wrist)
+        check_number("seconds", self.seconds, gt=0)
+        check_int("threads", self.threads, ge=0)
 
 
 def run_grasps_check(cfg: GraspsCheckConfig) -> dict:
@@ -211,7 +238,9 @@ def _resolve(ref):
 
 def _print_result(result: dict, *, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result, default=float))
+        from dexgen.strict_json import dumps
+
+        print(dumps(result))
         return
     from rich.console import Console
     from rich.pretty import Pretty
@@ -247,6 +276,19 @@ def _join_help_lines() -> None:
     _strings.remove_single_line_breaks = cleaned_then_joined
 
 
+def _parse(config: type, args: list[str], *, prog: str):
+    """The config that tyro parses from ``args``. A value its ``__post_init__`` refuses (a ValueError) becomes a
+    UserError with that one-line message, as errors found later are reported, instead of tyro's framed box."""
+    from tyro import _errors  # private, as `_join_help_lines`' use of tyro's internals: tyro is pinned
+
+    def refuse(event) -> None:
+        if isinstance(event, _errors.InstantiationFailure):
+            raise UserError(event.message)
+
+    with _errors.on_parse_error(refuse):
+        return tyro.cli(config, args=args, prog=prog)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _join_help_lines()
@@ -254,13 +296,16 @@ def main(argv: list[str] | None = None) -> int:
         n = len(words.split())
         if argv[:n] == words.split():
             config, runner = COMMANDS[words]
-            cfg = tyro.cli(_resolve(config), args=argv[n:], prog=f"dexgen {words}")
             start = time.perf_counter()
             try:
+                cfg = _parse(_resolve(config), argv[n:], prog=f"dexgen {words}")
                 result = _resolve(runner)(cfg)
             except (UserError, ValueError, OSError) as e:
                 print(f"dexgen {words}: error: {e}", file=sys.stderr)
                 return 2
+            except KeyboardInterrupt:
+                print(f"dexgen {words}: interrupted", file=sys.stderr)
+                return 130
             if isinstance(result, dict):
                 result.setdefault("wall_s", round(time.perf_counter() - start, 2))
                 _print_result(result, as_json=getattr(cfg, "json", False))

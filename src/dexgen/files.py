@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -43,3 +44,24 @@ def read_torch_checkpoint(path: str | Path, *, keys: tuple[str, ...], kind: str,
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in keys):
         raise error(f"{path} is not a {kind} checkpoint")
     return ckpt
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_weights_hash(path: str | Path, record: dict, *, record_path: str | Path, error: type[Exception]) -> None:
+    """An ``error`` naming the file unless the weights at ``path`` have the SHA-256 that their JSON ``record``
+    gives as ``weights_sha256`` (a record without one, written before records held it, is not checked): a damaged
+    file, or another model's weights beside the record, would otherwise load and act."""
+    want = record.get("weights_sha256")
+    if want is None:
+        return
+    if not isinstance(want, str) or file_sha256(path) != want:
+        raise error(f"{path} does not match its record {Path(record_path).name} (weights_sha256 differs): damaged, "
+                    "or another model's weights")  # fmt: skip

@@ -10,11 +10,12 @@ fingertip positions relative to where the fingertips are now.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
+from dexgen.checks import check_choice, check_int, check_number
 from dexgen.controller.guidance import (
     COMPONENTS,
     INTENTS,
@@ -44,6 +45,9 @@ DEFAULT_INTENT_MODES = ("rotate+z", "rotate-z")
 data's primitives (a record written before ``dexgen train`` stored them)."""
 TIPS = slice(32, 44)
 TARGETS = slice(16, 32)
+MAX_COMMAND_M = 1.0
+"""Largest fingertip displacement a command may ask for, metres per component (a hand spans about 0.2 m): larger
+values are refused rather than fed to the fits that read the command's intent."""
 GUIDED_ALPHA = 0.45
 """The guidance strength of the evaluated (and shipped) guided method: 0.3 held objects longer and turned them
 less (docs/results.md). ``dexgen eval``, ``dexgen demo``, ``dexgen teleop`` and ``dexgen bench controller``
@@ -177,6 +181,42 @@ class ControllerConfig:
     (0: the noisiest) instead of from pure noise; needs a command. None: off."""
 
 
+    def __post_init__(self) -> None:
+        check_number("alpha", self.alpha, ge=0)
+        check_number("command_gain", self.command_gain, gt=0)
+        check_number("translation_weight", self.translation_weight, ge=0)
+        check_choice("command_component", self.command_component, COMPONENTS)
+        check_number("rotation_weight", self.rotation_weight, ge=0)
+        check_int("candidates", self.candidates, ge=1)
+        check_choice("intent", self.intent, INTENTS)
+        check_number("intent_smoothing", self.intent_smoothing, ge=0, lt=1)
+        check_choice("ranking", self.ranking, RANKINGS)
+        check_number("consistency", self.consistency, ge=0)
+        check_number("rigid_fraction", self.rigid_fraction, ge=0, le=1)
+        check_number("rigid_alpha_scale", self.rigid_alpha_scale, ge=0)
+        check_number("rigid_follow_weight", self.rigid_follow_weight, ge=0)
+        check_int("num_inference_steps", self.num_inference_steps, ge=1, optional=True)
+        check_int("replan_every", self.replan_every, ge=1)
+        check_number("mode_min_speed", self.mode_min_speed)
+        check_number("mode_scale", self.mode_scale, ge=0)
+        check_number("workspace_radius", self.workspace_radius, ge=0)
+        check_number("workspace_weight", self.workspace_weight, ge=0)
+        check_number("joint_limit_margin", self.joint_limit_margin, ge=0, optional=True)
+        check_number("joint_limit_weight", self.joint_limit_weight, ge=0)
+        check_number("risk_threshold", self.risk_threshold, ge=0, optional=True)
+        check_int("partial_noise_step", self.partial_noise_step, ge=0, optional=True)
+        if self.intent_modes is not None:
+            _intent_modes(self.intent_modes)
+
+
+def check_controller_settings(settings) -> None:
+    """Check the fields that ``settings`` (a dataclass, e.g. an evaluation or teleop config) shares by name with
+    ``ControllerConfig`` by making one of them (None values left at their defaults): the same values are refused
+    with the same one-line ValueError wherever they are given."""
+    shared = {f.name for f in fields(ControllerConfig)} & {f.name for f in fields(settings)}
+    ControllerConfig(**{k: getattr(settings, k) for k in sorted(shared) if getattr(settings, k) is not None})
+
+
 class DexGenController:
     """The DexGen controller for ``batch`` hands (batch 1 takes and returns unbatched arrays too).
 
@@ -187,42 +227,12 @@ class DexGenController:
 
     def __init__(self, model: DexGenModel, *, config: ControllerConfig = ControllerConfig(),
                  joint_range: np.ndarray | None = None, batch: int = 1):  # fmt: skip
-        if config.command_component not in COMPONENTS:
-            raise ValueError(f"command_component must be one of {', '.join(COMPONENTS)}, got "
-                             f"{config.command_component!r}")  # fmt: skip
-        if config.intent not in INTENTS:
-            raise ValueError(f"intent must be one of {', '.join(INTENTS)}, got {config.intent!r}")
-        if config.ranking not in RANKINGS:
-            raise ValueError(f"ranking must be one of {', '.join(RANKINGS)}, got {config.ranking!r}")
-        if not (np.isfinite(config.rigid_alpha_scale) and config.rigid_alpha_scale >= 0):
-            raise ValueError(f"rigid_alpha_scale must be finite and >= 0, got {config.rigid_alpha_scale}")
-        if not (np.isfinite(config.rigid_follow_weight) and config.rigid_follow_weight >= 0):
-            raise ValueError(f"rigid_follow_weight must be finite and >= 0, got {config.rigid_follow_weight}")
-        if not 0.0 <= config.rigid_fraction <= 1.0:
-            raise ValueError(f"rigid_fraction must be in [0, 1], got {config.rigid_fraction}")
-        if not (np.isfinite(config.command_gain) and config.command_gain > 0):
-            raise ValueError(f"command_gain must be finite and > 0, got {config.command_gain}")
-        if not (np.isfinite(config.translation_weight) and config.translation_weight >= 0):
-            raise ValueError(f"translation_weight must be finite and >= 0, got {config.translation_weight}")
-        if config.consistency < 0:
-            raise ValueError(f"consistency must be >= 0, got {config.consistency}")
-        if config.candidates < 1:
-            raise ValueError(f"candidates must be at least 1, got {config.candidates}")
-        if not 0.0 <= config.intent_smoothing < 1.0:
-            raise ValueError(f"intent_smoothing must be in [0, 1), got {config.intent_smoothing}")
         if (config.rotation_weight > 0 or config.candidates > 1) and model.rotation is None:
             raise ValueError("rotation guidance and best-of-candidates sampling need a model with a rotation "
                              "predictor; this one has none (retrain it with this code)")  # fmt: skip
-        if config.replan_every < 1:
-            raise ValueError(f"replan_every must be at least 1, got {config.replan_every}")
-        if config.risk_threshold is not None:
-            if not (np.isfinite(config.risk_threshold) and config.risk_threshold >= 0):
-                raise ValueError(f"risk_threshold must be finite and >= 0, got {config.risk_threshold}")
-            if model.risk is None:
+        if config.risk_threshold is not None and model.risk is None:
                 raise ValueError("risk_threshold needs a model with a drop-risk critic; this one has none (add one "
                                  "with dexgen train-risk)")  # fmt: skip
-        if not (np.isfinite(config.mode_scale) and config.mode_scale >= 0):
-            raise ValueError(f"mode_scale must be finite and >= 0, got {config.mode_scale}")
         if config.mode_scale != 1.0 and model.cfg.unknown_mode is None:
             raise ValueError("mode_scale needs a model trained with a mode input and mode dropout "
                              "(--model.mode primitive --model.mode-dropout P)")  # fmt: skip
@@ -377,6 +387,9 @@ class DexGenController:
             raise ValueError(f"command must have shape {want} (fingertip motion, metres, palm frame), got {c.shape}")
         if not np.isfinite(c).all():
             raise ValueError("command holds NaN or inf")
+        if np.abs(c).max(initial=0.0) > MAX_COMMAND_M:
+            raise ValueError(f"command moves a fingertip by more than {MAX_COMMAND_M:g} m (largest component "
+                             f"{np.abs(c).max():.3g} m): not a hand's fingertip motion")  # fmt: skip
         return torch.from_numpy(c)
 
     @torch.inference_mode()
@@ -434,8 +447,9 @@ class DexGenController:
         targets = self.model.idm_targets(hist, dx)
         targets = torch.maximum(torch.minimum(targets, self.upper), self.lower)
         ok = torch.isfinite(targets).all(dim=1)
-        if not bool(ok.all()):
+        if not bool(ok.all()):  # hold the last safe targets; before any, the targets in force, within the limits
             fallback = self._last_safe if self._last_safe is not None else hist[:, -1, TARGETS]
+            fallback = torch.maximum(torch.minimum(fallback, self.upper), self.lower)
             targets = torch.where(ok[:, None], targets, fallback)
             self.rejected += int((~ok).sum())
         self._last_safe = targets

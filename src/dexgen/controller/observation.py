@@ -8,15 +8,24 @@ FRAME_DIM = 44
 """Features of one frame: joint positions (16, rad), joint targets in force (16, rad), fingertips (4 x 3, metres,
 palm frame), in ``dexgen.data.windows.OBS_FIELDS`` order."""
 
+MAX_FRAME_VALUE = 100.0
+"""Largest magnitude of any frame feature (radians or metres): joint angles stay within a turn and fingertips
+within 0.3 m of the palm; anything far beyond is a unit or wiring error, and would overflow the controller's
+float32 fits."""
+
 
 def check_frames(frames: np.ndarray, *, batch: int) -> np.ndarray:
-    """``frames`` as float32 (batch, FRAME_DIM); a ValueError naming the problem (shape, NaN) otherwise."""
+    """``frames`` as float32 (batch, FRAME_DIM); a ValueError naming the problem (shape, NaN, a value beyond
+    ``MAX_FRAME_VALUE``) otherwise."""
     f = np.asarray(frames, dtype=np.float32)
     if f.shape != (batch, FRAME_DIM):
         raise ValueError(f"observation must have shape ({batch}, {FRAME_DIM}) (or ({FRAME_DIM},) for one hand), "
                          f"got {f.shape}")  # fmt: skip
     if not np.isfinite(f).all():
         raise ValueError("observation holds NaN or inf")
+    if np.abs(f).max(initial=0.0) > MAX_FRAME_VALUE:
+        raise ValueError(f"observation holds {np.abs(f).max():.3g}, beyond the {MAX_FRAME_VALUE:g} (radians or "
+                         "metres) that any joint angle or palm-frame fingertip position stays within")  # fmt: skip
     return f
 
 

@@ -35,10 +35,13 @@ targets then in force, and the raw (noisy, unscaled) action computed from it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
 import queue as queue_mod
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -141,6 +144,30 @@ class CollectConfig:
     this cluster address, e.g. 'auto' (then --workers 0 uses every CPU of the cluster)."""
     json: bool = False
     """Print one JSON object instead of a table (and no progress bar)."""
+
+    def __post_init__(self) -> None:
+        from dexgen.sim.hand import WRIST_QUATS
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise CollectError(message)
+
+        need(self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        need(self.backend == "ray" or self.ray_address is None, "--ray-address needs --backend ray")
+        need(self.transitions >= 1, f"--transitions must be at least 1, got {self.transitions}")
+        need(self.workers >= 0 and self.envs_per_worker >= 1, "--workers must be >= 0 and --envs-per-worker >= 1")
+        need(np.isfinite(self.episode_seconds) and self.episode_seconds >= 1.0 / CONTROL_HZ,
+             f"--episode-seconds must be finite and at least one control step ({1.0 / CONTROL_HZ} s), got "
+             f"{self.episode_seconds}")  # fmt: skip
+        need(self.seed >= 0, f"--seed must be non-negative, got {self.seed}")
+        need(all(np.isfinite(v) and v >= 0 for v in (self.action_noise_std, self.switch_prob_per_s)),
+             "--action-noise-std and --switch-prob-per-s must be finite and non-negative")  # fmt: skip
+        wrists = [w.strip() for w in self.wrists.split(",") if w.strip()]
+        need(bool(wrists), "--wrists names no wrist orientation")
+        for w in wrists:
+            need(w in WRIST_QUATS, f"unknown wrist orientation {w!r}; expected one of {', '.join(WRIST_QUATS)}")
+        need(self.envs_per_worker >= len(wrists),
+             f"--envs-per-worker ({self.envs_per_worker}) must be at least the number of wrists")  # fmt: skip
 
 
 # ---- experts and primitives (parent side: JSON records only, no torch) ---------------------------------------------
@@ -464,6 +491,7 @@ def _worker_main(spec: dict, index: int, entropy: list[int], episodes: queue_mod
     """A worker process: step the rollouts and send each finished episode until it has stepped its share
     (``spec["quota"]`` transitions; then it sends ("done", index, None)), or until ``stop`` (the read end of a pipe
     that only the parent writes to) says the parent is done or gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
     try:
         rollouts = _start_rollouts(spec, index, entropy)
         episodes.put(("ready", index, None))
@@ -538,34 +566,16 @@ def _command_line(cfg: CollectConfig) -> str:
 
 
 def _validate(cfg: CollectConfig) -> list[str]:
+    """The wrist orientations of ``cfg`` (its values checked when it was made), after checking that Ray imports for
+    the ray backend and that every object has a grasp cache in every orientation."""
     from dexgen.sim.grasps import cache_path
-    from dexgen.sim.hand import wrist_quat
     from dexgen.sim.objects import resolve_objects
 
-    if cfg.backend not in BACKENDS:
-        raise CollectError(f"--backend must be one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
     if cfg.backend == "ray":
         _import_ray()
-    elif cfg.ray_address is not None:
-        raise CollectError("--ray-address needs --backend ray")
-    if cfg.transitions < 1:
-        raise CollectError(f"--transitions must be at least 1, got {cfg.transitions}")
-    if cfg.workers < 0 or cfg.envs_per_worker < 1:
-        raise CollectError("--workers must be >= 0 and --envs-per-worker >= 1")
-    if cfg.episode_seconds < 1.0 / CONTROL_HZ:
-        raise CollectError(f"--episode-seconds must be at least one control step ({1.0 / CONTROL_HZ} s)")
-    if cfg.seed < 0:
-        raise CollectError(f"--seed must be non-negative, got {cfg.seed}")
-    if cfg.action_noise_std < 0 or cfg.switch_prob_per_s < 0:
-        raise CollectError("--action-noise-std and --switch-prob-per-s must be non-negative")
     wrists = [w.strip() for w in cfg.wrists.split(",") if w.strip()]
-    if not wrists:
-        raise CollectError("--wrists names no wrist orientation")
-    if cfg.envs_per_worker < len(wrists):
-        raise CollectError(f"--envs-per-worker ({cfg.envs_per_worker}) must be at least the number of wrists")
     objects = resolve_objects(cfg.objects)
     for w in wrists:
-        wrist_quat(w)
         for o in objects:
             path = cache_path(o.name, w, root=None if cfg.grasp_dir is None else Path(cfg.grasp_dir))
             if not path.is_file():
@@ -726,7 +736,36 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
         empty = writer.num_episodes == 0
         writer.close()
         if created and empty and not finished:  # a run that failed before its first episode leaves no file
-            Path(cfg.out).unlink(missing_ok=True)
+            writer.path.unlink(missing_ok=True)  # the file itself (the writer follows links)
+
+
+@contextlib.contextmanager
+def _ctrl_c_recorded():
+    """Within the block, Ctrl-C (SIGINT) is only recorded in the list it yields, for the parent's loop to raise
+    as KeyboardInterrupt where it checks (a KeyboardInterrupt raised wherever the signal lands, e.g. in a
+    finalizer, can be swallowed and the collection go on). In the main thread only (elsewhere Python delivers
+    no signal)."""
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _children_ignore_ctrl_c():
+    """Block SIGINT in this thread while the block starts processes (the fork server, on first use, and the
+    workers), which inherit the blocked signal: Ctrl-C in a terminal reaches the whole process group, and the
+    parent alone handles it (it stops the workers)."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committer: _Committer,
@@ -738,36 +777,48 @@ def _run_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, commi
     stop_r, stop_w = ctx.Pipe(duplex=False)
     episodes = ctx.Queue(QUEUE_SIZE)
     procs = []
-    try:
+    with _ctrl_c_recorded() as pressed:
+        try:
+            return _collect_local(cfg, spec, workers, at_open, committer, start, ctx, stop_r, episodes, procs,
+                                  pressed)  # fmt: skip
+        finally:
+            _stop_workers(procs, stop_w)
+
+
+def _collect_local(cfg: CollectConfig, spec: dict, workers: int, at_open: int, committer: _Committer, start: float,
+                   ctx, stop_r, episodes, procs: list, pressed: list[int]) -> tuple[float, int]:  # fmt: skip
+    """The body of ``_run_local``: start the workers (appended to ``procs``) and commit what they send until the
+    committer is done; a KeyboardInterrupt once ``pressed`` (see ``_ctrl_c_recorded``) records a Ctrl-C."""
+    with _children_ignore_ctrl_c():
         for w in range(workers):
             args = (spec, w, _worker_entropy(cfg.seed, w, at_open), episodes, stop_r)
             p = ctx.Process(target=_worker_main, args=args, daemon=True, name=f"dexgen-collect-{w}")
             p.start()
             procs.append(p)
-        stop_r.close()
-        ready, startup_s = 0, 0.0
-        while not committer.done:
-            try:
-                kind, index, payload = episodes.get(timeout=1.0)
-            except queue_mod.Empty:
-                _check_workers(procs, episodes)
-                continue
-            if kind == "error":
-                raise CollectError(f"collect worker {index}: {payload}")
-            if kind == "ready":
-                ready += 1
-                if ready == workers:
-                    startup_s = time.perf_counter() - start
-            elif kind == "done":
-                committer.finish(index)
-            else:
-                committer.add(index, payload)
-            if committer.starved:
-                raise CollectError(f"the workers stopped at {committer.writer.num_transitions} transitions, short "
-                                   f"of {committer.target}")  # fmt: skip
-        return startup_s, workers
-    finally:
-        _stop_workers(procs, stop_w)
+    stop_r.close()
+    ready, startup_s = 0, 0.0
+    while not committer.done:
+        if pressed:
+            raise KeyboardInterrupt
+        try:
+            kind, index, payload = episodes.get(timeout=1.0)
+        except queue_mod.Empty:
+            _check_workers(procs, episodes)
+            continue
+        if kind == "error":
+            raise CollectError(f"collect worker {index}: {payload}")
+        if kind == "ready":
+            ready += 1
+            if ready == workers:
+                startup_s = time.perf_counter() - start
+        elif kind == "done":
+            committer.finish(index)
+        else:
+            committer.add(index, payload)
+        if committer.starved:
+            raise CollectError(f"the workers stopped at {committer.writer.num_transitions} transitions, short "
+                               f"of {committer.target}")  # fmt: skip
+    return startup_s, workers
 
 
 def _quota(committer: _Committer, workers: int) -> int:

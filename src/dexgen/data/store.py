@@ -78,24 +78,46 @@ def _one_line(e: BaseException) -> str:
 
 
 def _lock(path: Path):
-    """An exclusive lock on ``<path>.lock`` held by the returned open file (released on close or when the process
-    dies); a DatasetError if another writer holds it."""
+    """An exclusive lock on ``<path>.lock`` held by the returned open file (released by ``_unlock``, or when the
+    process dies); a DatasetError if another writer holds it. ``_unlock`` removes the file, so a lock taken on a
+    file that was removed meanwhile is taken again on the file of that name now: two writers never hold locks on
+    two files of one name."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path.with_name(path.name + ".lock"), "a")  # held open for the writer's lifetime
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    name = path.with_name(path.name + ".lock")
+    while True:
+        handle = open(name, "a")  # held open for the writer's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise DatasetError(f"{path}: another writer has it open") from None
+        try:
+            now = os.stat(name)
+        except FileNotFoundError:
+            now = None
+        held = os.fstat(handle.fileno())
+        if now is not None and (now.st_ino, now.st_dev) == (held.st_ino, held.st_dev):
+            return handle
         handle.close()
-        raise DatasetError(f"{path}: another writer has it open") from None
-    return handle
+
+
+def _unlock(handle) -> None:
+    """Remove the lock file of ``_lock`` and release the lock, in that order (see ``_lock``)."""
+    Path(handle.name).unlink(missing_ok=True)
+    handle.close()
+
+
+def _locked(e: OSError) -> bool:
+    """Whether h5py could not open a file because another process holds HDF5's lock on it (a reader)."""
+    return "unable to lock file" in str(e)
 
 
 def _open_error(path: Path, e: OSError) -> str:
     """One line saying why h5py could not open a file."""
     reason = _one_line(e)
-    if "lock" in reason:
+    if _locked(e):
         return f"{path}: locked by another process that has it open: {reason}"
     return f"{path}: not a readable HDF5 file (truncated or corrupt?): {reason}"
 
@@ -178,7 +200,8 @@ def writer_active(path: str | Path) -> bool:
     """Whether an ``EpisodeWriter`` holds ``path`` open right now (it holds ``<path>.lock``)."""
     import fcntl
 
-    lock = Path(path).with_name(Path(path).name + ".lock")
+    path = Path(os.path.realpath(path))  # as the writer locks it
+    lock = path.with_name(path.name + ".lock")
     if not lock.exists():
         return False
     with open(lock) as handle:
@@ -236,7 +259,7 @@ class EpisodeWriter:
         meta: Mapping[str, str | int | float] | None = None,
         chunk_rows: int = 256,
     ):
-        self.path = Path(path)
+        self.path = Path(os.path.realpath(path))  # one file, one lock, whatever link names it
         if set(_RESERVED_ATTRS) & set(meta or {}):
             raise DatasetError(f"meta may not set {sorted(set(_RESERVED_ATTRS) & set(meta))}: the writer records them")
         if self.path.exists() and not resume:
@@ -245,7 +268,7 @@ class EpisodeWriter:
         try:
             self._open(command=command, seed=seed, meta=meta or {}, chunk_rows=chunk_rows)
         except BaseException:
-            self._lock.close()
+            _unlock(self._lock)
             raise
 
     def _open(self, *, command: str, seed: int, meta: Mapping, chunk_rows: int) -> None:
@@ -267,7 +290,7 @@ class EpisodeWriter:
                     except OSError as e2:
                         raise DatasetError(f"{self.path}: cannot resume, unreadable: {_one_line(e2)}") from None
                     rebuilt = True
-                elif "lock" in str(e) and time.monotonic() < deadline:
+                elif _locked(e) and time.monotonic() < deadline:
                     time.sleep(0.1)  # a reader has it open
                 else:
                     raise DatasetError(_open_error(self.path, e)) from None
@@ -343,7 +366,8 @@ class EpisodeWriter:
         """Close the file (every appended episode is already committed) and release the lock."""
         if self.file.id.valid:
             self.file.close()
-        self._lock.close()
+        if not self._lock.closed:
+            _unlock(self._lock)
 
     def __enter__(self) -> EpisodeWriter:
         return self

@@ -9,15 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dexgen.checks import check_int
 from dexgen.controller.dexgen_controller import (
     GUIDED_ALPHA,
     GUIDED_CANDIDATES,
     GUIDED_RIGID_ALPHA_SCALE,
     ControllerConfig,
     DexGenController,
+    check_controller_settings,
     frame_from_policy_obs,
 )
 from dexgen.model.checkpoint import load_model, shipped_model_path
+from dexgen.sim.hand import check_wrist
 from dexgen.teleop.commands import KinematicIntent
 
 
@@ -54,6 +57,13 @@ class BenchControllerConfig:
     json: bool = False
     """Print one JSON object."""
 
+    def __post_init__(self) -> None:
+        check_wrist("wrist", self.wrist)
+        check_controller_settings(self)
+        check_int("decisions", self.decisions, ge=1)
+        check_int("warmup", self.warmup, ge=0)
+        check_int("threads", self.threads, ge=1)
+
 
 def _frames(model, cfg: BenchControllerConfig, n: int) -> np.ndarray:
     """(n, 44) observation frames of one hand run by the unguided controller from a cached grasp."""
@@ -81,7 +91,7 @@ def _percentiles(latencies_s: list[float]) -> dict:
 def bench_controller(cfg: BenchControllerConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     path = cfg.checkpoint or shipped_model_path(cfg.wrist)
-    model = load_model(path)
+    model = load_model(path, wrist=cfg.wrist)
     frames = _frames(model, cfg, 100)
     out: dict = {"checkpoint": str(path), "wrist": cfg.wrist, "threads": torch.get_num_threads(),
                  "batch": 1, "num_inference_steps": cfg.num_inference_steps or model.cfg.num_inference_steps,

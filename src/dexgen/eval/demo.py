@@ -25,6 +25,9 @@ class DemoConfig:
     json: bool = False
     """Print one JSON object."""
 
+    def __post_init__(self) -> None:
+        EvalConfig(objects=self.objects, seconds=self.seconds, alpha=self.alpha)  # the same checks as dexgen eval
+
 
 def run_demo(cfg: DemoConfig) -> dict:
     """The demo command: the quick evaluation suite with a video, on the shipped models."""

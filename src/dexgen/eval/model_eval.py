@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import tyro
 
+from dexgen.checks import check_int, check_number
 from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
 from dexgen.controller.observation import ObservationHistory
 from dexgen.model.checkpoint import load_model, model_wrists, save_model, shipped_model_path
@@ -35,7 +36,10 @@ from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
 from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.env import HandEnv
+from dexgen.sim.hand import check_wrist
+from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import Rollout, rollout
+from dexgen.teleop.commands import parse_axis
 
 PARTS = ("idm", "intent", "tracking", "controller")
 
@@ -71,6 +75,20 @@ class EvalModelConfig:
     """Write the figures into the model's JSON record (as its ``eval``)."""
     json: bool = False
     """Print one JSON object instead of a table."""
+
+    def __post_init__(self) -> None:
+        check_wrist("wrist", self.wrist, optional=True)
+        bad = sorted({p.strip() for p in self.parts.split(",") if p.strip()} - set(PARTS))
+        if bad:
+            raise ValueError(f"unknown parts {bad}; expected some of {', '.join(PARTS)}")
+        for axis in (a.strip() for a in self.experts.split(",") if a.strip()):
+            parse_axis(axis)
+        for objects in (s.strip() for s in self.objects.split(",") if s.strip()):
+            resolve_objects(objects)
+        check_int("episodes", self.episodes, ge=1)
+        check_number("seconds", self.seconds, gt=0)
+        check_int("num_inference_steps", self.num_inference_steps, ge=1, optional=True)
+        check_int("threads", self.threads, ge=0)
 
 
 def targets_to_actions(env: HandEnv, targets: np.ndarray) -> np.ndarray:
@@ -211,7 +229,8 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
         out["idm_open_loop"] = idm_open_loop(model, _dataset_of(model, cfg, "the open-loop IDM error", "idm"))
     if "intent" in parts:
         out["intent_reading"] = intent_reading(model, _dataset_of(model, cfg, "the intent reading", "intent"))
-    experts = {a.strip(): Expert.load(shipped_expert_path("rotate", a.strip(), cfg.wrist))
+    experts = {a.strip(): Expert.load(shipped_expert_path("rotate", a.strip(), cfg.wrist), task="rotate",
+                                      axis=a.strip(), wrist=cfg.wrist)
                for a in cfg.experts.split(",")}  # fmt: skip
     need_rollouts = "tracking" in parts or "controller" in parts
     for object_set in [s.strip() for s in cfg.objects.split(",") if s.strip()] if need_rollouts else []:
@@ -273,7 +292,7 @@ def run_eval_model(cfg: EvalModelConfig) -> dict:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     path = Path(cfg.checkpoint) if cfg.checkpoint else shipped_model_path(cfg.wrist or DEFAULT_WRIST)
-    model = load_model(path)
+    model = load_model(path)  # --wrist may run a model in another orientation than its data's: an analysis
     model.record["path"] = str(path)
     out = evaluate_model(model, cfg)
     if cfg.record:

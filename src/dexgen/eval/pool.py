@@ -17,12 +17,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tyro
 
+from dexgen.checks import check_number
 from dexgen.eval.holding_curve import holding_curve_plot
 from dexgen.eval.teleop_eval import Episodes, episode_figures, markdown_table, summarize
 from dexgen.sim.env import objects_of_envs
 from dexgen.sim.objects import resolve_objects
+from dexgen.strict_json import dumps
 
 IGNORED = ("seeds", "out", "video", "threads", "json", "sweep")
 """Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how)."""
@@ -58,6 +61,9 @@ class PoolConfig:
     runs' own α, which must then be the same."""
     json: bool = False
     """Print one JSON object (the summary) instead of the table."""
+
+    def __post_init__(self) -> None:
+        check_number("alpha", self.alpha, ge=0, optional=True)
 
 
 def _read(path: str) -> tuple[Path, dict]:
@@ -130,7 +136,8 @@ def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None)
             for source, per_method in episodes.items():
                 for method, figures in per_method.items():
                     e = results.setdefault(source, {}).setdefault(method, Episodes([], [], []))
-                    e.extend(figures["holding_s"], figures["progress_rad_per_s"], figures["follow_error_mm"])
+                    e.extend(*([np.nan if v is None else v for v in figures[k]]  # null: not a number
+                               for k in ("holding_s", "progress_rad_per_s", "follow_error_mm")))
         except (AttributeError, KeyError, TypeError) as e:
             raise PoolError(f"{path} has malformed per_episode figures ({type(e).__name__}: {e})") from None
     methods = {tuple(pm) for pm in results.values()}
@@ -161,8 +168,7 @@ def run_pool(cfg: PoolConfig) -> dict:
     summary["files"]["holding_plot"] = str(holding_curve_plot(held, out / "holding.png", seconds=seconds))
     table = markdown_table(summary)
     Path(summary["files"]["table"]).write_text(table + "\n")
-    Path(summary["files"]["json"]).write_text(json.dumps({**summary, "per_episode": per_episode}, indent=2,
-                                                         default=float) + "\n")  # fmt: skip
+    Path(summary["files"]["json"]).write_text(dumps({**summary, "per_episode": per_episode}, indent=2) + "\n")
     if cfg.json:
         return summary
     print(table)

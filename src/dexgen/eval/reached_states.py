@@ -63,6 +63,15 @@ class ReachedStatesConfig:
     json: bool = False
     """Print one JSON object instead of the summary."""
 
+    def __post_init__(self) -> None:
+        sources = self.sources if self.sources not in ("full", "quick") else None
+        EvalConfig(objects=self.objects, wrist=self.wrist, axes=self.axes, sources=sources, seeds=self.seeds,
+                   episodes=self.episodes, seconds=self.seconds, threads=self.threads)  # the checks of dexgen eval
+        if not (np.isfinite(self.after_s) and np.isfinite(self.every_s)) or self.after_s < 0 or self.every_s <= 0 \
+                or self.seconds <= self.after_s:
+            raise ValueError(f"need 0 <= after_s < seconds and every_s > 0, got after_s {self.after_s}, every_s "
+                             f"{self.every_s}, seconds {self.seconds}")  # fmt: skip
+
 
 def _snapshots(env, policy, *, after: int, every: int) -> tuple[dict[str, list], int]:
     """Run one episode per simulation under ``policy``; the states (GraspCache fields, (16,) / (3,) / (4,) arrays
@@ -89,9 +98,6 @@ def reached_states(cfg: ReachedStatesConfig, *, progress: bool = True) -> dict:
     """Run the guided controller and write the caches (see the module docstring); returns a summary."""
     from tqdm import tqdm
 
-    if cfg.after_s < 0 or cfg.every_s <= 0 or cfg.seconds <= cfg.after_s:
-        raise ValueError(f"need 0 <= after_s < seconds and every_s > 0, got after_s {cfg.after_s}, every_s "
-                         f"{cfg.every_s}, seconds {cfg.seconds}")  # fmt: skip
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     sources = cfg.sources if cfg.sources not in ("full", "quick") else None
@@ -99,12 +105,13 @@ def reached_states(cfg: ReachedStatesConfig, *, progress: bool = True) -> dict:
                       objects=cfg.objects, axes=cfg.axes, sources=sources, seeds=cfg.seeds, episodes=cfg.episodes,
                       seconds=cfg.seconds, wrist=cfg.wrist, sweep="", threads=cfg.threads)  # fmt: skip
     path = cfg.checkpoint or shipped_model_path(cfg.wrist)
-    model = load_model(path)
+    model = load_model(path, wrist=cfg.wrist)
     ecfg = for_model(ecfg, model, path)
     axes = [a.strip() for a in ecfg.axes.split(",") if a.strip()]
     names = [s.strip() for s in ecfg.sources.split(",") if s.strip()]
     seeds = [int(s) for s in str(ecfg.seeds).split(",") if s.strip()]
-    experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist)) for a in axes}
+    experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist), task="rotate", axis=a, wrist=cfg.wrist)
+               for a in axes}  # fmt: skip
     start = time.perf_counter()
     states: dict[str, list] = {}
     held = episodes = 0

@@ -18,7 +18,6 @@ commands are computed afterwards from their recorded fingertips (the same random
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexgen.checks import check_int, check_number, parse_floats, parse_ints
 from dexgen.controller.dexgen_controller import (
     GUIDED_ALPHA,
     GUIDED_CANDIDATES,
@@ -34,6 +34,7 @@ from dexgen.controller.dexgen_controller import (
     GUIDED_TRANSLATION_WEIGHT,
     ControllerConfig,
     DexGenController,
+    check_controller_settings,
     frame_from_policy_obs,
 )
 from dexgen.eval.holding_curve import held_fractions, holding_curve_plot
@@ -44,12 +45,16 @@ from dexgen.model.dexgen_model import DexGenModel
 from dexgen.rl.evaluate import expert_env
 from dexgen.rl.expert import Expert, shipped_expert_path
 from dexgen.sim.env import HandEnv
+from dexgen.sim.hand import check_wrist
+from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import Rollout, rollout
+from dexgen.strict_json import dumps
 from dexgen.teleop.commands import (
     CommandSource,
     CorruptedExpert,
     KinematicIntent,
     ReplayCommand,
+    corruption,
     episode_ends,
     parse_axis,
 )
@@ -173,6 +178,29 @@ class EvalConfig:
     json: bool = False
     """Print one JSON object (the summary) instead of the table."""
 
+    def __post_init__(self) -> None:
+        if self.suite not in SUITES:
+            raise ValueError(f"unknown suite {self.suite!r}; expected one of {', '.join(SUITES)}")
+        check_controller_settings(self)
+        if self.objects is not None:
+            resolve_objects(self.objects)
+        for axis in _names(self.axes):
+            parse_axis(axis)
+        if self.axes is not None and not _names(self.axes):
+            raise ValueError("axes: none given")
+        for name in _names(self.sources):
+            check_source_name(name)
+        if self.sources is not None and not _names(self.sources):
+            raise ValueError("sources: none given")
+        if self.seeds is not None and not parse_ints("seeds", self.seeds):
+            raise ValueError("seeds: none given")
+        check_int("episodes", self.episodes, ge=1, optional=True)
+        check_number("seconds", self.seconds, gt=0, optional=True)
+        check_wrist("wrist", self.wrist, optional=True)
+        parse_floats("sweep", self.sweep, ge=0)
+        check_number("omega", self.omega)
+        check_int("threads", self.threads, ge=0)
+
     def resolved(self) -> EvalConfig:
         """The config with the suite's defaults filled in."""
         if self.suite not in SUITES:
@@ -228,6 +256,31 @@ def for_model(cfg: EvalConfig, model: DexGenModel, path: str | Path) -> EvalConf
     elif cfg.mode_from_intent and model.cfg.unknown_mode is None:
         raise ValueError(f"--mode-from-intent needs a model trained with mode dropout; {path} has none")
     return cfg
+
+
+def _names(spec: str | None) -> list[str]:
+    """The comma-separated entries of ``spec`` (None: none), stripped."""
+    return [s.strip() for s in str(spec or "").split(",") if s.strip()]
+
+
+def check_source_name(name: str) -> None:
+    """A ValueError unless ``name`` is a command source ``make_source`` knows: kinematic, corrupted:<preset> (a name
+    of ``dexgen.teleop.commands.PRESETS``) or replay:<file.npz> (its file is read by ``check_sources``)."""
+    if name == "kinematic" or name.startswith("replay:"):
+        return
+    if name.startswith("corrupted:"):
+        corruption(name.split(":", 1)[1])
+        return
+    raise ValueError(f"unknown command source {name!r}; expected kinematic, corrupted:<preset> or replay:<file.npz>")
+
+
+def check_sources(spec: str) -> None:
+    """Check every command source of ``spec`` (comma-separated) before any rollout: the names, and each replay
+    recording read in full (a one-line ValueError naming the file and its problem)."""
+    for name in _names(spec):
+        check_source_name(name)
+        if name.startswith("replay:"):
+            ReplayCommand(name.split(":", 1)[1], name=name)
 
 
 def make_source(name: str, axis: str, omega: float, ref: Rollout) -> CommandSource:
@@ -286,12 +339,12 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
 
     from dexgen.teleop.ik import FingertipIK
 
-    axes = [a.strip() for a in cfg.axes.split(",") if a.strip()]
-    sources = [s.strip() for s in cfg.sources.split(",") if s.strip()]
-    seeds = [int(s) for s in str(cfg.seeds).split(",") if s.strip()]
-    sweep = [float(a) for a in str(cfg.sweep).split(",") if a.strip()]
+    axes, sources = _names(cfg.axes), _names(cfg.sources)
+    seeds, sweep = parse_ints("seeds", cfg.seeds), parse_floats("sweep", cfg.sweep, ge=0)
+    check_sources(cfg.sources)
     alphas = sorted({a for a in sweep if a > 0} | {cfg.alpha})
-    experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist)) for a in axes}
+    experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist), task="rotate", axis=a, wrist=cfg.wrist)
+               for a in axes}  # fmt: skip
     ik = FingertipIK()
     methods = list(METHODS) + (["partial"] if cfg.partial_noise_step is not None else [])
     results = {s: {m: Episodes([], [], []) for m in methods} for s in sources}
@@ -299,6 +352,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
     frames: dict[str, list] = {}
     hand_objects: list[str] = []
     risk_holds = [0, 0]  # the guided method's decisions made as holds (risk_threshold), and all its decisions
+    rejected: dict[str, list[int]] = {}  # per controller method: outputs rejected as not finite, and all outputs
     total = len(axes) * len(seeds) * (2 + len(sources) * (1 + len(alphas) + (len(methods) > len(METHODS))))
     bar = tqdm(total=total, desc="eval", disable=not progress, unit="rollout")
     for axis in axes:
@@ -320,6 +374,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                                     batch=e.num_envs)  # fmt: skip
             plain = rollout(e, lambda obs, _t, c=ctrl, en=e: targets_to_actions(
                 en, c.act(frame_from_policy_obs(obs["policy"]))), record_tips=True)  # fmt: skip
+            _count_rejected(rejected, "unguided", ctrl, f"axis {axis}, seed {seed}")
             bar.update(1)
             for name in sources:
                 for method, r in (("expert", ref), ("unguided", plain)):
@@ -347,6 +402,8 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "guided") if video else None)
                     figs = _figures(r, np.stack(live.commands), axis_vec)
                     swept[name][alpha].extend(*figs)
+                    where = f"axis {axis}, seed {seed}, source {name}"
+                    _count_rejected(rejected, "guided" if alpha == cfg.alpha else f"guided α={alpha:g}", c, where)
                     if alpha == cfg.alpha:
                         results[name]["guided"].extend(*figs)
                         risk_holds[0] += c.held_for_risk
@@ -360,10 +417,24 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     live = LiveCommandPolicy(e, make_source(name, axis, cfg.omega, ref), seed, c.act)
                     r = rollout(e, live, record_tips=True)
                     results[name]["partial"].extend(*_figures(r, np.stack(live.commands), axis_vec))
+                    _count_rejected(rejected, "partial", c, f"axis {axis}, seed {seed}, source {name}")
                     bar.update(1)
     bar.close()
     return {"results": results, "swept": swept, "frames": frames, "hand_objects": hand_objects,
-            "risk_holds": risk_holds}  # fmt: skip
+            "risk_holds": risk_holds, "rejected": rejected}  # fmt: skip
+
+
+def _count_rejected(counts: dict[str, list[int]], method: str, ctrl: DexGenController, where: str) -> None:
+    """Add a controller's rejected outputs (not finite, replaced by its last safe targets) and all its outputs to
+    ``counts[method]``; a ValueError if it rejected every output: the method never acted (the hand froze), and
+    its figures would measure a frozen hand, not the method."""
+    outputs = len(ctrl.latencies_s) * ctrl.batch
+    total = counts.setdefault(method, [0, 0])
+    total[0] += ctrl.rejected
+    total[1] += outputs
+    if outputs and ctrl.rejected == outputs:
+        raise ValueError(f"the {method} method never acted ({where}): the controller rejected all {outputs} of its "
+                         "outputs as not finite; the model gives no usable joint targets")  # fmt: skip
 
 
 def _recorder(env: HandEnv, frames: dict, key: str):
@@ -485,6 +556,9 @@ def markdown_table(summary: dict) -> str:
         times = list(next(iter(held.values())))
         shares = "; ".join(f"{m} " + " / ".join(f"{v:.2f}" for v in h.values()) for m, h in held.items())
         lines += [f"Share of episodes still holding at {' / '.join(times)} s: {shares}", ""]
+    if summary.get("rejected_outputs"):
+        counts = "; ".join(f"{m} {c['rejected']} of {c['outputs']}" for m, c in summary["rejected_outputs"].items())
+        lines += [f"Controller outputs rejected as not finite (the last safe targets held instead): {counts}", ""]
     if len(summary.get("sweep_overall", [])) > 1:
         lines += ["Guidance-strength sweep, all sources pooled (medians):", "",
                   "| α | holding s | progress rad/s | follow mm | drop rate | holding / raw | progress / expert |",
@@ -570,6 +644,7 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
     summary = {"config": config, **summarize(run, suite=cfg.suite, seconds=cfg.seconds)}
     if model_wrists is not None:
         summary["model_wrists"] = model_wrists
+    summary["rejected_outputs"] = {m: {"rejected": r, "outputs": n} for m, (r, n) in run.get("rejected", {}).items()}
     if cfg.risk_threshold is not None and run.get("risk_holds", [0, 0])[1] > 0:
         held, decisions = run["risk_holds"]
         summary["guided_held_for_risk_share"] = held / decisions  # of the guided method's decisions, every hand
@@ -590,7 +665,7 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
     Path(files["table"]).write_text(markdown_table(summary) + "\n")
     record = {**summary, "per_episode": episode_figures(run["results"]),  # for re-analysis without rerunning
               "per_episode_sweep": sweep_episode_figures(run["swept"])}  # fmt: skip
-    Path(files["json"]).write_text(json.dumps(record, indent=2, default=float) + "\n")
+    Path(files["json"]).write_text(dumps(record, indent=2) + "\n")
     return summary
 
 
@@ -605,8 +680,9 @@ def run_eval(cfg: EvalConfig) -> dict:
     """The eval command."""
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    path = cfg.checkpoint or shipped_model_path(cfg.resolved().wrist)
-    model = load_model(path)
+    wrist = cfg.resolved().wrist
+    path = cfg.checkpoint or shipped_model_path(wrist)
+    model = load_model(path, wrist=wrist)
     cfg = for_model(cfg, model, path)
     start = time.perf_counter()
     run = run_suite(model, cfg)  # the bar goes to stderr, so --json output stays clean
@@ -620,6 +696,7 @@ def run_eval(cfg: EvalConfig) -> dict:
         "holding_ratio_ci95",
         "progress_ratio_guided_vs_expert",
         "progress_ratio_ci95",
+        "rejected_outputs",
         "files",
         "wall_s",
     )

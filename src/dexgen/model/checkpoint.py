@@ -1,5 +1,6 @@
 """Model weights on disk: ``NAME.safetensors`` (every parameter and normalizer buffer) and ``NAME.json`` beside it
-(format, model config, the dataset's schema, provenance and metrics). Loading checks both against this code."""
+(format, model config, the weights' SHA-256, the dataset's schema, provenance and metrics). Loading checks both
+against this code, and the weights against the hash their record gives."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import torch
 
 from dexgen.data.schema import PRIMITIVES, SCHEMA_VERSION
 from dexgen.data.windows import OBS_FIELDS
-from dexgen.files import atomic_path
+from dexgen.files import atomic_path, check_weights_hash, file_sha256
 from dexgen.model.config import ModelConfig
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.sim.constants import DEFAULT_WRIST
+from dexgen.strict_json import dumps
 
 FORMAT = "dexgen-model"
 FORMAT_VERSION = 1
@@ -69,12 +71,14 @@ def save_model(model: DexGenModel, path: str | Path, *, record: dict | None = No
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.cfg.to_dict(),
-            "data": data_signature(), **(record or {})}  # fmt: skip
     with atomic_path(path) as tmp:
         save_file(state, str(tmp))
+        digest = file_sha256(tmp)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "weights_sha256": digest,
+            "config": model.cfg.to_dict(), "data": data_signature(),
+            **{k: v for k, v in (record or {}).items() if k != "weights_sha256"}}  # fmt: skip
     with atomic_path(path.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        tmp.write_text(dumps(meta, indent=2) + "\n")
     return path
 
 
@@ -116,13 +120,20 @@ def load_state(model: DexGenModel, state: dict[str, torch.Tensor], *, where: str
     model.load_state_dict(state, strict=True)
 
 
-def load_model(path: str | Path | None = None) -> DexGenModel:
-    """The model stored at ``path`` (.safetensors with its .json record; None: the shipped default), in eval mode."""
+def load_model(path: str | Path | None = None, *, wrist: str | None = None) -> DexGenModel:
+    """The model stored at ``path`` (.safetensors with its .json record; None: the shipped default), in eval mode;
+    a one-line ModelCheckpointError naming the file if its weights do not have the hash its record gives, or, with
+    ``wrist``, if its record says it was trained for other wrist orientations."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path) if path is not None else DEFAULT_MODEL
     meta = read_record(path)
+    weights = path.with_suffix(".safetensors")
+    trained = meta.get("dataset", {}).get("wrists") if isinstance(meta.get("dataset"), dict) else None
+    if wrist is not None and trained is not None and wrist not in trained:
+        raise ModelCheckpointError(f"{weights} was trained for wrist orientation {', '.join(trained)}, not {wrist}; "
+                                   "pass the model of that orientation")  # fmt: skip
     try:
         cfg = ModelConfig.from_dict(meta["config"])
     except (KeyError, TypeError, ValueError) as e:
@@ -131,6 +142,7 @@ def load_model(path: str | Path | None = None) -> DexGenModel:
         state = load_file(str(path.with_suffix(".safetensors")))
     except (SafetensorError, OSError) as e:
         raise ModelCheckpointError(f"corrupt model weights {path}: {e}") from None
+    check_weights_hash(weights, meta, record_path=path.with_suffix(".json"), error=ModelCheckpointError)
     model = DexGenModel(cfg)
     load_state(model, state, where=str(path))
     model.record = meta

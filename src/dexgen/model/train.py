@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexgen.checks import check_int, check_number
 from dexgen.data.schema import PRIMITIVES
 from dexgen.data.store import DatasetError
 from dexgen.data.windows import MotionWindows
@@ -25,6 +26,7 @@ from dexgen.model.checkpoint import data_signature, save_model
 from dexgen.model.config import ModelConfig
 from dexgen.model.dexgen_model import TARGETS, DexGenModel
 from dexgen.provenance import revision
+from dexgen.strict_json import dumps
 
 PARTS = ("both", "diffusion", "idm")
 
@@ -76,6 +78,21 @@ class TrainModelConfig:
     """Show a progress bar."""
     json: bool = False
     """Print one JSON object at the end."""
+
+    def __post_init__(self) -> None:
+        if self.only not in PARTS:
+            raise TrainError(f"--only must be one of {', '.join(PARTS)}, got {self.only!r}")
+        if not (np.isfinite(self.drop_margin_s) and self.drop_margin_s >= 0):
+            raise TrainError(f"--drop-margin-s must be >= 0, got {self.drop_margin_s}")
+        for name in ("steps", "batch_size", "val_windows", "val_every"):
+            check_int(name, getattr(self, name), ge=1)
+        check_int("warmup_steps", self.warmup_steps, ge=0)
+        check_int("threads", self.threads, ge=0)
+        check_number("lr", self.lr, gt=0)
+        check_number("weight_decay", self.weight_decay, ge=0)
+        check_number("ema_decay", self.ema_decay, ge=0, lt=1)
+        check_number("val_fraction", self.val_fraction, gt=0, lt=1)
+        check_number("max_minutes", self.max_minutes, ge=0)
 
 
 class TrainError(ValueError):
@@ -178,8 +195,6 @@ def train_model(cfg: TrainModelConfig) -> dict:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    if cfg.only not in PARTS:
-        raise TrainError(f"--only must be one of {', '.join(PARTS)}, got {cfg.only!r}")
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     run_dir = Path(cfg.out) / cfg.name
@@ -191,8 +206,6 @@ def train_model(cfg: TrainModelConfig) -> dict:
     elif last.exists():
         raise TrainError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --name")
 
-    if cfg.drop_margin_s < 0:
-        raise TrainError(f"--drop-margin-s must be >= 0, got {cfg.drop_margin_s}")
     try:
         margin = _drop_margin_steps(cfg.dataset, cfg.drop_margin_s)
         train = MotionWindows(cfg.dataset, history=cfg.model.history, horizon=cfg.model.horizon, split="train",
@@ -280,7 +293,7 @@ def train_model(cfg: TrainModelConfig) -> dict:
                 if k.startswith("val/"):
                     writer.add_scalar(k, v, step)
             with open(run_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, "wall_s": round(wall, 1), **metrics}) + "\n")
+                f.write(dumps({"step": step, "wall_s": round(wall, 1), **metrics}) + "\n")
             history[-1]["to_step"] = step
             with atomic_path(last) as tmp:
                 torch.save(

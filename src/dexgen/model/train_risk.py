@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexgen.checks import check_int, check_number
 from dexgen.data.store import DatasetError, open_dataset
 from dexgen.data.windows import MotionWindows
 from dexgen.model.checkpoint import load_model, read_record, save_model
@@ -59,6 +60,13 @@ class TrainRiskConfig:
     json: bool = False
     """Print one JSON object at the end."""
 
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.window_s) and self.window_s > 0) or min(self.hidden, self.steps, self.batch_size) < 1:
+            raise TrainRiskError("--window-s, --hidden, --steps and --batch-size must be positive")
+        check_number("lr", self.lr, gt=0)
+        check_int("val_windows", self.val_windows, ge=1)
+        check_int("threads", self.threads, ge=0)
+
 
 class TrainRiskError(ValueError):
     """The critic cannot be trained as asked."""
@@ -93,8 +101,6 @@ def train_risk(cfg: TrainRiskConfig) -> dict:
     """Train the critic and write the model with it; returns a summary (paths, validation figures)."""
     from tqdm import tqdm
 
-    if cfg.window_s <= 0 or cfg.hidden < 1 or cfg.steps < 1 or cfg.batch_size < 1:
-        raise TrainRiskError("--window-s, --hidden, --steps and --batch-size must be positive")
     weights = Path(cfg.checkpoint).with_suffix(".safetensors").resolve()
     if Path(cfg.out).with_suffix(".safetensors").resolve() == weights:
         raise TrainRiskError("--out must differ from --checkpoint (the input model is kept as it is)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, replace
 
+from dexgen.checks import check_int
 from dexgen.rl.train import TrainExpertConfig, train_expert
 from dexgen.sim import constants as C
 
@@ -25,6 +26,10 @@ class BenchPPOConfig:
     """Seed."""
     json: bool = False
     """Print one JSON object."""
+
+    def __post_init__(self) -> None:
+        check_int("iterations", self.iterations, ge=1)
+        check_int("envs", self.envs, ge=1, optional=True)
 
 
 def bench_ppo(cfg: BenchPPOConfig) -> dict:

@@ -9,13 +9,16 @@ import numpy as np
 import tyro
 from scipy.stats import binomtest
 
+from dexgen.checks import check_choice, check_int, check_number
 from dexgen.rl.expert import Expert, shipped_expert_path
 from dexgen.rl.run_expert import expert_from_checkpoint
 from dexgen.rl.train import config_from_dict, make_env
 from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.sim.env import HandEnv
+from dexgen.sim.hand import check_wrist
 from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import rollout
+from dexgen.sim.tasks import TASKS
 
 
 @dataclass
@@ -45,6 +48,14 @@ class EvalExpertConfig:
     orientation; None: palm_up, or the orientation CHECKPOINT was trained in."""
     json: bool = False
     """Print one JSON object instead of a table."""
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_int("episodes", self.episodes, ge=1)
+        check_number("seconds", self.seconds, gt=0)
+        resolve_objects(self.objects)
+        check_int("threads", self.threads, ge=0)
+        check_wrist("wrist", self.wrist, optional=True)
 
 
 def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, seed: int, threads: int = 0,
@@ -100,7 +111,8 @@ def _summary(hold_s, drop, progress, success, seconds, reach_s) -> dict:
 def load_expert_for_eval(cfg: EvalExpertConfig) -> Expert:
     """The expert named by ``cfg.checkpoint``: shipped weights when None, a run checkpoint (.pt) or weights."""
     if cfg.checkpoint is None:
-        return Expert.load(shipped_expert_path(cfg.task, cfg.axis, cfg.wrist or DEFAULT_WRIST))
+        wrist = cfg.wrist or DEFAULT_WRIST
+        return Expert.load(shipped_expert_path(cfg.task, cfg.axis, wrist), task=cfg.task, axis=cfg.axis, wrist=wrist)
     if cfg.checkpoint.endswith(".pt"):
         return expert_from_checkpoint(Path(cfg.checkpoint))
     return Expert.load(cfg.checkpoint)

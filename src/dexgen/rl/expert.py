@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from tensordict import TensorDict
 
+from dexgen.files import file_sha256
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.expert_files import ExpertError, read_expert_files
 from dexgen.sim.constants import DEFAULT_WRIST
+from dexgen.strict_json import dumps
 
 EXPERT_DIR = Path(__file__).parent / "experts"
 
@@ -70,18 +71,29 @@ class Expert:
         return self.record.get("env", {}).get("wrist", DEFAULT_WRIST)
 
     def save(self, path: Path) -> None:
-        """Write ``path`` (.safetensors) and its JSON record beside it."""
+        """Write ``path`` (.safetensors) and its JSON record beside it, the weights' SHA-256 in the record's
+        ``weights_sha256``."""
         from safetensors.torch import save_file
 
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.actor.state_dict().items()}
         save_file(state, str(path))
-        path.with_suffix(".json").write_text(json.dumps(self.record, indent=2) + "\n")
+        self.record["weights_sha256"] = file_sha256(path)
+        path.with_suffix(".json").write_text(dumps(self.record, indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> Expert:
-        """Load weights and record; an ExpertError with a one-line reason otherwise."""
+    def load(cls, path: str | Path, *, task: str | None = None, axis: str | None = None,
+             wrist: str | None = None) -> Expert:  # fmt: skip
+        """Load weights and record; an ExpertError with a one-line reason otherwise: the files are missing,
+        unreadable or do not match (see ``read_expert_files``), or the record's task, axis (except for
+        grasp_to_grasp) or wrist orientation is not the one given."""
         record, arrays = read_expert_files(path)
+        trained = {"task": record.get("task"), "axis": record.get("axis"),
+                   "wrist": record.get("env", {}).get("wrist", DEFAULT_WRIST)}  # fmt: skip
+        asked = {"task": task, "axis": None if record.get("task") == "grasp_to_grasp" else axis, "wrist": wrist}
+        for key, value in asked.items():
+            if value is not None and trained[key] != value:
+                raise ExpertError(f"expert {path} was trained for {key} {trained[key]}, not {value}")
         state = {k: torch.from_numpy(v) for k, v in arrays.items()}
         record_path = Path(path).with_suffix(".json")
         try:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dexgen.files import check_weights_hash
+
 
 class ExpertError(ValueError):
     """Expert weights are missing, unreadable or do not match their record."""
@@ -18,7 +20,8 @@ class ExpertError(ValueError):
 
 def read_expert_files(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     """The JSON record and the weights (name -> array) of the expert at ``path`` (.safetensors); an ExpertError
-    with a one-line reason if either file is missing or unreadable."""
+    with a one-line reason if either file is missing or unreadable, or if the weights do not have the hash their
+    record gives (``weights_sha256``)."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -35,4 +38,5 @@ def read_expert_files(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise ExpertError(f"corrupt expert {path}: {' '.join(str(e).split())}") from None
     if not isinstance(record, dict):
         raise ExpertError(f"expert record {record_path} is not a JSON object")
+    check_weights_hash(path, record, record_path=record_path, error=ExpertError)
     return record, state

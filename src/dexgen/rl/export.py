@@ -8,6 +8,7 @@ from typing import Annotated
 
 import tyro
 
+from dexgen.checks import check_int, check_number
 from dexgen.provenance import revision
 from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert
 from dexgen.rl.expert import expert_name, shipped_expert_path
@@ -33,6 +34,11 @@ class ExportExpertConfig:
     """Evaluation seed."""
     threads: int = 0
     """Simulation threads; 0 uses every core."""
+
+    def __post_init__(self) -> None:
+        check_int("episodes", self.episodes, ge=1)
+        check_number("seconds", self.seconds, gt=0)
+        check_int("threads", self.threads, ge=0)
 
 
 def export_expert(cfg: ExportExpertConfig) -> dict:

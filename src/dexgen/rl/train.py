@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexgen.checks import check_choice, check_int, check_number
 from dexgen.files import atomic_path, read_torch_checkpoint
 from dexgen.name_values import finite_float, parse_name_values
 from dexgen.provenance import revision
@@ -27,6 +28,7 @@ from dexgen.rl.expert_files import ExpertError, read_expert_files
 from dexgen.rl.vec_env import RslVecEnv
 from dexgen.sim import constants as C
 from dexgen.sim.env import EnvConfig, HandEnv
+from dexgen.sim.hand import check_wrist
 from dexgen.sim.tasks import TASKS, RotateConfig, TranslateConfig
 
 
@@ -50,14 +52,10 @@ class GravityCurriculum:
     """Iterations at one gravity before it may be raised again."""
 
     def __post_init__(self):
-        if not (np.isfinite(self.start) and 0.0 <= self.start <= 1.0):
-            raise ValueError(f"gravity curriculum start must be in [0, 1], got {self.start}")
-        if not (np.isfinite(self.step) and 0.0 < self.step <= 1.0):
-            raise ValueError(f"gravity curriculum step must be in (0, 1], got {self.step}")
-        if not (np.isfinite(self.max_drops) and self.max_drops > 0):
-            raise ValueError(f"gravity curriculum max_drops must be positive, got {self.max_drops}")
-        if self.min_iterations < 1:
-            raise ValueError(f"gravity curriculum min_iterations must be at least 1, got {self.min_iterations}")
+        check_number("gravity.start", self.start, ge=0.0, le=1.0)
+        check_number("gravity.step", self.step, gt=0.0, le=1.0)
+        check_number("gravity.max_drops", self.max_drops, gt=0.0)
+        check_int("gravity.min_iterations", self.min_iterations, ge=1)
 
     def next_scale(self, scale: float, drops_per_1k: list[float]) -> float:
         """The gravity share to train at next, given the current one and the drop rates (per 1,000 steps) of the
@@ -142,6 +140,20 @@ class TrainExpertConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO settings."""
 
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_int("envs", self.envs, ge=1)
+        check_int("iterations", self.iterations, ge=1)
+        check_int("save_interval", self.save_interval, ge=1)
+        check_int("critic_warmup", self.critic_warmup, ge=0)
+        check_wrist("wrist", self.wrist)
+        check_choice("hand", self.hand, C.HANDS)
+        check_number("sphere_share", self.sphere_share, ge=0.0, le=1.0)
+        check_number("episode_seconds", self.episode_seconds, gt=0)
+        check_number("action_scale", self.action_scale, gt=0)
+        check_int("threads", self.threads, ge=0)
+        check_number("max_minutes", self.max_minutes, ge=0)
+
     @property
     def name(self) -> str:
         suffix = "" if self.task == "grasp_to_grasp" else self.axis.replace(",", "")
@@ -180,7 +192,7 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
         axes["sphere_share"] = cfg.sphere_share
     task_config = (task_config or TASKS[cfg.task][1])(**axes, scales=reward_scales(cfg))
     env_cfg = EnvConfig(
-        num_envs=num_envs or cfg.envs,
+        num_envs=cfg.envs if num_envs is None else num_envs,
         task=cfg.task,
         objects=cfg.objects,
         object_weights=cfg.object_weights,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from dexgen.checks import check_int, check_number
 from dexgen.sim import constants as C
 from dexgen.sim.env import EnvConfig, HandEnv
 from dexgen.sim.hand_batch import HandBatch
@@ -37,6 +38,12 @@ class BenchSimConfig:
     """Seed of the environment and the random actions."""
     json: bool = False
     """Print one JSON object instead of a table."""
+
+    def __post_init__(self) -> None:
+        check_int("envs", self.envs, ge=1)
+        check_number("seconds", self.seconds, gt=0)
+        check_int("threads", self.threads, ge=0)
+        check_int("substeps", self.substeps, ge=1)
 
 
 def _timed(fn, seconds: float) -> tuple[int, float]:

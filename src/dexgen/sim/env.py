@@ -22,6 +22,7 @@ import numpy as np
 from dexgen.name_values import parse_name_values, positive_int
 from dexgen.sim import constants as C
 from dexgen.sim.grasps import GraspCache, load_grasps
+from dexgen.sim.hand import wrist_quat
 from dexgen.sim.hand_batch import HandBatch
 from dexgen.sim.objects import SHAPE_CODE_DIM, resolve_objects, shape_code
 from dexgen.sim.randomization import PARAM_NAMES, DomainRandomizer, RandomizationConfig
@@ -80,8 +81,9 @@ class EnvConfig:
             raise ValueError(f"history must be at least 1, got {self.history}")
         if self.action_mode not in ("absolute", "relative"):
             raise ValueError(f"action_mode must be 'absolute' or 'relative', got {self.action_mode!r}")
-        if self.episode_seconds <= 0:
-            raise ValueError("episode_seconds must be positive")
+        if not self.episode_seconds > 0 or not np.isfinite(self.episode_seconds):
+            raise ValueError(f"episode_seconds must be finite and > 0, got {self.episode_seconds}")
+        wrist_quat(self.wrist)
 
 
 def parse_object_weights(spec: str, objects) -> dict[str, int]:
@@ -255,7 +257,7 @@ class HandEnv:
         # velocities at control rate: finite differences over the control step, not the instantaneous qvel
         linvel = (pos - self._prev_obj_pos) / self.dt
         angvel = quat_to_rotvec(quat_mul(quat, quat_conj(self._prev_obj_quat))) / self.dt
-        self._prev_obj_pos, self._prev_obj_quat = pos, quat
+        self._prev_obj_pos, self._prev_obj_quat = pos.copy(), quat.copy()  # a reset rewrites them, not the state
         self._state = StepState(
             q=self.sims.hand_q,
             qd=self.sims.hand_qd,

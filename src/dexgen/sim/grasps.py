@@ -19,6 +19,7 @@ import numpy as np
 from dexgen.files import atomic_path
 from dexgen.provenance import revision
 from dexgen.sim import constants as C
+from dexgen.sim.hand import wrist_quat
 from dexgen.sim.hand_batch import HandBatch
 from dexgen.sim.objects import ObjectSpec
 from dexgen.sim.rotations import axis_angle_quat, quat_mul, quat_to_rotvec
@@ -74,7 +75,9 @@ def cache_path(object_name: str, wrist: str, *, root: Path | None = None, hand: 
 
 
 def load_grasps(object_name: str, wrist: str, *, root: Path | None = None, hand: str = C.DEFAULT_HAND) -> GraspCache:
-    """Load and validate a cache of ``hand``; a GraspCacheError with a one-line reason otherwise."""
+    """Load and validate a cache of ``hand``; a GraspCacheError with a one-line reason otherwise (a ValueError for
+    an unknown wrist orientation)."""
+    wrist_quat(wrist)
     path = cache_path(object_name, wrist, root=root, hand=hand)
     if not path.exists():
         hand_flag = "" if hand == C.DEFAULT_HAND else f" --hand {hand}"

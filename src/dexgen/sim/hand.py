@@ -8,6 +8,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from dexgen.checks import check_choice
 from dexgen.sim import constants as C
 from dexgen.sim.objects import ObjectSpec, resolve_objects
 
@@ -28,6 +29,11 @@ _OBJECT_RGBA = {
     "pen": (0.95, 0.85, 0.2, 1),
     "ellipsoid": (0.85, 0.3, 0.55, 1),
 }
+
+
+def check_wrist(name: str, value, *, optional: bool = False) -> None:
+    """A ValueError unless ``value`` names a wrist orientation (palm_up, palm_down, sideways)."""
+    check_choice(name, value, WRIST_QUATS, optional=optional)
 
 
 def wrist_quat(wrist: str) -> np.ndarray:

@@ -44,6 +44,13 @@ HORIZON = 8
 DT = 0.05
 """Default control period, seconds (20 Hz)."""
 
+MAX_RECORDING_S = 3600.0
+"""Longest recording a replay accepts, seconds (resampled to the control period, a longer one only fills memory)."""
+MAX_TIP_M = 0.5
+"""Largest distance of a recorded fingertip from the palm, metres per component (a hand reaches about 0.2 m): a
+recording beyond it is in other units (millimetres). Its replayed commands stay within the controller's 1 m
+(``dexgen.controller.dexgen_controller.MAX_COMMAND_M``)."""
+
 _AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
 _NUM_TIPS = len(C.FINGERS)
 
@@ -375,7 +382,18 @@ def _check_recording_tips(tips: np.ndarray, where: str) -> np.ndarray:
         raise ValueError(f"{where}: tips must have shape (S, 4, 3) or (S, N, 4, 3), got {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValueError(f"{where}: tips holds NaN or inf")
+    if np.abs(arr).max() > MAX_TIP_M:
+        raise ValueError(f"{where}: tips reach {np.abs(arr).max():.3g} from the palm, beyond {MAX_TIP_M:g} m: "
+                         "positions are metres in the palm frame (is it in millimetres?)")  # fmt: skip
     return arr
+
+
+def _check_duration(tips: np.ndarray, dt: float, where: str) -> None:
+    """A ValueError if a recording of ``tips`` (S, ...) sampled every ``dt`` s lasts longer than MAX_RECORDING_S."""
+    seconds = (tips.shape[0] - 1) * dt
+    if seconds > MAX_RECORDING_S:
+        raise ValueError(f"{where}: lasts {seconds:.3g} s ({tips.shape[0]} samples every {dt:g} s), longer than the "
+                         f"{MAX_RECORDING_S:g} s a replay may last (is dt in seconds?)")  # fmt: skip
 
 
 def save_recording(path: str | Path, tips: np.ndarray, *, dt: float = DT) -> Path:
@@ -386,6 +404,7 @@ def save_recording(path: str | Path, tips: np.ndarray, *, dt: float = DT) -> Pat
     where = f"recording {path}"
     arr = _check_recording_tips(tips, where)
     dt = _check_dt(dt, where)
+    _check_duration(arr, dt, where)
     with atomic_path(path, suffix=".tmp.npz") as tmp:
         np.savez(tmp, tips=arr, dt=np.array(dt))
     return path
@@ -414,7 +433,9 @@ def load_recording(path: str | Path) -> Recording:
             raise ValueError(f"{where}: not a readable .npz file ({type(err).__name__})") from None
     if dt.size != 1:
         raise ValueError(f"{where}: dt must be a scalar, got shape {dt.shape}")
-    return Recording(_check_recording_tips(tips, where), _check_dt(dt.reshape(()).item(), where))
+    recording = Recording(_check_recording_tips(tips, where), _check_dt(dt.reshape(()).item(), where))
+    _check_duration(recording.tips, recording.dt, where)
+    return recording
 
 
 def resample(tips: np.ndarray, dt_from: float, dt_to: float) -> np.ndarray:
@@ -456,6 +477,7 @@ class ReplayCommand(CommandSource):
         elif not isinstance(recording, Recording):
             recording = Recording(_check_recording_tips(recording, "recording"), dt)
         self.dt = _check_dt(dt, "replay")
+        _check_duration(recording.tips, _check_dt(recording.dt, "replay"), "replay")
         tips = resample(recording.tips, recording.dt, self.dt)
         self.tips = tips if tips.ndim == 4 else tips[:, None]  # (S, N or 1, 4, 3)
         self.config = corruption(config)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dexgen.checks import check_choice, check_number
 from dexgen.controller.dexgen_controller import (
     GUIDED_ALPHA,
     GUIDED_CANDIDATES,
@@ -20,9 +21,12 @@ from dexgen.controller.dexgen_controller import (
     GUIDED_TRANSLATION_WEIGHT,
     ControllerConfig,
     DexGenController,
+    check_controller_settings,
     frame_from_policy_obs,
 )
 from dexgen.model.checkpoint import load_model, shipped_model_path
+from dexgen.sim.hand import check_wrist
+from dexgen.sim.objects import resolve_objects
 from dexgen.teleop.commands import save_recording
 from dexgen.teleop.keyboard import KeyboardIntent
 
@@ -86,6 +90,15 @@ class TeleopConfig:
     json: bool = False
     """Print one JSON object at the end."""
 
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, ("guided", "raw"))
+        resolve_objects(self.object)
+        check_wrist("wrist", self.wrist)
+        check_controller_settings(self)
+        check_number("seconds", self.seconds, gt=0)
+        if self.keys is not None:
+            parse_keys(self.keys)
+
 
 def parse_keys(spec: str) -> dict[int, list[str]]:
     """'STEP:KEY,...' -> {step: [key, ...]}; a ValueError naming a malformed entry."""
@@ -102,14 +115,12 @@ def run_teleop(cfg: TeleopConfig) -> dict:
     """The teleop command: returns the holding time of each episode and where the outputs went."""
     from dexgen.sim.env import EnvConfig, HandEnv
 
-    if cfg.method not in ("guided", "raw"):
-        raise ValueError(f"method must be guided or raw, got {cfg.method!r}")
     scripted = parse_keys(cfg.keys) if cfg.keys is not None else None
     env = HandEnv(EnvConfig(num_envs=1, objects=cfg.object, wrist=cfg.wrist, action_mode="absolute", seed=cfg.seed,
                             episode_seconds=cfg.seconds + 1.0, num_threads=1))  # fmt: skip
     source = KeyboardIntent()
     if cfg.method == "guided":
-        model = load_model(cfg.checkpoint or shipped_model_path(cfg.wrist))
+        model = load_model(cfg.checkpoint or shipped_model_path(cfg.wrist), wrist=cfg.wrist)
         moded = model.cfg.unknown_mode is not None if cfg.mode_from_intent is None else cfg.mode_from_intent
         candidates = cfg.candidates
         if candidates is None:
@@ -180,6 +191,12 @@ def run_teleop(cfg: TeleopConfig) -> dict:
         out["decisions_held_for_risk"] = [ctrl.held_for_risk, ctrl.decisions]  # held, of all decisions
     if viewer is not None:
         viewer.close()
+    if cfg.method == "guided":  # outputs not finite, replaced by the last safe targets
+        outputs = len(ctrl.latencies_s)
+        out["rejected_outputs"] = {"rejected": ctrl.rejected, "outputs": outputs}
+        if outputs and ctrl.rejected == outputs:
+            raise ValueError(f"the guided controller never acted: it rejected all {outputs} of its outputs as not "
+                             "finite; the model gives no usable joint targets")  # fmt: skip
     if cfg.record:
         out["recording"] = str(save_recording(cfg.record, np.array(tips), dt=env.dt))
     if renderer is not None:

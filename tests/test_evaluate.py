@@ -116,3 +116,11 @@ def test_training_settings_are_refused_by_their_own_names():
                                   ("wrist", "bogus", "wrist must be one of")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
             TrainExpertConfig(**{field: value})
+
+
+@pytest.mark.parametrize("axis", ["nan,0,1", "0,0,0", "+w"])
+def test_a_bad_axis_is_named_when_the_config_is_made(axis):
+    from dexgen.rl.evaluate import EvalExpertConfig
+
+    with pytest.raises(ValueError, match="axis"):
+        EvalExpertConfig(task="rotate", axis=axis)

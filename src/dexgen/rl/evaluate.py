@@ -18,7 +18,7 @@ from dexgen.sim.env import HandEnv
 from dexgen.sim.hand import check_wrist
 from dexgen.sim.objects import resolve_objects
 from dexgen.sim.rollout import rollout
-from dexgen.sim.tasks import TASKS
+from dexgen.sim.tasks import TASKS, make_task
 
 
 @dataclass
@@ -56,6 +56,8 @@ class EvalExpertConfig:
         resolve_objects(self.objects)
         check_int("threads", self.threads, ge=0)
         check_wrist("wrist", self.wrist, optional=True)
+        if self.task != "grasp_to_grasp":
+            make_task(self.task, 1, TASKS[self.task][1](axes=self.axis))  # names a bad axis before any work
 
 
 def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, seed: int, threads: int = 0,

@@ -467,3 +467,18 @@ def test_episodes_start_from_the_grasp_caches_of_grasp_dir(experts, tmp_path):
 def test_a_grasp_dir_without_an_object_s_cache_is_a_one_line_error(experts, tmp_path):
     with pytest.raises(collect_mod.CollectError, match="dexgen reached-states --out"):
         collect(tiny(tmp_path / "m.h5", experts, grasp_dir=str(tmp_path / "empty")), progress=False)
+
+
+def test_experts_of_different_hands_are_refused_in_one_line(made, tmp_path):
+    import json
+    import shutil
+
+    source = made[0][0]
+    other = tmp_path / source.name
+    shutil.copy(source, other)
+    record = json.loads(source.with_suffix(".json").read_text())
+    record["env"]["hand"] = "allegro"
+    other.with_suffix(".json").write_text(json.dumps(record))
+    assert {e["hand"] for e in collect_mod.resolve_experts(f"{source},{other}")} == {"legacy", "allegro"}
+    with pytest.raises(collect_mod.CollectError, match="trained on different hands"):
+        collect(tiny(tmp_path / "x.h5", f"{source},{other}"), progress=False)

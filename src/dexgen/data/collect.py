@@ -61,7 +61,7 @@ from dexgen.data.schema import (
 )
 from dexgen.name_values import non_negative_float, parse_name_values
 from dexgen.provenance import command_line
-from dexgen.sim.constants import DEFAULT_WRIST
+from dexgen.sim.constants import DEFAULT_HAND, DEFAULT_WRIST
 from dexgen.sim.objects import SHAPE_CODE_DIM
 from dexgen.sim.tasks import GraspToGraspConfig, joint_rms
 
@@ -213,7 +213,8 @@ def _read_expert(path: Path) -> dict:
     except ValueError as e:
         raise CollectError(f"expert {path}: {e}") from None
     wrist = record["env"].get("wrist", DEFAULT_WRIST)
-    return {"path": str(path), "task": task, "axis": axis, "wrist": wrist, "primitives": names,
+    hand = record["env"].get("hand", DEFAULT_HAND)  # records from before the hand was recorded: the default hand
+    return {"path": str(path), "task": task, "axis": axis, "wrist": wrist, "hand": hand, "primitives": names,
             "command_dim": COMMAND_DIMS[task], "obs_dims": obs_dims, "action_scale": scale,
             "shape_obs": bool(record["env"].get("shape_obs", False)),
             "revision": record.get("revision", "unknown")}  # fmt: skip
@@ -432,7 +433,7 @@ def make_rollouts(spec: dict, seed_seq: np.random.SeedSequence, index: int = 0) 
         env = HandEnv(
             EnvConfig(num_envs=n, task="rotate", objects=objects, wrist=wrist, action_mode="relative",
                       shape_obs=any(shape_obs), action_scale=1.0, episode_seconds=spec["episode_seconds"] + 1.0,
-                      num_threads=1, grasp_dir=spec.get("grasp_dir"),
+                      num_threads=1, grasp_dir=spec.get("grasp_dir"), hand=spec.get("hand", DEFAULT_HAND),
                       seed=int(env_ss.generate_state(1, dtype=np.uint64)[0])),
             task_config=RotateConfig(axes="all"),
         )  # fmt: skip
@@ -679,6 +680,10 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
     start = time.perf_counter()
     wrists = _validate(cfg)
     experts = resolve_experts(cfg.experts)
+    hands = sorted({e["hand"] for e in experts})
+    if len(hands) > 1:
+        raise CollectError(f"the experts were trained on different hands ({', '.join(hands)}); collect each hand's "
+                           f"experts on their own")  # fmt: skip
     weights = parse_primitive_weights(cfg.primitive_weights)
     covered = {name for e in experts if e["wrist"] in wrists for name in e["primitives"]}
     if set(weights) - covered:
@@ -694,14 +699,15 @@ def collect(cfg: CollectConfig, *, progress: bool = True) -> dict:
                                f"train one (dexgen train-expert --wrist {w}) or leave {w} out of --wrists")  # fmt: skip
     workers = cfg.workers or len(os.sched_getaffinity(0))
     meta = {"collect_config": json.dumps(asdict(cfg)),
-            "experts": json.dumps([{k: e[k] for k in ("path", "task", "axis", "wrist", "action_scale", "shape_obs",
-                                                      "revision")} for e in experts]),
+            "experts": json.dumps([{k: e[k] for k in ("path", "task", "axis", "wrist", "hand", "action_scale",
+                                                      "shape_obs", "revision")} for e in experts]),
+            "hand": hands[0],
             "action_scales": json.dumps({p["name"]: p["action_scale"]
                                          for table in primitives.values() for p in table})}  # fmt: skip
     spec = {"experts": experts, "primitives": primitives, "objects": cfg.objects, "wrists": wrists,
             "envs": cfg.envs_per_worker, "episode_seconds": cfg.episode_seconds,
             "action_noise_std": cfg.action_noise_std, "switch_prob_per_s": cfg.switch_prob_per_s,
-            "grasp_dir": cfg.grasp_dir}  # fmt: skip
+            "grasp_dir": cfg.grasp_dir, "hand": hands[0]}  # fmt: skip
 
     created = not Path(cfg.out).exists()
     writer = EpisodeWriter(cfg.out, command=_command_line(cfg), seed=cfg.seed, resume=cfg.resume, meta=meta)

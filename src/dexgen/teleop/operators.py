@@ -326,6 +326,7 @@ class ClosedLoopOperator(CommandSource):
             with ``params``.
         params: fixed operators (``OperatorParams``) instead of drawn ones.
         shift: optional goal translation (3,), metres, palm frame (None: none).
+        turn_only: the operator cares about the turn about ``axis`` only: it corrects no tilt off that axis.
         horizon: command horizon T, control steps.
         dt: control period, seconds.
         name: label of the source.
@@ -333,7 +334,7 @@ class ClosedLoopOperator(CommandSource):
 
     def __init__(self, axis: str | np.ndarray = "+z", angle: float = np.pi / 2, *,
                  operators: str | OperatorRanges = "dev", params: OperatorParams | None = None,
-                 shift: np.ndarray | None = None, horizon: int = HORIZON, dt: float = DT,
+                 shift: np.ndarray | None = None, turn_only: bool = False, horizon: int = HORIZON, dt: float = DT,
                  name: str = "operator") -> None:  # fmt: skip
         if not np.isfinite(angle) or angle <= 0:
             raise ValueError(f"goal angle must be finite and > 0 radians, got {angle}")
@@ -346,6 +347,7 @@ class ClosedLoopOperator(CommandSource):
         self.shift = np.zeros(3) if shift is None else np.asarray(shift, dtype=np.float64)
         if self.shift.shape != (3,) or not np.isfinite(self.shift).all():
             raise ValueError(f"goal shift must be a finite vector (3,), got {self.shift}")
+        self.turn_only = bool(turn_only)
         self.horizon, self.dt, self.name = int(horizon), float(dt), name
         self.params: OperatorParams | None = None
 
@@ -402,6 +404,8 @@ class ClosedLoopOperator(CommandSource):
         self.passed |= turned >= self.angle  # seen at or past the goal: stop overshooting
         aim = np.where(self.passed[:, None], self.goal_quat, self.over_quat)
         err = quat_to_rotvec(quat_mul(aim, quat_conj(quat)))  # (N, 3)
+        if self.turn_only:
+            err = (err @ self.axis)[:, None] * self.axis
         size = np.linalg.norm(err, axis=-1)
         self.passed |= size < DEADBAND  # at the overshot aim: now correct back to the goal
         speed = np.where(size < DEADBAND, 0.0, np.minimum(p.max_speed, p.gain * size))
@@ -501,7 +505,8 @@ class HumanOpenLoop(CommandSource):
     """A recording made by a simulated operator of one of ``FAMILIES``, replayed: "turn about ``axis`` at ``omega``"
     as a person's hand does it, without feedback. At reset the operators are drawn (from ``rng``) and their hands
     placed on the centre of the robot's fingertips (where the person sees the object); then the recording replays
-    like ``ReplayCommand`` (holding still after ``seconds``).
+    like ``ReplayCommand`` (holding still after ``seconds``). A seed given as ``rng`` draws from the set's own
+    stream (``operator_rng``).
 
     Args:
         family: one of ``FAMILIES``.
@@ -529,7 +534,8 @@ class HumanOpenLoop(CommandSource):
 
     def reset(self, tips: np.ndarray, *, rng: np.random.Generator | int | None = None) -> None:
         tips = _check_tips(tips)
-        rng = _generator(rng)
+        # a seed draws from the operator set's own stream (``operator_rng``), as in the closed-loop suites
+        rng = rng if isinstance(rng, np.random.Generator) else operator_rng(self.operators, 0 if rng is None else rng)
         rec = human_recording(self.family, self.axis, self.omega, self.seconds, centre=tips.mean(axis=1),
                               operators=self.operators, rng=rng, dt=self.dt)  # fmt: skip
         self._replay = ReplayCommand(rec, horizon=self.horizon, dt=self.dt, name=self.name)

@@ -178,7 +178,7 @@ def test_the_open_loop_source_replays_its_recording_from_the_robot_grasp_centre(
     src.reset(tips, rng=7)
     cmd = src.command(0, tips)
     assert cmd.shape == (2, 8, 4, 3) and np.isfinite(cmd).all()
-    rec = human_recording("tilted", "+z", 0.5, 5.0, centre=tips.mean(1), rng=7)
+    rec = human_recording("tilted", "+z", 0.5, 5.0, centre=tips.mean(1), rng=operator_rng("dev", 7))
     assert np.allclose(cmd, np.moveaxis(rec[1:9] - rec[0], 0, 1))
     src.reset(tips, rng=7)
     assert np.array_equal(src.command(0, tips), cmd)  # seeded

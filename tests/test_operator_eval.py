@@ -129,6 +129,20 @@ def test_a_tiny_operator_suite_writes_its_figures(tmp_path):
     assert "video" not in summary["files"]  # only with --video
 
 
+def test_unguided_runs_once_per_axis_and_scores_every_goal_of_it_as_a_run_of_its_own_would(tmp_path):
+    path = save_model(tiny_model(), tmp_path / "m.safetensors")
+    base = dict(suite="operator-quick", checkpoint=str(path), objects="sphere_r35", seeds="2", seconds=1.0,
+                json=True)  # fmt: skip
+
+    def episodes(goals: str) -> dict:
+        summary = run_eval(EvalConfig(**base, goals=goals, out=str(tmp_path / goals.replace(":", "_"))))
+        return json.loads(Path(summary["files"]["json"]).read_text())["per_episode"]
+
+    both, alone = episodes("+z:10,+z:20"), episodes("+z:20")
+    assert both["+z:20"]["unguided"] == alone["+z:20"]["unguided"]
+    assert both["+z:10"]["unguided"]["holding_s"] == both["+z:20"]["unguided"]["holding_s"]
+
+
 def test_human_families_run_in_the_regular_eval(tmp_path):
     path = save_model(tiny_model(), tmp_path / "m.safetensors")
     cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.3, sweep="",

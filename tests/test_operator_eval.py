@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dexgen.cli import main
-from dexgen.eval.operator_eval import METHODS, goal_error, goal_outcome, parse_goals
+from dexgen.eval.operator_eval import METHODS, goal_error, goal_outcome, parse_goals, turn_about
 from dexgen.eval.teleop_eval import EvalConfig, run_eval
 from dexgen.model.checkpoint import save_model
 from dexgen.sim.rotations import axis_angle_quat, quat_mul
@@ -52,14 +52,26 @@ def test_no_success_without_reaching_after_a_drop_or_without_two_seconds_left():
     assert end["at_goal"][-1, 0] and not end["at_goal"][0, 0]
 
 
-def test_the_turn_rule_ignores_the_tilt_and_the_orientation_rule_does_not():
+def test_the_turn_rule_counts_the_turn_about_the_axis_followed_through_every_step():
     z, x = np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0])
-    goal = axis_angle_quat(z, math.pi / 2)
-    tilted = quat_mul(axis_angle_quat(x, 0.5), goal)  # turned as asked, tilted 0.5 rad about x
-    assert goal_error(tilted, goal, axis=z) == pytest.approx(0.0, abs=1e-9)
-    assert goal_error(tilted, goal) == pytest.approx(0.5, abs=1e-9)
-    short = axis_angle_quat(z, math.pi / 2 - 0.2)
-    assert goal_error(short, goal, axis=z) == pytest.approx(0.2, abs=1e-9)
+    tilt = axis_angle_quat(x, 0.5)
+    k = np.arange(100)[:, None]
+    forward = quat_mul(axis_angle_quat(z, 0.05 * k), tilt)  # (100, 1, 4): turned 0.05 rad a step, tilted 0.5 rad
+    turned = turn_about(forward, z)
+    assert turned[:, 0] == pytest.approx(0.05 * np.arange(100), abs=1e-9)  # past pi too
+    goal = quat_mul(axis_angle_quat(z, math.pi / 2), tilt[None])[0]
+    assert goal_error(
+        quat_mul(axis_angle_quat(z, math.pi / 2), quat_mul(axis_angle_quat(x, 0.3), tilt)), goal
+    ) == pytest.approx(0.3, abs=1e-9)  # the orientation rule counts a tilt
+    backward = axis_angle_quat(z, -0.05 * k)  # 270 degrees the wrong way ends at the +90 degree orientation
+    assert abs(math.pi / 2 - turn_about(backward, z)[95, 0]) > 6.0
+    assert goal_error(backward[95], axis_angle_quat(z, math.pi / 2))[0] < 0.1
+
+
+def test_passing_through_the_goal_is_a_success_but_not_settled():
+    through = _outcome(_errors((0.0, 1.5), (1.5, 0.0), (3.0, 1.5)))  # spins past the goal, held throughout
+    assert through["success"][0] and not through["settled"][0]
+    assert _outcome(_errors((0.0, 1.5), (1.5, 0.0)))["settled"][0]
 
 
 def test_goals_are_parsed_and_bad_ones_named():

@@ -16,11 +16,13 @@ and guided) see the object's pose every control step (``ClosedLoopOperator.obser
 
 Per episode: the time the object first comes within ``GOAL_TOLERANCE`` (0.3 rad) of its goal while held; success
 if it is still held ``SETTLE_S`` (2 s) later (so an episode that reaches the goal less than 2 s before the horizon
-does not count); holding time (until the drop, capped at the horizon). The distance to the goal follows the
-config's ``goal_rule`` (``GOAL_RULES``): turn (the angle still to turn about the goal's axis) or orientation (the
-whole rotation to the goal orientation, tilt included); every run reports the success rate under both. The operator
-suites use the turn rule: the shipped palm-down experts tilt the objects as they turn them (by 0.2-0.6 rad), so
-under the orientation rule even the expert reaches under half of any ±z goal (docs/results.md).
+does not count); whether it is also still at the goal then (``settled``: not passing through it, as an object
+spun round would); holding time (until the drop, capped at the horizon). The distance to the goal follows the
+config's ``goal_rule`` (``GOAL_RULES``): turn (the angle still to turn about the goal's axis, the turn followed
+through every step: ``turn_about``) or orientation (the whole rotation to the goal orientation, tilt included);
+every run reports the success rate under both. The operator suites use the turn rule: the shipped palm-down experts
+tilt the objects as they turn them (by 0.2-0.6 rad), so under the orientation rule even the expert reaches under
+half of any ±z goal (docs/results.md).
 
 Per method: the success rate with its Wilson 95 % interval, the median time to the goal over successes and the
 median holding time with bootstrap 95 % intervals, the drop rate. Overall: success_ratio_guided_vs_raw, the ratio of
@@ -57,7 +59,7 @@ from dexgen.rl.expert import Expert, shipped_expert_path
 from dexgen.sim.rollout import rollout
 from dexgen.sim.rotations import axis_angle_quat, quat_conj, quat_mul, quat_to_rotvec
 from dexgen.sim.tasks import AXES
-from dexgen.teleop.operators import ClosedLoopOperator, check_seeds, operator_rng, operator_set
+from dexgen.teleop.operators import ClosedLoopOperator, check_seeds, operator_rng, operator_set, turn_increment
 
 GOAL_TOLERANCE = 0.3
 """Radians: the object is at its goal when its orientation is within this angle of the goal orientation."""
@@ -117,15 +119,18 @@ def parse_goals(spec: str, wrist: str) -> list[Goal]:
     return goals
 
 
-def goal_error(quats: np.ndarray, goal_quat: np.ndarray, *, axis: np.ndarray | None = None) -> np.ndarray:
-    """(...) radians: the angle of the rotation from orientations ``quats`` (..., 4) to ``goal_quat`` (broadcast);
-    with a unit ``axis`` (3,), only of its twist about that axis (the tilt off the axis ignored)."""
-    diff = quat_mul(goal_quat, quat_conj(quats))
-    if axis is not None:
-        along = diff[..., 1:] @ axis
-        twist = np.concatenate((diff[..., :1], along[..., None] * axis), axis=-1)
-        diff = twist / np.maximum(np.linalg.norm(twist, axis=-1, keepdims=True), 1e-12)
-    return np.linalg.norm(quat_to_rotvec(diff), axis=-1)
+def goal_error(quats: np.ndarray, goal_quat: np.ndarray) -> np.ndarray:
+    """(...) radians: the angle of the rotation from orientations ``quats`` (..., 4) to ``goal_quat`` (broadcast)."""
+    return np.linalg.norm(quat_to_rotvec(quat_mul(goal_quat, quat_conj(quats))), axis=-1)
+
+
+def turn_about(quats: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """(S + 1, ...) radians the object has turned about unit ``axis`` (3,) since row 0 of orientations ``quats``
+    (S + 1, ..., 4), one row per control step: the sum of each step's turn about the axis (the object's angular
+    velocity about it integrated, as the progress metric does), so the tilt off the axis does not count and a turn
+    the wrong way by 270 degrees is not a turn the right way by 90."""
+    steps = turn_increment(quats[:-1], quats[1:], axis)
+    return np.concatenate((np.zeros((1,) + steps.shape[1:]), np.cumsum(steps, axis=0)))
 
 
 def held_rows(hold_steps: np.ndarray, dropped: np.ndarray, rows: int) -> np.ndarray:
@@ -140,7 +145,8 @@ def goal_outcome(error: np.ndarray, hold_steps: np.ndarray, dropped: np.ndarray,
     """The suite's success rule on trajectories of goal errors ``error`` (S + 1, N) radians (row k after k control
     steps of ``dt`` seconds), with the rollout's ``hold_steps`` (N,) and ``dropped`` (N,): {"reached_s": (N,) first
     time at the goal while held (NaN: never), "success": (N,) reached and still held ``settle_s`` later,
-    "hold_s": (N,) holding time, "at_goal": (S + 1, N) at the goal and held}."""
+    "hold_s": (N,) holding time, "at_goal": (S + 1, N) at the goal and held, "settled": (N,) a success still at
+    the goal ``settle_s`` after reaching it (not passing through it)}."""
     rows = error.shape[0]
     horizon = (rows - 1) * dt
     at_goal = (error <= tolerance) & held_rows(hold_steps, dropped, rows)
@@ -148,7 +154,9 @@ def goal_outcome(error: np.ndarray, hold_steps: np.ndarray, dropped: np.ndarray,
     reached_s = np.where(ever, at_goal.argmax(axis=0) * dt, np.nan)
     hold_s = np.where(dropped, hold_steps * dt, horizon)
     success = ever & (np.nan_to_num(reached_s, nan=np.inf) + settle_s <= hold_s + 1e-9)
-    return {"reached_s": reached_s, "success": success, "hold_s": hold_s, "at_goal": at_goal}
+    later = np.minimum(at_goal.argmax(axis=0) + int(round(settle_s / dt)), rows - 1)
+    settled = success & at_goal[later, np.arange(error.shape[1])]
+    return {"reached_s": reached_s, "success": success, "hold_s": hold_s, "at_goal": at_goal, "settled": settled}
 
 
 class GoalTracker:
@@ -159,33 +167,43 @@ class GoalTracker:
     def __init__(self, env, goal: Goal, rule: str) -> None:
         if rule not in GOAL_RULES:
             raise ValueError(f"unknown goal rule {rule!r}; expected one of {', '.join(GOAL_RULES)}")
-        self.env, self.turn = env, rule == "turn"
+        self.env, self.turn, self.angle = env, rule == "turn", goal.angle
         self.axis = np.array(AXES[goal.axis])
         start = env.object_pose()[1]
         self.goal_quat = quat_mul(axis_angle_quat(self.axis, goal.angle), start)
         self.quats = [start]
+        self.turned = np.zeros(len(start))
 
     def on_step(self, _t: int) -> None:
-        self.quats.append(self.env.last_state.object_quat.copy())  # before any reset the step triggered
+        quat = self.env.last_state.object_quat.copy()  # before any reset the step triggered
+        self.turned = self.turned + turn_increment(self.quats[-1], quat, self.axis)
+        self.quats.append(quat)
 
     def for_goal(self, goal: Goal) -> GoalTracker:
         """A tracker of another goal about the same axis over the same recorded orientations (a method that ignores
         the goal, run once for every goal of its axis)."""
         other = GoalTracker.__new__(GoalTracker)
         other.env, other.turn, other.axis, other.quats = self.env, self.turn, self.axis, self.quats
+        other.angle, other.turned = goal.angle, self.turned
         other.goal_quat = quat_mul(axis_angle_quat(self.axis, goal.angle), self.quats[0])
         return other
 
     def error_now(self) -> np.ndarray:
         """(N,) the present goal error under the tracker's rule, radians."""
-        return goal_error(self.env.object_pose()[1], self.goal_quat, axis=self.axis if self.turn else None)
+        if self.turn:
+            return np.abs(self.angle - self.turned)
+        return goal_error(self.env.object_pose()[1], self.goal_quat)
+
+    def errors(self) -> dict[str, np.ndarray]:
+        """(S + 1, N) goal errors, radians, of every recorded row under each of ``GOAL_RULES``."""
+        quats = np.stack(self.quats)
+        return {"turn": np.abs(self.angle - turn_about(quats, self.axis)),
+                "orientation": goal_error(quats, self.goal_quat)}  # fmt: skip
 
     def outcome(self, r) -> dict:
         """``goal_outcome`` of the recorded rollout ``r`` under the tracker's rule, with ``turn_success`` and
         ``orientation_success`` (each rule's success)."""
-        quats = np.stack(self.quats)
-        both = {rule: goal_outcome(goal_error(quats, self.goal_quat, axis=self.axis if rule == "turn" else None),
-                                   r.hold_steps, r.dropped, r.dt) for rule in GOAL_RULES}  # fmt: skip
+        both = {rule: goal_outcome(err, r.hold_steps, r.dropped, r.dt) for rule, err in self.errors().items()}
         out = dict(both["turn" if self.turn else "orientation"])
         out["turn_success"], out["orientation_success"] = both["turn"]["success"], both["orientation"]["success"]
         return out
@@ -305,7 +323,7 @@ def check_operator_config(cfg: EvalConfig) -> tuple[list[Goal], list[int]]:
 
 
 def _pool(outcomes: list[dict]) -> dict[str, np.ndarray]:
-    keys = ("reached_s", "success", "hold_s", "turn_success", "orientation_success")
+    keys = ("reached_s", "success", "hold_s", "settled", "turn_success", "orientation_success")
     pooled = {k: np.concatenate([o[k] for o in outcomes]) for k in keys}
     rows = max(o["at_goal"].shape[0] for o in outcomes)
     pooled["at_goal"] = np.concatenate([o["at_goal"][:rows] for o in outcomes], axis=1)
@@ -328,6 +346,7 @@ def method_figures(p: dict[str, np.ndarray], seconds: float) -> dict:
         "holding_s_median": hold["median"],
         "holding_s_ci95": [hold["ci_low"], hold["ci_high"]],
         "drop_rate": float(np.mean(p["hold_s"] < seconds - 1e-6)) if n else None,
+        "settled_rate": float(np.mean(p["settled"])) if n else None,
         **{f"{rule}_{k}": v for rule in GOAL_RULES for k, v in _rate(p[f"{rule}_success"]).items()},
     }
 
@@ -404,13 +423,13 @@ def markdown_operator_table(summary: dict) -> str:
     """Markdown tables: every goal pooled, then per goal (95 % intervals: Wilson for rates, bootstrap for medians)."""
 
     def table(per_method: dict) -> list[str]:
-        rows = ["| method | success rate | time to goal s | holding s | drop rate | success: turn / orientation | "
-                "episodes |",
-                "|---|---|---|---|---|---|---|"]  # fmt: skip
+        rows = ["| method | success rate | time to goal s | holding s | drop rate | settled at the goal | "
+                "success: turn / orientation rule | episodes |",
+                "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for m, f in per_method.items():
             rows.append(f"| {m} | {_cell(f, 'success_rate', '.2f')} | {_cell(f, 'time_to_goal_s_median')} | "
-                        f"{_cell(f, 'holding_s_median')} | {f['drop_rate']:.2f} | {f['turn_success_rate']:.2f} / "
-                        f"{f['orientation_success_rate']:.2f} | "
+                        f"{_cell(f, 'holding_s_median')} | {f['drop_rate']:.2f} | {f['settled_rate']:.2f} | "
+                        f"{f['turn_success_rate']:.2f} / {f['orientation_success_rate']:.2f} | "
                         f"{f['episodes']} |")  # fmt: skip
         return rows
 

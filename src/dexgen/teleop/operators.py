@@ -152,6 +152,12 @@ def operator_rng(operators: str, seed: int) -> np.random.Generator:
     return np.random.default_rng([_SET_SALT[operators], int(seed)])
 
 
+def turn_increment(prev_quat: np.ndarray, quat: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """(...) radians the object turned about unit ``axis`` (3,) between orientations ``prev_quat`` and ``quat``
+    (..., 4) one control step apart (summed over steps: the turn about the axis, not wrapped to ±pi)."""
+    return quat_to_rotvec(quat_mul(quat, quat_conj(prev_quat))) @ axis
+
+
 def _generator(rng) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
 
@@ -358,7 +364,7 @@ class ClosedLoopOperator(CommandSource):
         if self.params.num_hands != n:
             raise ValueError(f"the operators are for {self.params.num_hands} hands, the episode has {n}")
         self.delay_steps = np.rint(self.params.reaction_delay_s / self.dt).astype(np.int64)
-        self.seen: list[tuple[np.ndarray, np.ndarray]] = []
+        self.seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (quat, pos, turned) per step
         self.hand: _Hand | None = None
         self.hesitation = _Hesitation(self.params, self.rng, self.dt)
         self.omega = np.zeros((n, 3))
@@ -387,25 +393,28 @@ class ClosedLoopOperator(CommandSource):
             self.over_quat = quat_mul(over, quat)
             self.goal_pos = pos + self.shift
             self.hand = _Hand(self.params, pos, self.horizon, self.dt)
-        self.seen.append((quat.copy(), pos.copy()))
+        turned = np.zeros(n) if not t else self.seen[-1][2] + turn_increment(self.seen[-1][0], quat, self.axis)
+        self.seen.append((quat.copy(), pos.copy(), turned))
 
-    def perceived(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """The object pose (N, 4), (N, 3) the operator acts on at step ``t``: the one seen ``delay`` steps ago."""
+    def perceived(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the operator acts on at step ``t``, seen ``delay`` steps ago: the object's orientation (N, 4),
+        centre (N, 3) and how far it has turned about the goal's axis since the start (N,), radians (followed
+        through every step, so a turn the wrong way by 270 degrees is not taken for 90 degrees the right way)."""
         idx = np.clip(t - self.delay_steps, 0, len(self.seen) - 1)
-        quats = np.stack([q for q, _ in self.seen])
-        poses = np.stack([p for _, p in self.seen])
         hands = np.arange(len(idx))
-        return quats[idx, hands], poses[idx, hands]
+        return tuple(np.stack([s[k] for s in self.seen])[idx, hands] for k in range(3))
 
-    def wanted(self, quat: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The turning (N, 3) rad/s and shifting (N, 3) m/s the operator wants given the object pose it sees."""
+    def wanted(self, quat: np.ndarray, pos: np.ndarray, turned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The turning (N, 3) rad/s and shifting (N, 3) m/s the operator wants given the object pose it sees and
+        how far it has seen it turn about the goal's axis."""
         p = self.params
-        turned = quat_to_rotvec(quat_mul(quat, quat_conj(self.start_quat))) @ self.axis
         self.passed |= turned >= self.angle  # seen at or past the goal: stop overshooting
-        aim = np.where(self.passed[:, None], self.goal_quat, self.over_quat)
-        err = quat_to_rotvec(quat_mul(aim, quat_conj(quat)))  # (N, 3)
         if self.turn_only:
-            err = (err @ self.axis)[:, None] * self.axis
+            aim = np.where(self.passed, self.angle, self.angle * (1.0 + p.overshoot))
+            err = (aim - turned)[:, None] * self.axis
+        else:
+            aim = np.where(self.passed[:, None], self.goal_quat, self.over_quat)
+            err = quat_to_rotvec(quat_mul(aim, quat_conj(quat)))  # (N, 3)
         size = np.linalg.norm(err, axis=-1)
         self.passed |= size < DEADBAND  # at the overshot aim: now correct back to the goal
         speed = np.where(size < DEADBAND, 0.0, np.minimum(p.max_speed, p.gain * size))

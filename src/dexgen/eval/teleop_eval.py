@@ -68,9 +68,9 @@ SUITES = {
                         "corrupted:scaled,corrupted:frozen_thumb,corrupted:mixed",
              "seeds": "1,2,3", "episodes": 1, "seconds": 30.0, "sweep": "0,0.45,1", "candidates": GUIDED_CANDIDATES},
     # goal-reaching with closed-loop simulated operators (dexgen.eval.operator_eval)
-    "operator-quick": {"wrist": "palm_down", "objects": "heldout", "goals": "+z:90,-z:90", "operators": "dev",
-                       "goal_rule": "turn", "seeds": "1,2,3", "episodes": 1, "seconds": 10.0, "axes": "",
-                       "sources": "", "sweep": "", "candidates": GUIDED_CANDIDATES},
+    "operator-quick": {"wrist": "palm_down", "objects": "heldout", "goals": "+z:45,-z:45,+z:90,-z:90",
+                       "operators": "dev", "goal_rule": "turn", "seeds": "1,2", "episodes": 1, "seconds": 10.0,
+                       "axes": "", "sources": "", "sweep": "", "candidates": GUIDED_CANDIDATES},
     "operator": {"wrist": "palm_down", "objects": "heldout", "goals": "+z:45,+z:90,+z:135,-z:45,-z:90,-z:135",
                  "operators": "dev", "goal_rule": "turn", "seeds": "1,2,3", "episodes": 1, "seconds": 15.0,
                  "axes": "", "sources": "", "sweep": "", "candidates": GUIDED_CANDIDATES},

@@ -243,8 +243,8 @@ class HandEnv:
             qd=self.sims.hand_qd,
             torque=self.sims.actuator_force.copy(),
             targets=self.targets.copy(),
-            object_pos=pos,
-            object_quat=quat,
+            object_pos=pos.copy(),  # copies: a reset rewrites the previous-pose buffers in place
+            object_quat=quat.copy(),
             object_linvel=linvel,
             object_angvel=angvel,
             grasp_q=self.grasp_q.copy(),

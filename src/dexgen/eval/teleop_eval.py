@@ -72,8 +72,8 @@ SUITES = {
                        "operators": "dev", "goal_rule": "turn", "seeds": "1,2", "episodes": 1, "seconds": 10.0,
                        "axes": "", "sources": "", "sweep": "", "candidates": GUIDED_CANDIDATES},
     "operator": {"wrist": "palm_down", "objects": "heldout", "goals": "+z:45,+z:90,+z:135,-z:45,-z:90,-z:135",
-                 "operators": "dev", "goal_rule": "turn", "seeds": "1,2,3", "episodes": 1, "seconds": 15.0,
-                 "axes": "", "sources": "", "sweep": "", "candidates": GUIDED_CANDIDATES},
+                 "operators": "dev", "goal_rule": "turn", "seeds": "1,2,3,4,5,6,7,8,9,10", "episodes": 1,
+                 "seconds": 15.0, "axes": "", "sources": "", "sweep": "", "candidates": GUIDED_CANDIDATES},
 }  # fmt: skip
 """Suite defaults; any of them can be overridden by the flag of the same name."""
 OPERATOR_SUITES = ("operator-quick", "operator")

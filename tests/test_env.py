@@ -57,12 +57,18 @@ def test_holding_keeps_the_object_and_time_outs_reset():
     env = HandEnv(cfg)
     hold = np.zeros((4, 16))
     for step in range(1, 11):
+        before = env.object_pose()
         obs, _, done, info = env.step(hold)
         if step < 10:
             assert not done.any()
     assert done.all() and info["time_outs"].all()
     assert (env.episode_length == 0).all()  # reset inside step
     assert np.isfinite(obs["policy"]).all()
+    # last_state is the pose the episode ended in (held still: next to the one before the step), not the reset's
+    ended = env.last_state
+    assert np.abs(ended.object_pos - before[0]).max() < 2e-3
+    assert np.abs(np.abs((ended.object_quat * before[1]).sum(-1)) - 1.0).max() < 1e-3
+    assert not np.allclose(ended.object_quat, env.object_pose()[1])
 
 
 def test_actions_absolute_and_relative():

@@ -215,7 +215,7 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "train": ("dexgen.model.train:TrainModelConfig", "dexgen.model.train:train_model"),
     "train-risk": ("dexgen.model.train_risk:TrainRiskConfig", "dexgen.model.train_risk:train_risk"),
     "eval-model": ("dexgen.eval.model_eval:EvalModelConfig", "dexgen.eval.model_eval:run_eval_model"),
-    "eval": ("dexgen.eval.teleop_eval:EvalConfig", "dexgen.eval.teleop_eval:run_eval"),
+    "eval": ("dexgen.eval.teleop_eval:EvalConfig", "dexgen.eval.command:run_eval"),
     "reached-states": ("dexgen.eval.reached_states:ReachedStatesConfig", "dexgen.eval.reached_states:reached_states"),
     "eval-pool": ("dexgen.eval.pool:PoolConfig", "dexgen.eval.pool:run_pool"),
     "demo": ("dexgen.eval.demo:DemoConfig", "dexgen.eval.demo:run_demo"),

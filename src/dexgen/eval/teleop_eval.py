@@ -58,6 +58,7 @@ from dexgen.teleop.commands import (
     episode_ends,
     parse_axis,
 )
+from dexgen.teleop.operators import FAMILIES, HumanOpenLoop, check_seeds
 
 METHODS = ("raw", "unguided", "guided", "expert")
 ALPHA = GUIDED_ALPHA
@@ -71,8 +72,17 @@ SUITES = {
              "sources": "kinematic,corrupted:clean,corrupted:noisy,corrupted:biased,corrupted:lagged,"
                         "corrupted:scaled,corrupted:frozen_thumb,corrupted:mixed",
              "seeds": "1,2,3", "episodes": 1, "seconds": 30.0, "sweep": "0,0.45,1", "candidates": GUIDED_CANDIDATES},
+    # goal-reaching with closed-loop simulated operators (dexgen.eval.operator_eval)
+    "operator-quick": {"wrist": "palm_down", "objects": "heldout", "goals": "+z:45,-z:45,+z:90,-z:90",
+                       "operators": "dev", "goal_rule": "turn", "seeds": "1,2", "episodes": 1, "seconds": 10.0,
+                       "axes": "", "sources": "", "sweep": "", "candidates": GUIDED_CANDIDATES},
+    "operator": {"wrist": "palm_down", "objects": "heldout", "goals": "+z:45,+z:90,+z:135,-z:45,-z:90,-z:135",
+                 "operators": "dev", "goal_rule": "turn", "seeds": "1,2,3,4,5,6,7,8,9,10", "episodes": 1,
+                 "seconds": 15.0, "axes": "", "sources": "", "sweep": "", "candidates": GUIDED_CANDIDATES},
 }  # fmt: skip
 """Suite defaults; any of them can be overridden by the flag of the same name."""
+OPERATOR_SUITES = ("operator-quick", "operator")
+"""The goal-reaching suites (closed-loop simulated operators; ``dexgen.eval.operator_eval``)."""
 
 
 @dataclass
@@ -80,7 +90,9 @@ class EvalConfig:
     """Evaluate teleoperation assistance: raw teleop vs DexGen unguided vs DexGen guided vs the RL expert."""
 
     suite: str = "quick"
-    """quick (under 5 minutes here) or full (the reference run); the flags below override its settings."""
+    """quick (under 5 minutes here) or full (the reference run); operator-quick (under 5 minutes) or operator (the
+    reference, under 30): goal-reaching with closed-loop simulated operators. The flags below override its
+    settings."""
     checkpoint: str | None = None
     """Model weights; None: the shipped model of the wrist orientation."""
     objects: str | None = None
@@ -88,8 +100,9 @@ class EvalConfig:
     axes: str | None = None
     """Commanded rotation axes, comma-separated (each needs a shipped expert)."""
     sources: str | None = None
-    """Command sources: kinematic (rigid rotation at --omega), corrupted:<preset> and replay:<file.npz> (a
-    recording, e.g. from dexgen teleop --record; see dexgen.teleop.commands)."""
+    """Command sources: kinematic (rigid rotation at --omega), corrupted:<preset>, replay:<file.npz> (a
+    recording, e.g. from dexgen teleop --record; see dexgen.teleop.commands) and human:<family> (a simulated
+    operator's open-loop turn at --omega: pauses, reversal, tilted or retarget; see dexgen.teleop.operators)."""
     seeds: str | None = None
     """Comma-separated seeds (initial grasps, physics, observation noise, command corruption, sampling)."""
     episodes: int | None = None
@@ -99,6 +112,15 @@ class EvalConfig:
     wrist: str | None = None
     """Wrist orientation (palm_up, palm_down, sideways; suite default: palm_down): picks the shipped experts (and,
     without --checkpoint, the shipped model) of that orientation."""
+    goals: str | None = None
+    """Operator suites: goals, comma-separated <axis>:<degrees> (e.g. +z:90,-z:45), turns from the starting
+    orientation; each axis needs a shipped rotation expert of the wrist."""
+    operators: str | None = None
+    """Simulated operators (operator suites and human:<family> sources): dev (to develop on; seeds < 1000) or
+    confirm (to decide on; seeds >= 1000). None: dev."""
+    goal_rule: str | None = None
+    """Operator suites: turn (success counts the turn about the goal's axis) or orientation (the whole orientation,
+    tilt included); see dexgen.eval.operator_eval."""
     alpha: float = ALPHA
     """Guidance strength of the guided method."""
     rigid_alpha_scale: float = RIGID_ALPHA_SCALE
@@ -186,11 +208,12 @@ class EvalConfig:
             resolve_objects(self.objects)
         for axis in _names(self.axes):
             parse_axis(axis)
-        if self.axes is not None and not _names(self.axes):
+        goals = self.suite in OPERATOR_SUITES  # their goals name the axes, their operators the commands
+        if self.axes is not None and not _names(self.axes) and not goals:
             raise ValueError("axes: none given")
         for name in _names(self.sources):
             check_source_name(name)
-        if self.sources is not None and not _names(self.sources):
+        if self.sources is not None and not _names(self.sources) and not goals:
             raise ValueError("sources: none given")
         if self.seeds is not None and not parse_ints("seeds", self.seeds):
             raise ValueError("seeds: none given")
@@ -265,13 +288,20 @@ def _names(spec: str | None) -> list[str]:
 
 def check_source_name(name: str) -> None:
     """A ValueError unless ``name`` is a command source ``make_source`` knows: kinematic, corrupted:<preset> (a name
-    of ``dexgen.teleop.commands.PRESETS``) or replay:<file.npz> (its file is read by ``check_sources``)."""
+    of ``dexgen.teleop.commands.PRESETS``), replay:<file.npz> (its file is read by ``check_sources``) or
+    human:<family> (a name of ``dexgen.teleop.operators.FAMILIES``)."""
     if name == "kinematic" or name.startswith("replay:"):
         return
     if name.startswith("corrupted:"):
         corruption(name.split(":", 1)[1])
         return
-    raise ValueError(f"unknown command source {name!r}; expected kinematic, corrupted:<preset> or replay:<file.npz>")
+    if name.startswith("human:"):
+        family = name.split(":", 1)[1]
+        if family not in FAMILIES:
+            raise ValueError(f"unknown human-like family {family!r} in {name}; expected one of {', '.join(FAMILIES)}")
+        return
+    raise ValueError(f"unknown command source {name!r}; expected kinematic, corrupted:<preset>, replay:<file.npz> "
+                     f"or human:<family>")  # fmt: skip
 
 
 def check_sources(spec: str) -> None:
@@ -283,16 +313,59 @@ def check_sources(spec: str) -> None:
             ReplayCommand(name.split(":", 1)[1], name=name)
 
 
-def make_source(name: str, axis: str, omega: float, ref: Rollout) -> CommandSource:
-    """The command source named ``name`` (kinematic, corrupted:<preset>, replay:<file.npz>) for commanded ``axis``;
-    ``ref``: the expert's recorded rollout (with tips) the corrupted sources corrupt."""
+def make_source(name: str, axis: str, omega: float, ref: Rollout, *, operators: str | None = None,
+                seconds: float = 60.0) -> CommandSource:  # fmt: skip
+    """The command source named ``name`` (kinematic, corrupted:<preset>, replay:<file.npz>, human:<family>) for
+    commanded ``axis``; ``ref``: the expert's recorded rollout (with tips) the corrupted sources corrupt;
+    ``operators`` (None: dev) and ``seconds`` (the horizon): the human-like families' population and length."""
     if name == "kinematic":
         return KinematicIntent(axis, omega, name="kinematic")
     if name.startswith("corrupted:"):
         return CorruptedExpert(ref.tips, episode_ends(ref.hold_steps), config=name.split(":", 1)[1], name=name)
     if name.startswith("replay:"):
         return ReplayCommand(name.split(":", 1)[1], name=name)
-    raise ValueError(f"unknown command source {name!r}; expected kinematic, corrupted:<preset> or replay:<file.npz>")
+    if name.startswith("human:"):
+        return HumanOpenLoop(name.split(":", 1)[1], axis, omega, operators=operators or "dev", seconds=seconds + 1.0,
+                             name=name)  # fmt: skip
+    raise ValueError(f"unknown command source {name!r}; expected kinematic, corrupted:<preset>, replay:<file.npz> "
+                     f"or human:<family>")  # fmt: skip
+
+
+def _source(cfg: EvalConfig, name: str, axis: str, ref: Rollout) -> CommandSource:
+    return make_source(name, axis, cfg.omega, ref, operators=cfg.operators, seconds=cfg.seconds)
+
+
+def check_human_sources(cfg: EvalConfig) -> None:
+    """A one-line ValueError, before any rollout, for a human:<family> source of an unknown family, an unknown
+    operator set, or seeds of the other operator set."""
+    families = [s.strip().split(":", 1)[1] for s in str(cfg.sources or "").split(",") if s.strip().startswith("human:")]
+    for family in families:
+        if family not in FAMILIES:
+            raise ValueError(f"unknown human-like family {family!r} in human:{family}; expected one of "
+                             f"{', '.join(FAMILIES)}")  # fmt: skip
+    if families or cfg.operators is not None:
+        check_seeds(cfg.operators or "dev", [int(s) for s in str(cfg.seeds).split(",") if s.strip()])
+
+
+def raw_teleop(ik):
+    """The raw-teleoperation method's ``act(frame, command)``: IK (``ik``, a ``FingertipIK``) of the command's first
+    step from the observed joint positions and fingertips of the controller frame (N, 44)."""
+
+    def act(frame: np.ndarray, cmd: np.ndarray) -> np.ndarray:
+        tips = frame[:, 32:44].reshape(-1, 4, 3).astype(np.float64)
+        return ik.solve_batch(frame[:, :16].astype(np.float64), tips + cmd[:, 0])
+
+    return act
+
+
+def side_by_side_video(left: list, right: list, path: Path) -> Path:
+    """Write the frames ``left`` and ``right`` (lists of images, the shorter padded with its last frame) side by
+    side to ``path`` at 20 frames per second; returns the path."""
+    from dexgen.sim.render import write_video
+
+    n = max(len(left), len(right))
+    left, right = left + [left[-1]] * (n - len(left)), right + [right[-1]] * (n - len(right))
+    return write_video(path, [np.concatenate((a, b), axis=1) for a, b in zip(left, right)], fps=20.0)
 
 
 def _commands_afterwards(source: CommandSource, tips: np.ndarray, seed: int) -> np.ndarray:
@@ -378,26 +451,22 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
             bar.update(1)
             for name in sources:
                 for method, r in (("expert", ref), ("unguided", plain)):
-                    cmds = _commands_afterwards(make_source(name, axis, cfg.omega, ref), r.tips, seed)
+                    cmds = _commands_afterwards(_source(cfg, name, axis, ref), r.tips, seed)
                     results[name][method].extend(*_figures(r, cmds, axis_vec))
                     if method == "unguided" and 0.0 in sweep:
                         swept[name].setdefault(0.0, Episodes([], [], [])).extend(*_figures(r, cmds, axis_vec))
                 first = axis == axes[0] and seed == seeds[0] and name == sources[0] and cfg.video
                 # raw teleop: IK of the command's first step from the observed joint positions
                 e = env()
-
-                def raw(frame, cmd):
-                    tips = frame[:, 32:44].reshape(-1, 4, 3).astype(np.float64)
-                    return ik.solve_batch(frame[:, :16].astype(np.float64), tips + cmd[:, 0])
-
-                live = LiveCommandPolicy(e, make_source(name, axis, cfg.omega, ref), seed, raw)
+                raw = raw_teleop(ik)
+                live = LiveCommandPolicy(e, _source(cfg, name, axis, ref), seed, raw)
                 r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "raw") if first else None)
                 results[name]["raw"].extend(*_figures(r, np.stack(live.commands), axis_vec))
                 bar.update(1)
                 for alpha in alphas:
                     e = env()
                     c = DexGenController(model, config=guided_config(cfg, alpha=alpha, seed=seed), batch=e.num_envs)
-                    live = LiveCommandPolicy(e, make_source(name, axis, cfg.omega, ref), seed, c.act)
+                    live = LiveCommandPolicy(e, _source(cfg, name, axis, ref), seed, c.act)
                     video = first and alpha == cfg.alpha
                     r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "guided") if video else None)
                     figs = _figures(r, np.stack(live.commands), axis_vec)
@@ -414,7 +483,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                     ccfg = ControllerConfig(seed=seed, num_inference_steps=steps,
                                             partial_noise_step=cfg.partial_noise_step)  # fmt: skip
                     c = DexGenController(model, config=ccfg, batch=e.num_envs)
-                    live = LiveCommandPolicy(e, make_source(name, axis, cfg.omega, ref), seed, c.act)
+                    live = LiveCommandPolicy(e, _source(cfg, name, axis, ref), seed, c.act)
                     r = rollout(e, live, record_tips=True)
                     results[name]["partial"].extend(*_figures(r, np.stack(live.commands), axis_vec))
                     _count_rejected(rejected, "partial", c, f"axis {axis}, seed {seed}, source {name}")
@@ -654,13 +723,8 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
     held = {m: e.hold_s for m, e in all_sources(run["results"]).items()}
     files["holding_plot"] = str(holding_curve_plot(held, out / "holding.png", seconds=cfg.seconds))
     if {"raw", "guided"} <= set(run["frames"]):
-        from dexgen.sim.render import write_video
-
-        raw, guided = run["frames"]["raw"], run["frames"]["guided"]
-        n = max(len(raw), len(guided))
-        raw, guided = raw + [raw[-1]] * (n - len(raw)), guided + [guided[-1]] * (n - len(guided))
-        both = [np.concatenate((a, b), axis=1) for a, b in zip(raw, guided)]
-        files["video"] = str(write_video(out / "raw_vs_guided.mp4", both, fps=20.0))
+        files["video"] = str(side_by_side_video(run["frames"]["raw"], run["frames"]["guided"],
+                                                out / "raw_vs_guided.mp4"))  # fmt: skip
     summary["files"] = files
     Path(files["table"]).write_text(markdown_table(summary) + "\n")
     record = {**summary, "per_episode": episode_figures(run["results"]),  # for re-analysis without rerunning
@@ -676,14 +740,24 @@ def weights_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def run_eval(cfg: EvalConfig) -> dict:
-    """The eval command."""
+def load_for_eval(cfg: EvalConfig) -> tuple[EvalConfig, DexGenModel, str | Path]:
+    """Set the thread count, load the model ``cfg`` names (the shipped one of its wrist by default) and fit the
+    config to it: (config, model, weights path)."""
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     wrist = cfg.resolved().wrist
     path = cfg.checkpoint or shipped_model_path(wrist)
     model = load_model(path, wrist=wrist)
-    cfg = for_model(cfg, model, path)
+    return for_model(cfg, model, path), model, path
+
+
+def run_eval(cfg: EvalConfig) -> dict:
+    """The eval command's teleoperation suites (quick, full; ``dexgen.eval.command`` dispatches the goal-reaching
+    ones to ``operator_eval``)."""
+    if cfg.suite in OPERATOR_SUITES:
+        raise ValueError(f"suite {cfg.suite} is a goal-reaching suite: run it with dexgen.eval.command.run_eval")
+    check_human_sources(cfg.resolved())  # before loading anything
+    cfg, model, path = load_for_eval(cfg)
     start = time.perf_counter()
     run = run_suite(model, cfg)  # the bar goes to stderr, so --json output stays clean
     summary = write_report(run, cfg, model_wrists=model_wrists(model), model_sha256=weights_sha256(path))

@@ -248,6 +248,7 @@ def test_gravity_curriculum_raises_gravity_when_drops_are_rare_and_reaches_full(
     g = GravityCurriculum(start=0.5, step=0.2, max_drops=1.0, min_iterations=2)
     assert g.next_scale(0.5, [0.1]) == 0.5  # too few iterations at this gravity
     assert g.next_scale(0.5, [0.1, 3.0]) == 0.5  # too many drops
+    assert g.next_scale(0.5, [9.0, 9.0, 0.1, 0.2]) == pytest.approx(0.7)  # the early drops at this gravity are past
     assert g.next_scale(0.5, [0.1, 0.2]) == pytest.approx(0.7)
     assert g.next_scale(0.9, [0.1, 0.2]) == 1.0 and g.next_scale(1.0, [0.0, 0.0]) == 1.0
     with pytest.raises(ValueError, match="gravity.start must be finite"):

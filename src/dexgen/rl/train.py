@@ -46,10 +46,10 @@ class GravityCurriculum:
     step: float = 0.1
     """Raise gravity by this share each time the drop rate is below ``max_drops``."""
     max_drops: float = 0.5
-    """Raise gravity when the drops per 1,000 environment steps, averaged over the iterations since the last
-    raise (at least ``min_iterations``), are below this."""
+    """Raise gravity when the drops per 1,000 environment steps, averaged over the last ``min_iterations``
+    iterations at the current gravity, are below this."""
     min_iterations: int = 10
-    """Iterations at one gravity before it may be raised again."""
+    """Iterations at one gravity before it may be raised again, and the window of the drop average."""
 
     def __post_init__(self):
         check_number("gravity.start", self.start, ge=0.0, le=1.0)
@@ -59,8 +59,10 @@ class GravityCurriculum:
 
     def next_scale(self, scale: float, drops_per_1k: list[float]) -> float:
         """The gravity share to train at next, given the current one and the drop rates (per 1,000 steps) of the
-        iterations run at it."""
-        if scale >= 1.0 or len(drops_per_1k) < self.min_iterations or np.mean(drops_per_1k) >= self.max_drops:
+        iterations run at it, oldest first (the last ``min_iterations`` count: a learner's early drops at a new
+        gravity must not hold it back once it has learned to hold on)."""
+        recent = drops_per_1k[-self.min_iterations :]
+        if scale >= 1.0 or len(recent) < self.min_iterations or np.mean(recent) >= self.max_drops:
             return scale
         return min(1.0, round(scale + self.step, 6))
 
@@ -396,7 +398,7 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
         env_steps += cfg.envs * cfg.ppo.steps_per_env
 
         drops_per_1k = 1000.0 * drops / (cfg.envs * cfg.ppo.steps_per_env)
-        gravity_drops.append(drops_per_1k)
+        gravity_drops = [*gravity_drops, drops_per_1k][-cfg.gravity.min_iterations :]
         raised = cfg.gravity.next_scale(gravity, gravity_drops)
         if raised != gravity:  # takes effect from the next iteration; the checkpoint carries it (exact resume)
             gravity, gravity_drops = raised, []

@@ -54,6 +54,13 @@ def holding_curve_plot(hold_s_per_method: dict[str, list[float]], path: Path, *,
     ax.set_ylabel("share of episodes still holding the object")
     ax.set_title(f"{title} (dotted: median holding time)")
     ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (a PNG, 120 dpi; parents made) and close it; returns the path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
-from dexgen.eval.holding_curve import held_fractions, holding_curve_plot
+from dexgen.eval.holding_curve import held_fractions, holding_curve_plot, save_figure
 from dexgen.eval.metrics import median_ci, median_ratio_ci
 from dexgen.eval.model_eval import targets_to_actions
 from dexgen.eval.teleop_eval import (
@@ -472,12 +472,7 @@ def goal_curve_plot(at_goal: dict[str, np.ndarray], path: Path, *, dt: float) ->
     ax.set_ylabel(f"share of episodes within {GOAL_TOLERANCE} rad of the goal")
     ax.set_title("Operator goals: at the goal vs time")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_operator_report(run: dict, cfg: EvalConfig, *, model_sha256: str | None = None) -> dict:

@@ -124,3 +124,18 @@ def test_a_bad_axis_is_named_when_the_config_is_made(axis):
 
     with pytest.raises(ValueError, match="axis"):
         EvalExpertConfig(task="rotate", axis=axis)
+
+
+def test_several_axes_are_evaluated_one_by_one(tmp_path):
+    from dexgen.rl.evaluate import evaluate_axes
+
+    run = train_expert(tiny_config(tmp_path, iterations=1, run_name="a", axis="all", sphere_share=0.5), progress=False)
+    expert = expert_from_checkpoint(Path(run["run_dir"]) / "last.pt")
+    cfg = EvalExpertConfig(axis="+x,-z", episodes=2, seconds=0.3, objects="cube_60", threads=1)
+    out = evaluate_axes(expert, cfg, progress_bar=False)
+    assert set(out["per_axis"]) == {"+x", "-z"} and out["axis"] == "+x,-z"
+    single = evaluate_expert(expert, EvalExpertConfig(axis="-z", episodes=2, seconds=0.3, objects="cube_60",
+                                                      threads=1), progress_bar=False)  # fmt: skip
+    assert out["per_axis"]["-z"]["overall"] == single["overall"]  # each axis as if evaluated alone
+    one = EvalExpertConfig(axis="0,0,1", episodes=1, seconds=0.2, objects="cube_60", threads=1)
+    assert evaluate_axes(expert, one, progress_bar=False)["overall"]["episodes"] == 1

@@ -30,7 +30,8 @@ class EvalExpertConfig:
     task: str = "rotate"
     """Task (used to find the shipped expert, and checked against the expert's own)."""
     axis: str = "+z"
-    """Axis or direction (as for train-expert)."""
+    """Axis or direction (as for train-expert); several ('all', a comma list) are evaluated one by one
+    (``per_axis``), as an axis-conditioned expert should be."""
     episodes: int = 8
     """Episodes per object."""
     seconds: float = 20.0
@@ -181,6 +182,27 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
     return out
 
 
+def evaluate_axes(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool = True) -> dict:
+    """``evaluate_expert`` about each axis ``cfg.axis`` names ('all' or a comma list: an axis-conditioned expert's
+    directions), ``cfg.episodes`` per object and axis: {"per_axis": {axis: that evaluation}, "overall": the figures
+    of every episode}; a single axis gives ``evaluate_expert``'s result."""
+    names = axis_names(cfg.task, cfg.axis)
+    if len(names) <= 1:
+        return evaluate_expert(expert, cfg, progress_bar=progress_bar)
+    per_axis = {a: evaluate_expert(expert, replace(cfg, axis=a, video=cfg.video if i == 0 else None),
+                                   progress_bar=progress_bar) for i, a in enumerate(names)}  # fmt: skip
+    first = next(iter(per_axis.values()))
+    return {**{k: v for k, v in first.items() if k not in ("per_object", "overall", "video")}, "axis": cfg.axis,
+            "per_axis": per_axis, **({"video": first["video"]} if "video" in first else {})}  # fmt: skip
+
+
+def axis_names(task: str, spec: str) -> tuple[str, ...]:
+    """The axes an eval-expert axis spec names for ``task`` (grasp_to_grasp: one, unnamed)."""
+    if task == "grasp_to_grasp":
+        return (spec,)
+    return make_task(task, 1, TASKS[task][1](axes=spec)).axis_names
+
+
 def run_eval_expert(cfg: EvalExpertConfig) -> dict:
-    """The eval-expert command: load the expert ``cfg`` names and evaluate it."""
-    return evaluate_expert(load_expert_for_eval(cfg), cfg, progress_bar=not cfg.json)
+    """The eval-expert command: load the expert ``cfg`` names and evaluate it (about each axis it names)."""
+    return evaluate_axes(load_expert_for_eval(cfg), cfg, progress_bar=not cfg.json)

@@ -254,7 +254,8 @@ def test_a_model_that_never_acts_fails_loudly_and_rejections_are_counted(tmp_pat
 
 
 def test_eval_json_is_strict_json_where_a_ratio_is_infinite(tmp_path):
-    from dexgen.eval.teleop_eval import Episodes, write_report
+    from dexgen.eval.teleop_eval import write_report
+    from dexgen.eval.teleop_report import Episodes
 
     def episodes(progress):
         return Episodes([1.0, 2.0], [progress, progress], [3.0, 4.0])

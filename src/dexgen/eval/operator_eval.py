@@ -52,9 +52,9 @@ from dexgen.eval.teleop_eval import (
     guided_config,
     load_for_eval,
     raw_teleop,
-    side_by_side_video,
     weights_sha256,
 )
+from dexgen.eval.teleop_report import side_by_side_video
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.rl.evaluate import expert_env, wilson_interval
 from dexgen.rl.expert import Expert, shipped_expert_path

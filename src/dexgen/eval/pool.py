@@ -22,7 +22,7 @@ import tyro
 
 from dexgen.checks import check_number
 from dexgen.eval.holding_curve import holding_curve_plot
-from dexgen.eval.teleop_eval import Episodes, episode_figures, markdown_table, summarize
+from dexgen.eval.teleop_report import Episodes, episode_figures, markdown_table, summarize
 from dexgen.sim.env import objects_of_envs
 from dexgen.sim.objects import resolve_objects
 from dexgen.strict_json import dumps

@@ -51,7 +51,7 @@ def make_in_fork_server(directory: str | Path, specs, **kwargs) -> tuple[list[Pa
     """``make_random_experts`` run in a child of the collector's fork server (so the test process never imports
     torch); also returns ``dexgen.rl.expert.EXPERT_DIR`` and the collector's default
     expert directory as found without that module loaded."""
-    from dexgen.data.collect import _context
+    from dexgen.data.collect_workers import _context
 
     ctx = _context()
     results = ctx.Queue()
@@ -67,7 +67,7 @@ def make_in_fork_server(directory: str | Path, specs, **kwargs) -> tuple[list[Pa
 def _make_and_report(results, directory, specs, kwargs) -> None:
     import sys
 
-    from dexgen.data.collect import _default_expert_dir
+    from dexgen.data.collect_experts import _default_expert_dir
     from dexgen.rl.expert import EXPERT_DIR
 
     try:

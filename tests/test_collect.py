@@ -13,6 +13,7 @@ import pytest
 from collect_helpers import make_in_fork_server
 from dexgen.cli import main
 from dexgen.data import collect as collect_mod
+from dexgen.data import collect_experts, collect_rollout, collect_workers
 from dexgen.data.collect import CollectConfig, collect
 from dexgen.data.schema import PRIMITIVES, STEP_FIELDS, axis_vector
 from dexgen.data.store import check_dataset, open_dataset
@@ -185,7 +186,7 @@ def test_missing_experts_and_bad_paths_are_one_line_errors(made, experts, tmp_pa
     expert_dir, found_without_torch = made[1]
     assert found_without_torch == expert_dir
     out = tmp_path / "x.h5"
-    monkeypatch.setattr(collect_mod, "_default_expert_dir", lambda: tmp_path / "no_experts")
+    monkeypatch.setattr(collect_experts, "_default_expert_dir", lambda: tmp_path / "no_experts")
     cases = (([], f"no shipped experts in {tmp_path / 'no_experts'}"),
              (["--experts", str(tmp_path / "none.safetensors")], "no expert weights at"),
              (["--experts", experts, "--wrists", "upside_down"], "unknown wrist orientation"),
@@ -289,7 +290,7 @@ def test_episodes_are_committed_one_from_each_worker_in_turn(tmp_path):
     from dexgen.data.store import EpisodeWriter
 
     with EpisodeWriter(tmp_path / "o.h5", command="tests", seed=0) as writer:
-        committer = collect_mod._Committer(writer, target=10**9)
+        committer = collect_workers._Committer(writer, target=10**9)
         committer.set_workers(2)
         arrivals = [(1, 10), (1, 11), (0, 0), (1, 12), (0, 1)]  # worker 1 runs ahead of worker 0
         for worker, i in arrivals:
@@ -323,7 +324,7 @@ def test_a_done_worker_is_passed_over_and_a_short_finish_is_noticed(tmp_path):
     from dexgen.data.store import EpisodeWriter
 
     with EpisodeWriter(tmp_path / "d.h5", command="tests", seed=0) as writer:
-        committer = collect_mod._Committer(writer, target=10**9)
+        committer = collect_workers._Committer(writer, target=10**9)
         committer.set_workers(2)
         for worker, i in [(1, 10), (1, 11), (0, 0), (1, 12)]:
             committer.add(worker, (episode_for(i), "cube_60", "palm_up"))
@@ -356,10 +357,10 @@ def test_step_worker_flushes_at_its_quota(experts):
     spec = {"experts": collect_mod.resolve_experts(experts), "objects": "cube_60", "wrists": ["palm_up"], "envs": 3,
             "episode_seconds": 5.0, "action_noise_std": 0.1, "switch_prob_per_s": 0.0}  # fmt: skip
     spec["primitives"] = {"palm_up": collect_mod.primitive_table(spec["experts"], "palm_up")}
-    rollouts = collect_mod.make_rollouts(spec, np.random.SeedSequence(0))
-    ended, stepped, done = collect_mod.step_worker(rollouts, stepped=0, quota=5)
+    rollouts = collect_rollout.make_rollouts(spec, np.random.SeedSequence(0))
+    ended, stepped, done = collect_rollout.step_worker(rollouts, stepped=0, quota=5)
     assert stepped == 3 and not done
-    ended, stepped, done = collect_mod.step_worker(rollouts, stepped=stepped, quota=5)
+    ended, stepped, done = collect_rollout.step_worker(rollouts, stepped=stepped, quota=5)
     assert stepped == 6 and done
     assert sorted(len(e[0]["action"]) for e in ended) == [2, 2, 2]  # every simulation's open episode, 2 steps each
     assert rollouts[0].flush() == []  # nothing is left open
@@ -372,12 +373,12 @@ def test_grasp_to_grasp_targets_are_drawn_away_from_the_hand(made):
     spec = {"experts": collect_mod.resolve_experts(g2g_expert), "objects": "cube_60", "wrists": ["palm_up"],
             "envs": 6, "episode_seconds": 5.0, "action_noise_std": 0.1, "switch_prob_per_s": 0.0}  # fmt: skip
     spec["primitives"] = {"palm_up": collect_mod.primitive_table(spec["experts"], "palm_up")}
-    (rollout,) = collect_mod.make_rollouts(spec, np.random.SeedSequence(0))
+    (rollout,) = collect_rollout.make_rollouts(spec, np.random.SeedSequence(0))
     env = rollout.env
     cache = env.grasps["cube_60"].hand_q
 
     def far_enough() -> bool:  # each target at least the minimum from the hand, or its farthest cached grasp
-        need = np.minimum(collect_mod.G2G_MIN_TARGET_DISTANCE, [joint_rms(cache, q).max() for q in env.sims.hand_q])
+        need = np.minimum(collect_rollout.G2G_MIN_TARGET_DISTANCE, [joint_rms(cache, q).max() for q in env.sims.hand_q])
         cached = np.abs(rollout.command[:, None] - cache[None]).max(-1).min(1) < 1e-6
         return bool(np.all(joint_rms(env.sims.hand_q, rollout.command) >= need - 1e-9) and cached.all())
 
@@ -409,7 +410,7 @@ def _weighted_rollout(experts, weights: dict[str, float], *, envs: int = 8):
     spec = {"experts": collect_mod.resolve_experts(experts), "objects": "cube_60", "wrists": ["palm_up"],
             "envs": envs, "episode_seconds": 5.0, "action_noise_std": 0.1, "switch_prob_per_s": 0.0}  # fmt: skip
     spec["primitives"] = {"palm_up": collect_mod.primitive_table(spec["experts"], "palm_up", weights=weights)}
-    (rollout,) = collect_mod.make_rollouts(spec, np.random.SeedSequence(0))
+    (rollout,) = collect_rollout.make_rollouts(spec, np.random.SeedSequence(0))
     return rollout
 
 

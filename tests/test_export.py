@@ -1,6 +1,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from dexgen.cli import main
 from dexgen.rl.export import ExportExpertConfig, export_expert
 from dexgen.rl.train import train_expert
@@ -109,3 +111,17 @@ def test_a_grasp_to_grasp_expert_exports_without_an_axis(tmp_path):
     assert record["reproduce_chain"] == [record["reproduce"]]
     fig = record["eval"]["train"]["overall"]
     assert "success_rate" in fig and (fig["success_s_median"] is None or 0 < fig["success_s_median"] <= 0.2)
+
+
+def test_an_expert_still_below_full_gravity_is_not_shipped(tmp_path, monkeypatch):
+    import dexgen.rl.export as export_mod
+    from dexgen.rl.train import GravityCurriculum
+
+    shipped = tmp_path / "shipped.safetensors"  # were the guard to fail, nothing shipped is overwritten
+    monkeypatch.setattr(export_mod, "shipped_expert_path", lambda *a, **k: shipped)
+
+    never = GravityCurriculum(start=0.5, max_drops=1e-9)  # drops never fall that low: it stays at half gravity
+    train_expert(tiny_config(tmp_path, iterations=2, run_name="g", gravity=never), progress=False)
+    with pytest.raises(ValueError, match="trains at 0.5 of full gravity so far"):
+        export_expert(ExportExpertConfig(run_dir=str(tmp_path / "g"), ship=True, episodes=1, seconds=0.2))
+    assert not shipped.exists()

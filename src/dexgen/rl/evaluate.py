@@ -184,8 +184,8 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
 
 def evaluate_axes(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool = True) -> dict:
     """``evaluate_expert`` about each axis ``cfg.axis`` names ('all' or a comma list: an axis-conditioned expert's
-    directions), ``cfg.episodes`` per object and axis: {"per_axis": {axis: that evaluation}, "overall": the figures
-    of every episode}; a single axis gives ``evaluate_expert``'s result."""
+    directions), ``cfg.episodes`` per object and axis: {"per_axis": {axis: that axis's ``evaluate_expert`` result},
+    ...}; a single axis gives ``evaluate_expert``'s result."""
     names = axis_names(cfg.task, cfg.axis)
     if len(names) <= 1:
         return evaluate_expert(expert, cfg, progress_bar=progress_bar)

@@ -10,7 +10,7 @@ import tyro
 
 from dexgen.checks import check_int, check_number
 from dexgen.provenance import revision
-from dexgen.rl.evaluate import EvalExpertConfig, evaluate_expert
+from dexgen.rl.evaluate import EvalExpertConfig, evaluate_axes
 from dexgen.rl.expert import expert_name, shipped_expert_path
 from dexgen.rl.run_expert import expert_from_checkpoint, reproduce_chain, reproduce_command
 from dexgen.sim.constants import DEFAULT_WRIST
@@ -43,11 +43,15 @@ class ExportExpertConfig:
 
 def export_expert(cfg: ExportExpertConfig) -> dict:
     expert = expert_from_checkpoint(Path(cfg.run_dir) / "last.pt")
+    gravity = expert.record["final_training_stats"].get("gravity_scale", 1.0)
+    if cfg.ship and gravity < 1.0:
+        raise ValueError(f"{cfg.run_dir} trains at {gravity:g} of full gravity so far (its gravity curriculum): "
+                         f"ship it once it trains at full gravity")  # fmt: skip
     evals = {}
     for objects in ("train", "heldout"):
         ev = EvalExpertConfig(task=expert.task, axis=expert.axis, episodes=cfg.episodes, seconds=cfg.seconds,
                               objects=objects, seed=cfg.seed, threads=cfg.threads)  # fmt: skip
-        evals[objects] = evaluate_expert(expert, ev)
+        evals[objects] = evaluate_axes(expert, ev)
     wrist = "" if expert.wrist == DEFAULT_WRIST else f" --wrist {expert.wrist}"
     axis = "" if expert.task == "grasp_to_grasp" else f" --axis={expert.axis}"
     expert.record["eval"] = {
@@ -62,4 +66,4 @@ def export_expert(cfg: ExportExpertConfig) -> dict:
     else:
         path = Path(cfg.run_dir) / f"{name}.safetensors"
     expert.save(path)
-    return {"path": str(path), "train": evals["train"]["overall"], "heldout": evals["heldout"]["overall"]}
+    return {"path": str(path), **{k: ev.get("overall", ev.get("per_axis")) for k, ev in evals.items()}}

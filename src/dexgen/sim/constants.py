@@ -11,8 +11,6 @@ DEFAULT_HAND = "legacy"
 """The hand of every environment, expert and model whose configuration or record names none."""
 GRASP_DIRS = {"legacy": ASSETS_DIR / "grasps", "allegro": ASSETS_DIR / "grasps_allegro"}
 """Shipped grasp caches by hand name (``<dir>/<wrist>/<object>.npz``)."""
-HAND_XML = HANDS[DEFAULT_HAND]
-GRASP_DIR = GRASP_DIRS[DEFAULT_HAND]
 DEFAULT_WRIST = "palm_up"
 """The wrist orientation of shipped experts and models whose names carry none, and of records that predate it."""
 

@@ -279,10 +279,10 @@ def _train_expert(cfg: TrainExpertConfig, *, progress: bool) -> dict:
     ckpt = None
     if cfg.resume:
         ckpt = load_checkpoint(last)
-        saved = ckpt["config"]
+        saved, given = ckpt["config"], _config_dict(cfg)
         for key in RESUME_KEYS:
             mine = saved.get(key, _DEFAULTS[key])  # runs from before an option have its default
-            if mine != _config_dict(cfg)[key]:
+            if mine != given[key]:
                 raise CheckpointError(f"cannot resume {last}: it was trained with {key}={mine!r}")
         if saved["ppo"] != asdict(cfg.ppo) | {"actor_hidden": list(cfg.ppo.actor_hidden),
                                               "critic_hidden": list(cfg.ppo.critic_hidden)}:  # fmt: skip

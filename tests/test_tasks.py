@@ -1,8 +1,10 @@
+import re
+
 import numpy as np
 import pytest
 
 from dexgen.sim import constants as C
-from dexgen.sim.tasks import AXES, RotateConfig, StepState, make_task
+from dexgen.sim.tasks import AXES, OFFSET_OBS_SCALE, RotateConfig, StepState, TranslateConfig, make_task
 
 
 def _state(n, *, angvel=(0.0, 0.0, 0.0), linvel=(0.0, 0.0, 0.0), pos=C.GRASP_CENTRE):
@@ -38,17 +40,99 @@ def test_drop_terminates_every_task():
         assert set(terms) == set(task.scales), name
 
 
-def test_translation_progress_and_grasp_success():
-    task = make_task("translate", 1)
-    task.command[:] = AXES["+x"]
-    terms, _ = task.compute(_state(1, linvel=(0.01, 0.0, 0.0)))
-    assert terms["translate"][0] == pytest.approx(0.01)
+def test_grasp_success_needs_the_object_in_hand():
     g2g = make_task("grasp_to_grasp", 1)
     g2g.command[:] = 0.0
     terms, done = g2g.compute(_state(1))
     assert terms["success"][0] == 1.0 and done[0]
     terms, done = g2g.compute(_state(1, pos=(0.0, 0.0, -0.05)))  # at the target grasp, but the object has fallen
     assert terms["success"][0] == 0.0 and terms["drop"][0] == 1.0 and done[0]
+
+
+def _translate(config: TranslateConfig, n: int = 1, seed: int = 0):
+    task = make_task("translate", n, config)
+    task.draw(np.arange(n), np.random.default_rng(seed), np.tile(C.GRASP_CENTRE, (n, 1)))
+    return task
+
+
+def test_translation_pays_for_approaching_the_target_and_charges_for_moving_away():
+    task = _translate(TranslateConfig(axes="+x", min_distance=0.01, max_distance=0.01))
+    start = np.array(C.GRASP_CENTRE)
+    np.testing.assert_allclose(task.command[0], [0.01, 0.0, 0.0])
+    np.testing.assert_allclose(task.target[0], start + [0.01, 0.0, 0.0])
+    np.testing.assert_allclose(task.observation()[0], [0.01 * OFFSET_OBS_SCALE, 0.0, 0.0])
+    toward, _ = task.compute(_state(1, pos=start + [0.001, 0.0, 0.0]))
+    assert toward["progress"][0] == pytest.approx(0.001) and toward["distance"][0] == pytest.approx(0.009)
+    np.testing.assert_allclose(task.observation()[0], [0.009 * OFFSET_OBS_SCALE, 0.0, 0.0])  # what remains
+    away, _ = task.compute(_state(1, pos=start + [-0.001, 0.0, 0.0]))
+    assert away["progress"][0] == pytest.approx(-0.002)  # 2 mm farther than the step before
+    sideways, _ = task.compute(_state(1, pos=start + [-0.001, 0.004, 0.0]))
+    assert sideways["progress"][0] < 0  # across the direction is farther too
+    jump, _ = task.compute(_state(1, pos=start + [0.01, 0.0, 0.0]))
+    assert jump["progress"][0] == pytest.approx(task.config.progress_clip)  # 11 mm in one step: clipped
+    height, _ = task.compute(_state(1, pos=start + [0.01, 0.0, 0.01]))
+    assert height["distance"][0] == pytest.approx(0.0) and height["progress"][0] == 0.0  # palm z is not commanded
+    assert set(toward) == set(task.scales) and task.scales["distance"] == 0.0
+
+
+@pytest.mark.parametrize(("dx", "held"), [(0.0, True), (0.0049, True), (-0.0049, True), (0.0051, False),
+                                          (-0.0051, False)])  # fmt: skip
+def test_the_hold_bonus_pays_only_within_the_tolerance(dx, held):
+    task = _translate(TranslateConfig(axes="-y", min_distance=0.015, max_distance=0.015))
+    target = task.target[0]
+    terms, done = task.compute(_state(1, pos=target + [dx, 0.0, 0.0]))
+    assert terms["hold"][0] == float(held) and not done[0]
+    terms, done = task.compute(_state(1, pos=(target[0], target[1], -0.05)))  # at the target, but fallen
+    assert terms["hold"][0] == 0.0 and terms["drop"][0] == 1.0 and done[0]
+
+
+def test_translation_commands_lie_within_the_configured_distances_and_directions():
+    n = 4000
+    task = _translate(TranslateConfig(axes="all", min_distance=0.005, max_distance=0.02), n, seed=3)
+    length = np.linalg.norm(task.command, axis=-1)
+    assert length.min() >= 0.005 and length.max() <= 0.02 and np.all(task.command[:, 2] == 0)
+    assert abs(np.mean(length) - 0.0125) < 0.0005  # lengths uniform between the two
+    angle = np.arctan2(task.command[:, 1], task.command[:, 0])
+    assert np.histogram(angle, bins=8, range=(-np.pi, np.pi))[0].min() > n / 8 * 0.85  # any angle, uniformly
+    named = _translate(TranslateConfig(axes="+y,-x", min_distance=0.01, max_distance=0.02), n, seed=3)
+    unit = named.command / np.linalg.norm(named.command, axis=-1, keepdims=True)
+    assert {tuple(u) for u in unit} == {AXES["+y"], AXES["-x"]}
+    assert abs(np.mean(unit[:, 1] > 0) - 0.5) < 0.05
+    again = _translate(TranslateConfig(axes="all", min_distance=0.005, max_distance=0.02), n, seed=3)
+    np.testing.assert_array_equal(again.command, task.command)  # the seed decides
+    other = _translate(TranslateConfig(axes="all", min_distance=0.005, max_distance=0.02), n, seed=4)
+    assert not np.allclose(other.command, task.command)
+
+
+def test_a_translation_episode_starts_with_a_target_offset_from_the_object():
+    from dexgen.sim.env import EnvConfig, HandEnv
+
+    env = HandEnv(EnvConfig(num_envs=3, objects="cube_60", task="translate", num_threads=1, seed=2))
+    pos, _ = env.object_pose()
+    np.testing.assert_allclose(env.task.target - pos, env.task.command)
+    np.testing.assert_allclose(env.get_observations()["policy"][:, -3:], env.task.command * OFFSET_OBS_SCALE,
+                               rtol=1e-6)  # fmt: skip
+    start = env.task.command.copy()
+    env.task.draw(np.array([1]), np.random.default_rng(0), pos[1:2])  # on demand: a new offset for one env
+    assert np.array_equal(env.task.command[[0, 2]], start[[0, 2]]) and not np.allclose(env.task.command[1], start[1])
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [({"min_distance": -0.01}, "must be >= 0 (min)"),
+     ({"max_distance": 0.0}, "and > 0 (max)"),
+     ({"min_distance": 0.03, "max_distance": 0.02}, "min_distance 0.03 exceeds max_distance 0.02"),
+     ({"tolerance": 0.0}, "tolerance must be > 0"),
+     ({"tolerance": -1.0}, "tolerance must be > 0"),
+     ({"tolerance": float("nan")}, "tolerance must be a finite number"),
+     ({"progress_clip": 0.0}, "progress_clip must be > 0"),
+     ({"axes": "+z"}, "unknown axis '+z'"),
+     ({"axes": "+x,up"}, "unknown axis 'up'")],
+)  # fmt: skip
+def test_a_bad_translation_config_is_refused_in_one_line(fields, words):
+    with pytest.raises(ValueError, match=re.escape(words)) as e:
+        TranslateConfig(**fields)
+    assert "\n" not in str(e.value)
 
 
 def test_grasp_progress_pays_for_the_error_removed_each_step():

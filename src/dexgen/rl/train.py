@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,11 +74,17 @@ class TrainExpertConfig:
     task: str = "rotate"
     """Task: rotate, translate or grasp_to_grasp."""
     axis: str = "+z"
-    """Rotation axis (+x,-x,+y,-y,+z,-z, a comma list, all, or three numbers x,y,z) or translation direction
-    (+x,-x,+y,-y); ignored by grasp_to_grasp."""
+    """Rotation axis (+x,-x,+y,-y,+z,-z, a comma list, all, or three numbers x,y,z) or directions of translation
+    (all: any angle in the palm x/y plane, or a comma list of +x,-x,+y,-y); ignored by grasp_to_grasp."""
     sphere_share: float = 0.0
     """Rotation: share of episodes whose axis is drawn uniformly over the sphere instead of from ``axis`` (one
     policy conditioned on the axis learns every direction)."""
+    translate_min: float = TranslateConfig.min_distance
+    """Translation: least length of a commanded offset, metres."""
+    translate_max: float = TranslateConfig.max_distance
+    """Translation: greatest length of a commanded offset, metres."""
+    translate_tolerance: float = TranslateConfig.tolerance
+    """Translation: the hold bonus pays for each step the object is within this distance of its target, metres."""
     envs: int = 256
     """Parallel environments."""
     iterations: int = 500
@@ -151,6 +157,12 @@ class TrainExpertConfig:
         check_wrist("wrist", self.wrist)
         check_choice("hand", self.hand, C.HANDS)
         check_number("sphere_share", self.sphere_share, ge=0.0, le=1.0)
+        check_number("translate_min", self.translate_min, ge=0.0)
+        check_number("translate_max", self.translate_max, gt=0.0)
+        check_number("translate_tolerance", self.translate_tolerance, gt=0.0)
+        if self.translate_min > self.translate_max:
+            raise ValueError(f"translate_min {self.translate_min} exceeds translate_max {self.translate_max}")
+        translate_config(self)  # a bad direction of translation is named before any work
         check_number("episode_seconds", self.episode_seconds, gt=0)
         check_number("action_scale", self.action_scale, gt=0)
         check_int("threads", self.threads, ge=0)
@@ -176,8 +188,9 @@ def config_from_dict(d: dict) -> TrainExpertConfig:
     return TrainExpertConfig(**d)
 
 
-RESUME_KEYS = ("task", "axis", "sphere_share", "envs", "seed", "objects", "object_weights", "wrist", "hand",
-               "gravity", "shape_obs", "action_scale", "episode_seconds")  # fmt: skip
+RESUME_KEYS = ("task", "axis", "sphere_share", "translate_min", "translate_max", "translate_tolerance", "envs",
+               "seed", "objects", "object_weights", "wrist", "hand", "gravity", "shape_obs", "action_scale",
+               "episode_seconds")  # fmt: skip
 """Settings a resumed run must share with its checkpoint."""
 _DEFAULTS = {f.name: f.default for f in fields(TrainExpertConfig)} | {"gravity": asdict(GravityCurriculum())}
 
@@ -186,13 +199,14 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
     """The environment an expert of ``cfg`` trains and runs in."""
     if cfg.task not in TASKS:
         raise ValueError(f"unknown task {cfg.task!r}; expected one of {', '.join(TASKS)}")
-    task_config = {"rotate": RotateConfig, "translate": TranslateConfig}.get(cfg.task)
-    axes = {"axes": cfg.axis} if task_config is not None else {}
-    if cfg.sphere_share:
-        if cfg.task != "rotate":
-            raise ValueError("--sphere-share draws rotation axes: it needs --task rotate")
-        axes["sphere_share"] = cfg.sphere_share
-    task_config = (task_config or TASKS[cfg.task][1])(**axes, scales=reward_scales(cfg))
+    if cfg.sphere_share and cfg.task != "rotate":
+        raise ValueError("--sphere-share draws rotation axes: it needs --task rotate")
+    if cfg.task == "rotate":
+        task_config = RotateConfig(axes=cfg.axis, sphere_share=cfg.sphere_share, scales=reward_scales(cfg))
+    elif cfg.task == "translate":
+        task_config = replace(translate_config(cfg), scales=reward_scales(cfg))
+    else:
+        task_config = TASKS[cfg.task][1](scales=reward_scales(cfg))
     env_cfg = EnvConfig(
         num_envs=cfg.envs if num_envs is None else num_envs,
         task=cfg.task,
@@ -208,6 +222,13 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
         seed=cfg.seed if seed is None else seed,
     )
     return HandEnv(env_cfg, task_config=task_config)
+
+
+def translate_config(cfg: TrainExpertConfig) -> TranslateConfig:
+    """The translation task's config of ``cfg`` (its directions from ``axis`` when the task is translate; the
+    distances are checked whatever the task), default reward scales; a one-line ValueError for a bad value."""
+    return TranslateConfig(axes=cfg.axis if cfg.task == "translate" else "all", min_distance=cfg.translate_min,
+                           max_distance=cfg.translate_max, tolerance=cfg.translate_tolerance)  # fmt: skip
 
 
 def _active(scales: dict[str, float]) -> dict[str, float]:

@@ -4,8 +4,9 @@ A task sees the environment's per-step ``StepState`` and returns a dict of unsca
 (N,) termination flag; the environment multiplies the terms by the scales in the task's config and sums them, and
 logs every term on its own, so that a stalled learner shows which term is responsible.
 
-Tasks: ``rotate`` (about one of the six signed palm-frame axes), ``translate`` (along palm +-x or +-y) and
-``grasp_to_grasp`` (reach a target finger configuration taken from another cached grasp while holding the object).
+Tasks: ``rotate`` (about one of the six signed palm-frame axes), ``translate`` (move the object to a commanded
+offset in the palm x/y plane and hold it there) and ``grasp_to_grasp`` (reach a target finger configuration taken
+from another cached grasp while holding the object).
 """
 
 from __future__ import annotations
@@ -201,20 +202,60 @@ class RotateTask(AxisTask):
         return terms, drop
 
 
+TRANSLATE_DIRECTIONS = ("+x", "-x", "+y", "-y")
+"""Named directions of translation: the palm's x and y axes (its normal is blocked by the palm)."""
+
+OFFSET_OBS_SCALE = 50.0
+"""Factor (per metre) on the remaining displacement that a translation expert observes: a 2 cm offset reads 1."""
+
+
+def planar_offsets(rng: np.random.Generator, directions: np.ndarray, *, spread: float, min_distance: float,
+                   max_distance: float) -> np.ndarray:  # fmt: skip
+    """(n, 3) offsets in the palm x/y plane, metres: each of the (n, 3) unit ``directions`` (in that plane) turned
+    about palm z by an angle drawn uniformly in [-spread, spread] radians (0: along it exactly; pi: any way round),
+    times a distance drawn uniformly in [min_distance, max_distance]."""
+    d = np.array(directions, dtype=np.float64)
+    if spread > 0:
+        turn = rng.uniform(-spread, spread, size=len(d))
+        c, s = np.cos(turn), np.sin(turn)
+        d[:, 0], d[:, 1] = c * directions[:, 0] - s * directions[:, 1], s * directions[:, 0] + c * directions[:, 1]
+    return d * rng.uniform(min_distance, max_distance, size=len(d))[:, None]
+
+
+def planar_distance(target: np.ndarray, object_pos: np.ndarray) -> np.ndarray:
+    """(N,) distance in the palm x/y plane between (N, 3) targets and object positions, metres (the height, palm z,
+    is not commanded: the palm blocks it on one side)."""
+    return np.linalg.norm(target[..., :2] - object_pos[..., :2], axis=-1)
+
+
+def offset_observation(target: np.ndarray, object_pos: np.ndarray) -> np.ndarray:
+    """(N, 3) what a translation expert sees of its command: the remaining displacement target - object position,
+    palm frame, times ``OFFSET_OBS_SCALE``."""
+    return (target - object_pos) * OFFSET_OBS_SCALE
+
+
 @dataclass(frozen=True)
 class TranslateConfig:
-    """Translation along a palm axis."""
+    """Move the object to a commanded offset in the palm x/y plane and hold it there."""
 
-    axes: str = "+x"
-    """Direction per episode: 'all' or a comma-separated subset of +x,-x,+y,-y."""
-    speed_clip: float = 0.03
-    """Translation reward saturates at this speed along the direction, m/s."""
-    max_offset: float = 0.04
-    """Beyond this distance from the grasp centre along the direction, progress is no longer rewarded, metres."""
+    axes: str = "all"
+    """Directions of the offsets: 'all' (any angle in the palm x/y plane, uniformly) or a comma-separated subset of
+    +x,-x,+y,-y (one of them per command, uniformly)."""
+    min_distance: float = 0.005
+    """Least length of a commanded offset, metres."""
+    max_distance: float = 0.02
+    """Greatest length of a commanded offset, metres (lengths are drawn uniformly between the two)."""
+    tolerance: float = 0.005
+    """The hold bonus pays for every step the object is within this distance of its target (palm x/y plane),
+    metres."""
+    progress_clip: float = 0.002
+    """Each step's progress (reduction of the distance to the target) is clipped to +-this, metres (0.002 m per
+    50 ms step: 4 cm/s), so that a jolt that throws the object at the target pays no more than a steady push."""
     scales: dict[str, float] = field(
         default_factory=lambda: {
-            "translate": 20.0,
-            "off_axis": -5.0,
+            "progress": 1000.0,
+            "hold": 1.0,
+            "distance": 0.0,
             "angvel": -0.1,
             "pose_deviation": -0.05,
             "torque": -0.01,
@@ -223,26 +264,91 @@ class TranslateConfig:
             "alive": 0.1,
         }
     )
-    """Weight of each reward term."""
+    """Weight of each reward term: "progress" (metres per step: 1 per millimetre gained) pays for approaching the
+    target and charges for moving away, so what an episode earns from it does not grow with its length; "hold" pays
+    every step within the tolerance; "distance" (metres, off by default) can add a dense cost on the distance
+    itself."""
     drop: DropConfig = DropConfig()
     """When the object counts as dropped (ends the episode)."""
 
+    def __post_init__(self) -> None:
+        for name in ("min_distance", "max_distance", "tolerance", "progress_clip"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value)):
+                raise ValueError(f"translation {name} must be a finite number, got {value}")
+        if self.min_distance < 0 or self.max_distance <= 0:
+            raise ValueError(f"translation distances must be >= 0 (min) and > 0 (max), got min_distance "
+                             f"{self.min_distance}, max_distance {self.max_distance}")  # fmt: skip
+        if self.min_distance > self.max_distance:
+            raise ValueError(f"translation min_distance {self.min_distance} exceeds max_distance {self.max_distance}")
+        if self.tolerance <= 0:
+            raise ValueError(f"translation tolerance must be > 0, got {self.tolerance}")
+        if self.progress_clip <= 0:
+            raise ValueError(f"translation progress_clip must be > 0, got {self.progress_clip}")
+        translate_directions(self.axes)
 
-class TranslateTask(AxisTask):
-    """Slide the object along a palm axis (x or y: the palm's normal is blocked by the palm)."""
+
+def translate_directions(spec: str) -> tuple[str, ...]:
+    """The direction names of a translation spec: ('all',) or the named ones; a one-line ValueError otherwise."""
+    if spec == "all":
+        return ("all",)
+    return _parse_axes(spec, TRANSLATE_DIRECTIONS)[0]
+
+
+class TranslateTask(Task):
+    """Move the object by a commanded offset in the palm x/y plane and hold it there.
+
+    A command is drawn at each episode's start (and on demand, ``draw``) relative to where the object is then:
+    ``command`` (N, 3) holds the offset (what a dataset records as the primitive's parameter), ``target`` (N, 3)
+    the position to reach, palm frame, metres. The policy sees the remaining displacement (``offset_observation``).
+    """
 
     name = "translate"
-    allowed_axes = ("+x", "-x", "+y", "-y")
+    command_dim = 3
+    allowed_axes = TRANSLATE_DIRECTIONS
+
+    def __init__(self, config: TranslateConfig, num_envs: int):
+        super().__init__(config, num_envs)
+        self.axis_names = translate_directions(config.axes)
+        self.any_angle = self.axis_names == ("all",)
+        self.axis_vectors = np.array([AXES["+x"]]) if self.any_angle else np.array([AXES[a] for a in self.axis_names])
+        self.target = np.zeros((num_envs, 3))
+        """(N, 3) the position each object is to reach, metres, palm frame."""
+        self.object_pos = np.zeros((num_envs, 3))
+        """(N, 3) the object's position after the last step or draw, metres, palm frame."""
+        self.last_distance = np.zeros(num_envs)
+        """(N,) planar distance to the target after the last step or draw, metres."""
+
+    def draw(self, ids: np.ndarray, rng: np.random.Generator, object_pos: np.ndarray) -> None:
+        """New commands for environments ``ids``: offsets from the objects' current positions ``object_pos``
+        (len(ids), 3), along the configured directions (any angle for 'all') with lengths in
+        [min_distance, max_distance]."""
+        cfg = self.config
+        directions = self.axis_vectors[rng.integers(len(self.axis_vectors), size=len(ids))]
+        offsets = planar_offsets(rng, directions, spread=np.pi if self.any_angle else 0.0,
+                                 min_distance=cfg.min_distance, max_distance=cfg.max_distance)  # fmt: skip
+        self.command[ids] = offsets
+        self.object_pos[ids] = object_pos
+        self.target[ids] = object_pos + offsets
+        self.last_distance[ids] = planar_distance(self.target[ids], object_pos)
+
+    def reset(self, ids, rng, env) -> None:
+        self.draw(ids, rng, env.sims.object_pose()[0][ids])
+
+    def observation(self) -> np.ndarray:
+        """(N, 3) the remaining displacement to the target, scaled (``offset_observation``)."""
+        return offset_observation(self.target, self.object_pos)
 
     def compute(self, s):
         terms, drop = self._common_terms(s)
-        along = np.sum(s.object_linvel * self.command, axis=-1)
-        offset = np.sum((s.object_pos - np.asarray(C.GRASP_CENTRE)) * self.command, axis=-1)
-        clip = self.config.speed_clip
-        progress = np.clip(along, -clip, clip)
-        terms["translate"] = np.where(offset > self.config.max_offset, np.minimum(progress, 0.0), progress)
-        terms["off_axis"] = np.linalg.norm(s.object_linvel - along[:, None] * self.command, axis=-1)
+        distance = planar_distance(self.target, s.object_pos)
+        clip = self.config.progress_clip
+        terms["progress"] = np.clip(self.last_distance - distance, -clip, clip)
+        terms["hold"] = ((distance <= self.config.tolerance) & ~drop).astype(np.float64)
+        terms["distance"] = distance
         terms["angvel"] = np.linalg.norm(s.object_angvel, axis=-1)
+        self.last_distance = distance
+        self.object_pos = np.array(s.object_pos, dtype=np.float64)
         return terms, drop
 
 

@@ -85,9 +85,12 @@ def test_collect_writes_complete_consistent_episodes(collected):
 
     # primitive_param matches primitive_id; within an episode the primitive changes only at switches
     ids, params = steps["primitive_id"], steps["primitive_param"]
-    for name in ("rotate+z", "rotate-x", "translate+x"):
+    for name in ("rotate+z", "rotate-x"):
         rows = ids == PRIMITIVES.index(name)
         assert np.all(params[rows, :3] == axis_vector(name[-2:])) and np.all(params[rows, 3:] == 0)
+    # a translation's command is its offset, metres: along +x (the expert's one direction), 0.5-2 cm long
+    moved = params[ids == PRIMITIVES.index("translate+x")]
+    assert len(moved) and np.all(moved[:, 1:] == 0) and np.all((moved[:, 0] >= 0.005) & (moved[:, 0] <= 0.02))
     g2g = ids == PRIMITIVES.index("grasp_to_grasp")
     assert np.all(np.abs(params[g2g][:, None] - cache[None]).max(-1).min(1) == 0)  # targets are cached grasps
     change = np.flatnonzero(np.diff(ids) != 0) + 1
@@ -483,3 +486,62 @@ def test_experts_of_different_hands_are_refused_in_one_line(made, tmp_path):
     assert {e["hand"] for e in collect_mod.resolve_experts(f"{source},{other}")} == {"legacy", "allegro"}
     with pytest.raises(collect_mod.CollectError, match="trained on different hands"):
         collect(tiny(tmp_path / "x.h5", f"{source},{other}"), progress=False)
+
+
+def _translate_rollout(made, tmp_path, axis: str, *, envs: int = 8):
+    path = make_in_fork_server(tmp_path, [("translate", axis)])[0][0]
+    spec = {"experts": collect_mod.resolve_experts(str(path)), "objects": "cube_60", "wrists": ["palm_up"],
+            "envs": envs, "episode_seconds": 5.0, "action_noise_std": 0.0, "switch_prob_per_s": 0.0}  # fmt: skip
+    spec["primitives"] = {"palm_up": collect_mod.primitive_table(spec["experts"], "palm_up")}
+    (rollout,) = collect_rollout.make_rollouts(spec, np.random.SeedSequence(0))
+    return rollout
+
+
+def test_translation_offsets_cover_each_primitive_s_quarter_and_the_expert_sees_what_remains(made, tmp_path):
+    from dexgen.sim.tasks import OFFSET_OBS_SCALE
+
+    rollout = _translate_rollout(made, tmp_path, "all")
+    assert sorted(PRIMITIVES[i] for i in rollout.prim_id) == ["translate+x", "translate+y", "translate-x",
+                                                             "translate-y"]  # fmt: skip
+    rows, pos = rollout.rows, rollout.env.object_pose()[0]
+    angles = {name: [] for name in ("translate+x", "translate+y", "translate-x", "translate-y")}
+    for _ in range(50):
+        rollout._assign(rows, switch=False)
+        offset = rollout.command[:, :3]
+        np.testing.assert_allclose(rollout.target - pos, offset, atol=1e-12)  # from where the objects are
+        length = np.linalg.norm(offset, axis=-1)
+        assert np.all(offset[:, 2] == 0) and np.all((length >= 0.005) & (length <= 0.02)) and np.all(
+            rollout.command[:, 3:] == 0)  # fmt: skip
+        axis = rollout.prim_axis[rollout.current]
+        for i, j in enumerate(rollout.current):
+            cos = offset[i] @ axis[i] / length[i]
+            angles[PRIMITIVES[rollout.prim_id[j]]].append(np.arccos(np.clip(cos, -1, 1)))
+    for name, a in angles.items():  # within 45 degrees of the primitive's axis, uniformly (about 100 draws each)
+        assert max(a) <= np.pi / 4 + 1e-9 and max(a) > 0.8 * np.pi / 4 and abs(np.mean(a) - np.pi / 8) < 0.1, name
+    # the expert acts on the displacement that remains, scaled as in training, not on the recorded offset
+    rollout.step()
+    pos = rollout.env.object_pose()[0]
+    policy, privileged = rollout.obs["policy"], rollout.obs["privileged"]
+    seen = np.concatenate((policy[:, : rollout.base_dim], ((rollout.target - pos) * OFFSET_OBS_SCALE).astype(
+        np.float32)), axis=1)  # fmt: skip
+    expected = rollout.actors[0].act({"policy": seen, "privileged": np.concatenate(
+        (seen, privileged[:, policy.shape[1]:]), axis=1)})  # fmt: skip
+    np.testing.assert_allclose(rollout._actions(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_an_expert_of_named_directions_gets_offsets_along_them(made, tmp_path):
+    rollout = _translate_rollout(made, tmp_path, "-y")
+    assert [PRIMITIVES[i] for i in rollout.prim_id] == ["translate-y"]
+    offset = rollout.command[:, :3]
+    assert np.all(offset[:, [0, 2]] == 0) and np.all((offset[:, 1] <= -0.005) & (offset[:, 1] >= -0.02))
+
+
+def test_a_translation_expert_without_offset_lengths_is_refused_in_one_line(made, tmp_path):
+    path = make_in_fork_server(tmp_path, [("translate", "+x")])[0][0]
+    record_path = path.with_suffix(".json")
+    record = json.loads(record_path.read_text())
+    del record["env"]["translate_min"]
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(collect_experts.CollectError, match="records no offset lengths") as e:
+        collect_mod.resolve_experts(str(path))
+    assert "\n" not in str(e.value)

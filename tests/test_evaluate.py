@@ -139,3 +139,61 @@ def test_several_axes_are_evaluated_one_by_one(tmp_path):
     assert out["per_axis"]["-z"]["overall"] == single["overall"]  # each axis as if evaluated alone
     one = EvalExpertConfig(axis="0,0,1", episodes=1, seconds=0.2, objects="cube_60", threads=1)
     assert evaluate_axes(expert, one, progress_bar=False)["overall"]["episodes"] == 1
+
+
+def test_translate_figures_read_reaching_and_final_error_off_the_distances():
+    import numpy as np
+
+    from dexgen.rl.evaluate import translate_figures
+
+    nan = np.nan
+    distance = np.array([[0.010, 0.020, 0.008, nan],  # four episodes over five 0.1 s steps, metres
+                         [0.006, 0.012, 0.004, nan],
+                         [0.004, 0.009, nan, nan],    # the third drops here, the fourth never held
+                         [0.005, 0.007, nan, nan],
+                         [0.0052, 0.006, nan, nan]])  # fmt: skip
+    fig = translate_figures(distance, 0.1, 0.005)
+    np.testing.assert_array_equal(fig["reached"], [True, False, True, False])
+    np.testing.assert_allclose(fig["reach_s"], [0.3, nan, 0.2, nan])
+    np.testing.assert_allclose(fig["closest"], [0.004, 0.006, 0.004, nan])
+    np.testing.assert_allclose(fig["final"], [0.0052, 0.006, nan, nan])  # a drop leaves no final error
+
+
+def _zero_action_translate_expert(tmp_path):
+    """A translation expert of a one-iteration run whose last layer is zeroed: it never moves the fingers, so its
+    objects stay about where they start, at their commanded offsets (12-20 mm) from their targets."""
+    import torch
+
+    cfg = tiny_config(tmp_path, iterations=1, task="translate", axis="all", objects="cube_60", translate_min=0.012,
+                      translate_max=0.02, run_name="tr")  # fmt: skip
+    run = train_expert(cfg, progress=False)
+    expert = expert_from_checkpoint(Path(run["run_dir"]) / "last.pt")
+    last = [m for m in expert.actor.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+    return expert
+
+
+def test_eval_expert_reports_translation_reaching_and_final_error(tmp_path):
+    from dexgen.rl.evaluate import evaluate_axes
+
+    expert = _zero_action_translate_expert(tmp_path)
+    cfg = EvalExpertConfig(task="translate", axis="all", episodes=2, seconds=1.0, objects="cube_60", threads=1)
+    out = evaluate_axes(expert, cfg, progress_bar=False)  # 'all': one evaluation over offsets at any angle
+    fig = out["overall"]
+    assert fig["episodes"] == 2 and fig["drop_rate"] == 0.0
+    assert fig["reached_share"] == 0.0 == fig["success_rate"] and fig["success_s_median"] is None
+    assert fig["final_error_episodes"] == 2 and 9.0 < fig["final_error_mm_median"] < 23.0  # held where it was
+    assert 9.0 < fig["closest_mm_median"] <= fig["final_error_mm_median"] + 1e-9
+    assert out["per_object"]["cube_60"] == fig
+    near = evaluate_axes(expert, EvalExpertConfig(task="translate", axis="all", episodes=2, seconds=1.0,
+                                                  objects="cube_60", threads=1, reach_tolerance=0.05),
+                         progress_bar=False)["overall"]  # fmt: skip
+    assert near["reached_share"] == 1.0 and near["success_s_median"] == pytest.approx(0.05)  # at the first step
+    assert near["final_error_mm_median"] == fig["final_error_mm_median"]  # the same episodes
+    per_axis = evaluate_axes(expert, EvalExpertConfig(task="translate", axis="+x,-y", episodes=1, seconds=0.2,
+                                                      objects="cube_60", threads=1), progress_bar=False)  # fmt: skip
+    assert set(per_axis["per_axis"]) == {"+x", "-y"}
+    with pytest.raises(ValueError, match="reach_tolerance must be finite and > 0"):
+        EvalExpertConfig(task="translate", axis="all", reach_tolerance=0.0)

@@ -2,8 +2,9 @@
 
 Worker processes (``multiprocessing``, forkserver start) each step their own ``HandEnv`` per wrist orientation
 (one simulation thread each). Every simulation carries out one primitive at a time (rotate about a signed palm axis,
-translate along one, or grasp_to_grasp toward a target finger configuration); at random moments (``switch_prob_per_s``)
-it switches to another primitive within the same episode, so the data covers the transitions between motions. The
+translate by an offset toward one, or grasp_to_grasp toward a target finger configuration); at random moments
+(``switch_prob_per_s``) it switches to another primitive within the same episode, so the data covers the transitions
+between motions. The
 expert of the current primitive acts, Gaussian exploration noise is added to its action, and the environment applies
 the noisy action with the expert's action scale. An episode ends when the object drops (its last step, with
 ``dropped`` set, is kept) or at a time-out; the worker then sends it to the parent process, the only writer, which
@@ -26,7 +27,9 @@ observation the environment cached at the end of the previous step (its command 
 a grasp_to_grasp expert needs 16 values there): for each expert it re-derives the observation from the cached one's
 command-free part (noisy joint positions, previous targets, fingertips) and tail (object state and physical
 parameters), with the current command of each simulation in between, in the layout of the environment the expert was
-trained in (history 1). All simulations that use one expert are batched into one forward pass.
+trained in (history 1). All simulations that use one expert are batched into one forward pass. A translation's
+command is an offset drawn (``collect_experts._translate_offsets``) from where the object is when the primitive
+starts; the dataset records the offset, and the expert sees the displacement that remains, as in training.
 
 Rows follow ``dexgen.data.schema``: each is the state at the start of a control step (true joint positions), the
 targets then in force, and the raw (noisy, unscaled) action computed from it.

@@ -4,6 +4,7 @@ performs per wrist orientation, and the primitive weights of ``--primitive-weigh
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from dexgen.data.schema import PRIMITIVES, ROTATE_AXES, TRANSLATE_AXES, primitive_name
@@ -61,10 +62,24 @@ def _read_expert(path: Path) -> dict:
         raise CollectError(f"expert {path}: {e}") from None
     wrist = record["env"].get("wrist", DEFAULT_WRIST)
     hand = record["env"].get("hand", DEFAULT_HAND)  # records from before the hand was recorded: the default hand
+    offsets = _translate_offsets(record["env"], axis, path) if task == "translate" else None
     return {"path": str(path), "task": task, "axis": axis, "wrist": wrist, "hand": hand, "primitives": names,
-            "command_dim": COMMAND_DIMS[task], "obs_dims": obs_dims, "action_scale": scale,
+            "command_dim": COMMAND_DIMS[task], "obs_dims": obs_dims, "action_scale": scale, "offsets": offsets,
             "shape_obs": bool(record["env"].get("shape_obs", False)),
             "revision": record.get("revision", "unknown")}  # fmt: skip
+
+
+def _translate_offsets(env: dict, axis: str, path: Path) -> dict:
+    """How the collector draws a translation expert's commands, from its training settings: offset lengths in
+    [min_distance, max_distance] metres, and ``spread``, the largest angle (radians) between an offset and its
+    primitive's axis: an expert trained on offsets at any angle ('all') covers each of its four primitives with the
+    quarter circle around that primitive's axis, one trained on named directions gets offsets along them exactly."""
+    try:
+        low, high = float(env["translate_min"]), float(env["translate_max"])
+    except (KeyError, TypeError, ValueError):
+        raise CollectError(f"translation expert {path} records no offset lengths (translate_min, translate_max): "
+                           f"it was not trained to reach commanded offsets; retrain it") from None  # fmt: skip
+    return {"min_distance": low, "max_distance": high, "spread": math.pi / 4 if axis == "all" else 0.0}
 
 
 def resolve_experts(spec: str | None) -> list[dict]:
@@ -95,7 +110,8 @@ def parse_primitive_weights(spec: str) -> dict[str, float]:
 def primitive_table(experts: list[dict], wrist: str | None = None, *,
                     weights: dict[str, float] | None = None) -> list[dict]:  # fmt: skip
     """One entry per primitive available in wrist orientation ``wrist`` (None: any), in ``PRIMITIVES`` order: name,
-    id, expert index, command dim, action scale, weight (``weights``, default 1; weight 0 leaves it out). Only
+    id, expert index, command dim, action scale, weight (``weights``, default 1; weight 0 leaves it out), offsets
+    (translate: how its commands are drawn, see ``_translate_offsets``; None otherwise). Only
     experts trained in that orientation act in it. Where several experts cover a primitive, the one covering fewest
     primitives (the most specialized) acts, the first named among equals."""
     weights = weights or {}
@@ -108,5 +124,5 @@ def primitive_table(experts: list[dict], wrist: str | None = None, *,
                 best[name] = e
     return [{"name": name, "id": PRIMITIVES.index(name), "expert": best[name],
              "command_dim": experts[best[name]]["command_dim"], "action_scale": experts[best[name]]["action_scale"],
-             "weight": weights.get(name, 1.0)}
+             "weight": weights.get(name, 1.0), "offsets": experts[best[name]].get("offsets")}
             for name in PRIMITIVES if name in best and weights.get(name, 1.0) > 0]  # fmt: skip

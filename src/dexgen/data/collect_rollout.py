@@ -10,7 +10,7 @@ from dexgen.data.collect_experts import CollectError
 from dexgen.data.schema import CONTROL_HZ, PARAM_DIM, PRIMITIVES, STEP_FIELDS, axis_vector, row_dtype
 from dexgen.sim.constants import DEFAULT_HAND
 from dexgen.sim.objects import SHAPE_CODE_DIM
-from dexgen.sim.tasks import GraspToGraspConfig, joint_rms
+from dexgen.sim.tasks import GraspToGraspConfig, joint_rms, offset_observation, planar_offsets
 
 G2G_SUCCESS_RMS = GraspToGraspConfig.success_tolerance
 """A grasp_to_grasp target counts as reached (and a new one is drawn) below this RMS joint error, radians (the
@@ -46,6 +46,10 @@ class Rollout:
         for j, p in enumerate(primitives):
             if not self.prim_g2g[j]:
                 self.prim_axis[j] = axis_vector(PRIMITIVES[p["id"]][-2:])
+        self.prim_translate = np.array([PRIMITIVES[p["id"]].startswith("translate") for p in primitives])
+        self.prim_offsets = [p.get("offsets") for p in primitives]
+        self.target = np.zeros((n, 3))
+        """(n, 3) where a translating simulation is to move its object, metres, palm frame."""
         self.expert_dims = {p["expert"]: p["command_dim"] for p in primitives}
         self.rows = np.arange(n)
         self.current = np.zeros(n, dtype=np.int64)
@@ -76,6 +80,21 @@ class Rollout:
         self.command[ids] = 0.0
         self.command[ids, :3] = self.prim_axis[new]
         self._new_targets(ids[self.prim_g2g[new]])
+        self._new_offsets(ids[self.prim_translate[new]])
+
+    def _new_offsets(self, ids: np.ndarray) -> None:
+        """New translation commands for simulations ``ids``: offsets drawn about their primitive's axis (as the
+        primitive's ``offsets`` say) from where their objects are now; the offset is the command recorded."""
+        if len(ids) == 0:
+            return
+        pos, _ = self.env.object_pose()
+        for j in np.unique(self.current[ids]):
+            sel = ids[self.current[ids] == j]
+            o = self.prim_offsets[j]
+            offsets = planar_offsets(self.rng, np.broadcast_to(self.prim_axis[j], (len(sel), 3)), spread=o["spread"],
+                                     min_distance=o["min_distance"], max_distance=o["max_distance"])  # fmt: skip
+            self.command[sel, :3] = offsets
+            self.target[sel] = pos[sel] + offsets
 
     def _new_targets(self, ids: np.ndarray) -> None:
         if len(ids):
@@ -83,8 +102,14 @@ class Rollout:
                                                         min_distance=G2G_MIN_TARGET_DISTANCE)  # fmt: skip
 
     def _actions(self) -> np.ndarray:
-        """Each simulation's expert action from the current observation with its current command."""
+        """Each simulation's expert action from the current observation with its current command (a translation
+        expert sees the displacement that remains to its target, as in training)."""
         policy, privileged = self.obs["policy"], self.obs["privileged"]  # history 1: policy is one frame
+        command = self.command
+        moving = np.flatnonzero(self.prim_translate[self.current])
+        if len(moving):
+            command = command.copy()
+            command[moving, :3] = offset_observation(self.target[moving], self.env.object_pose()[0][moving])
         base, tail = policy[:, : self.base_dim], privileged[:, policy.shape[1] :]
         experts = self.prim_expert[self.current]
         actions = np.zeros((self.n, 16))
@@ -92,7 +117,7 @@ class Rollout:
             ids = np.flatnonzero(experts == e)
             if len(ids) == 0:
                 continue
-            pol = np.concatenate((base[ids], self.command[ids, :k].astype(np.float32)), axis=1)
+            pol = np.concatenate((base[ids], command[ids, :k].astype(np.float32)), axis=1)
             priv = np.concatenate((pol, tail[ids, : tail.shape[1] - self.drop_shape[e]]), axis=1)
             actions[ids] = self.actors[e].act({"policy": pol, "privileged": priv})
         if self.noise_std > 0:

@@ -77,9 +77,10 @@ STEP_FIELDS: dict[str, Field] = {
         Field("fingertip_pos", (NUM_FINGERTIPS, 3), "float32", "m, palm frame",
               "fingertip site positions at the start of step t, FINGERS order (index, middle, ring, thumb)"),
         Field("primitive_id", (), "int8", "-", "index into PRIMITIVES of the primitive executed at step t"),
-        Field("primitive_param", (PARAM_DIM,), "float32", "unit axis (palm frame) or rad",
-              "the primitive's command at step t, zero-padded: the signed unit axis (3) for rotate and translate, "
-              "the target joint positions (16, rad) for grasp_to_grasp"),
+        Field("primitive_param", (PARAM_DIM,), "float32", "unit axis or m (palm frame), or rad",
+              "the primitive's command at step t, zero-padded: the signed unit axis (3) for rotate, the commanded "
+              "offset (3, m: the target relative to the object's position when commanded) for translate, the "
+              "target joint positions (16, rad) for grasp_to_grasp"),
         Field("object_pos", (3,), "float32", "m, palm frame", "object centre at the start of step t", True),
         Field("object_quat", (4,), "float32", "unit quaternion wxyz, palm frame",
               "object orientation at the start of step t", True),

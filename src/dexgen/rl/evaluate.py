@@ -47,11 +47,15 @@ class EvalExpertConfig:
     wrist: str | None = None
     """Wrist orientation (palm_up, palm_down, sideways). Without CHECKPOINT it picks the shipped expert of that
     orientation; None: palm_up, or the orientation CHECKPOINT was trained in."""
+    reach_tolerance: float = 0.005
+    """Translation: an episode reached its target if the object came within this distance of it (palm x/y plane)
+    while held, metres."""
     json: bool = False
     """Print one JSON object instead of a table."""
 
     def __post_init__(self) -> None:
         check_choice("task", self.task, TASKS)
+        check_number("reach_tolerance", self.reach_tolerance, gt=0)
         check_int("episodes", self.episodes, ge=1)
         check_number("seconds", self.seconds, gt=0)
         resolve_objects(self.objects)
@@ -111,6 +115,29 @@ def _summary(hold_s, drop, progress, success, seconds, reach_s) -> dict:
     }
 
 
+def translate_figures(distance: np.ndarray, dt: float, tolerance: float) -> dict[str, np.ndarray]:
+    """Per-episode figures of goal reaching from ``distance`` (steps, N): each episode's distance to its target
+    after every step it held the object (NaN elsewhere, see ``dexgen.sim.rollout.Rollout.distance``), metres.
+    Returns (N,) arrays: ``reached`` (came within ``tolerance`` at some step), ``reach_s`` (the time it first did,
+    seconds; NaN if never), ``closest`` (the least distance, metres; NaN if it never held) and ``final`` (the
+    distance after the last step, at the horizon, metres; NaN for an episode that dropped the object)."""
+    held = ~np.isnan(distance)
+    within = held & (distance <= tolerance)
+    reached = within.any(axis=0)
+    reach_s = np.where(reached, (np.argmax(within, axis=0) + 1) * dt, np.nan)
+    closest = np.where(held.any(axis=0), np.min(np.where(held, distance, np.inf), axis=0), np.nan)
+    last = distance[-1]
+    return {"reached": reached, "reach_s": reach_s, "closest": closest, "final": last}
+
+
+def _translate_summary(fig: dict, final: np.ndarray, reached: np.ndarray) -> dict:
+    held = final[~np.isnan(final)]
+    fig["reached_share"] = float(np.mean(reached))
+    fig["final_error_mm_median"] = float(1000.0 * np.median(held)) if len(held) else None
+    fig["final_error_episodes"] = int(len(held))
+    return fig
+
+
 def load_expert_for_eval(cfg: EvalExpertConfig) -> Expert:
     """The expert named by ``cfg.checkpoint``: shipped weights when None, a run checkpoint (.pt) or weights."""
     if cfg.checkpoint is None:
@@ -133,7 +160,11 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
     holding_s_mean / _median, drop_rate, success_rate and success_s_median (grasp_to_grasp: the median time to
     success over the episodes that succeeded; None without any), and angvel_rad_per_s (rotate: mean over
     episodes of the mean angular velocity about the commanded axis while held, signed; _median: the median over
-    episodes, which one fast-spinning object cannot inflate) or speed_m_per_s (translate: along the direction)."""
+    episodes, which one fast-spinning object cannot inflate). Translate (goal reaching, see ``translate_figures``):
+    success is coming within ``cfg.reach_tolerance`` of the target while held, and success_s_median the median time
+    to get there; reached_share (the success rate), final_error_mm_median (the distance to the target at the
+    horizon, median over the episodes that held on to it, final_error_episodes of them; None without any) and
+    closest_mm / closest_mm_median (the least distance to the target, mean and median over episodes, mm)."""
     if expert.task != cfg.task:
         raise ValueError(f"expert was trained for task {expert.task!r}, not {cfg.task!r}")
     objects = resolve_objects(cfg.objects)
@@ -155,23 +186,28 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
 
     r = rollout(env, lambda obs, _t: expert.act(obs), on_step=render if renderer is not None else None,
                 progress="evaluating" if progress_bar else None)  # fmt: skip
-    if cfg.task == "rotate":
-        prog = r.rate_about(command)
-    elif cfg.task == "translate":
-        prog = r.speed_along(command)
-    else:
-        prog = np.zeros(n)
     hold_s, dropped, succeeded = r.hold_s, r.dropped, r.succeeded
     reach_s = r.hold_steps * r.dt  # a success ends the episode's clock (its holding still counts to the horizon)
-    key = {"rotate": "angvel_rad_per_s", "translate": "speed_m_per_s"}.get(cfg.task, "progress")
-    per_object = {}
+    if cfg.task == "rotate":
+        prog = r.rate_about(command)
+    elif cfg.task == "translate":  # success: reaching the target (the episode goes on, to hold it there)
+        goal = translate_figures(r.distance, r.dt, cfg.reach_tolerance)
+        start = np.linalg.norm(command[:, :2], axis=-1)  # an episode that never held got no closer than this
+        prog = 1000.0 * np.where(np.isnan(goal["closest"]), start, goal["closest"])
+        succeeded, reach_s = goal["reached"], goal["reach_s"]
+    else:
+        prog = np.zeros(n)
+    key = {"rotate": "angvel_rad_per_s", "translate": "closest_mm"}.get(cfg.task, "progress")
+
+    def figures(m: np.ndarray) -> dict:
+        fig = _rename(_summary(hold_s[m], dropped[m], prog[m], succeeded[m], cfg.seconds, reach_s[m]), key)
+        if cfg.task == "translate":
+            fig = _translate_summary(fig, goal["final"][m], goal["reached"][m])
+        return fig
+
     names = np.array([o.name for o in env.env_objects])
-    for o in objects:
-        m = names == o.name
-        per_object[o.name] = _rename(
-            _summary(hold_s[m], dropped[m], prog[m], succeeded[m], cfg.seconds, reach_s[m]), key
-        )
-    overall = _rename(_summary(hold_s, dropped, prog, succeeded, cfg.seconds, reach_s), key)
+    per_object = {o.name: figures(names == o.name) for o in objects}
+    overall = figures(np.ones(n, dtype=bool))
     out = {"task": cfg.task, "axis": cfg.axis, "wrist": env.config.wrist, "objects": cfg.objects, "seed": cfg.seed,
            "per_object": per_object, "overall": overall}  # fmt: skip
     if renderer is not None:

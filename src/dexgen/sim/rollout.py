@@ -38,6 +38,10 @@ class Rollout:
     tips: np.ndarray | None
     """(steps + 1, N, 4, 3) fingertip positions at the start of every step and after the last, metres, palm frame
     (only when recorded); rows after an environment's episode ended belong to later episodes."""
+    distance: np.ndarray | None = None
+    """(steps, N) the object's distance to its target after each step of the first episode that ended with the
+    object in hand (NaN after a drop and after the episode), metres, for a task that reports one as its "distance"
+    term (translate); None otherwise."""
 
     @property
     def hold_s(self) -> np.ndarray:
@@ -74,6 +78,7 @@ def rollout(env: HandEnv, policy: Policy, *, steps: int | None = None, record_ti
     angvel = np.zeros((n, 3))
     linvel = np.zeros((n, 3))
     tips = np.zeros((steps + 1, n, 4, 3)) if record_tips else None
+    distance = None
     obs = env.get_observations()
     for t in tqdm(range(steps), desc=progress, disable=progress is None, leave=False):
         if tips is not None:
@@ -84,7 +89,12 @@ def rollout(env: HandEnv, policy: Policy, *, steps: int | None = None, record_ti
         linvel += np.where(alive[:, None], s.object_linvel, 0.0)
         hold += alive
         # a drop or an unstable simulation ends the hold; a task that ends on success does not
-        dropped |= alive & done & ~info["time_outs"] & ((info["terms"]["drop"] > 0) | info["unstable"])
+        lost = alive & done & ~info["time_outs"] & ((info["terms"]["drop"] > 0) | info["unstable"])
+        dropped |= lost
+        if "distance" in info["terms"]:
+            if distance is None:
+                distance = np.full((steps, n), np.nan)
+            distance[t] = np.where(alive & ~lost, info["terms"]["distance"], np.nan)
         if "success" in info["terms"]:
             succeeded |= alive & (info["terms"]["success"] > 0)
         alive &= ~done
@@ -93,4 +103,4 @@ def rollout(env: HandEnv, policy: Policy, *, steps: int | None = None, record_ti
     if tips is not None:
         tips[steps] = env.fingertips()
     return Rollout(dt=env.dt, seconds=steps * env.dt, hold_steps=hold, dropped=dropped, angvel_sum=angvel,
-                   linvel_sum=linvel, succeeded=succeeded, tips=tips)  # fmt: skip
+                   linvel_sum=linvel, succeeded=succeeded, tips=tips, distance=distance)  # fmt: skip

@@ -1,19 +1,19 @@
 """``dexgen collect``: roll out the RL experts in the batched simulator and write their motion to a dataset.
 
-Worker processes (``multiprocessing``, forkserver start) each step their own ``HandEnv`` per wrist orientation
-(one simulation thread each). Every simulation carries out one primitive at a time (rotate about a signed palm axis,
+Worker processes (``multiprocessing``, forkserver start) each step their own ``HandEnv`` per wrist orientation (one
+simulation thread each). Every simulation carries out one primitive at a time (rotate about a signed palm axis,
 translate by an offset toward one, or grasp_to_grasp toward a target finger configuration); at random moments
 (``switch_prob_per_s``) it switches to another primitive within the same episode, so the data covers the transitions
-between motions. The
-expert of the current primitive acts, Gaussian exploration noise is added to its action, and the environment applies
-the noisy action with the expert's action scale. An episode ends when the object drops (its last step, with
-``dropped`` set, is kept) or at a time-out; the worker then sends it to the parent process, the only writer, which
-commits it with ``EpisodeWriter.append_episode``. So the file only ever shows complete episodes, and a collection
-killed at any moment and restarted with ``resume`` loses no committed episode: a resumed round seeds its workers
-with the number of episodes already in the file, so it draws new episodes rather than the lost round's again.
-Each worker steps an equal share of the transitions still needed, then ends its open episodes there (as time-outs)
-and stops: so a collection steps about as many transitions as it writes, instead of throwing away the half-finished
-episodes of every simulation at the end (about half an episode per simulation, a large share of a small run).
+between motions. The expert of the current primitive acts, Gaussian exploration noise is added to its action, and
+the environment applies the noisy action with the expert's action scale. An episode ends when the object drops (its
+last step, with ``dropped`` set, is kept) or at a time-out; the worker then sends it to the parent process, the only
+writer, which commits it with ``EpisodeWriter.append_episode``. So the file only ever shows complete episodes, and a
+collection killed at any moment and restarted with ``resume`` loses no committed episode: a resumed round seeds its
+workers with the number of episodes already in the file, so it draws new episodes rather than the lost round's
+again. Each worker steps an equal share of the transitions still needed, then ends its open episodes there (as
+time-outs) and stops: so a collection steps about as many transitions as it writes, instead of throwing away the
+half-finished episodes of every simulation at the end (about half an episode per simulation, a large share of a
+small run).
 
 With ``backend="ray"`` the same workers (the same rollouts, seeded the same way) run as Ray actors
 (``CollectWorker``) on a local Ray instance or a cluster; each call steps a worker's rollouts ``RAY_CHUNK_STEPS``

@@ -144,7 +144,7 @@ def test_several_axes_are_evaluated_one_by_one(tmp_path):
 def test_translate_figures_read_reaching_and_final_error_off_the_distances():
     import numpy as np
 
-    from dexgen.rl.evaluate import translate_figures
+    from dexgen.rl.evaluate import _translate_summary, translate_figures
 
     nan = np.nan
     distance = np.array([[0.010, 0.020, 0.008, nan],  # four episodes over five 0.1 s steps, metres
@@ -157,6 +157,9 @@ def test_translate_figures_read_reaching_and_final_error_off_the_distances():
     np.testing.assert_allclose(fig["reach_s"], [0.3, nan, 0.2, nan])
     np.testing.assert_allclose(fig["closest"], [0.004, 0.006, 0.004, nan])
     np.testing.assert_allclose(fig["final"], [0.0052, 0.006, nan, nan])  # a drop leaves no final error
+    summary = _translate_summary({}, np.array([0.004, 0.006, nan]), np.array([True, False, True]), 0.005)
+    assert summary == {"reached_share": pytest.approx(2 / 3), "at_target_share": pytest.approx(1 / 3),
+                       "final_error_mm_median": pytest.approx(5.0), "final_error_episodes": 2}  # fmt: skip
 
 
 def _zero_action_translate_expert(tmp_path):
@@ -184,6 +187,7 @@ def test_eval_expert_reports_translation_reaching_and_final_error(tmp_path):
     fig = out["overall"]
     assert fig["episodes"] == 2 and fig["drop_rate"] == 0.0
     assert fig["reached_share"] == 0.0 == fig["success_rate"] and fig["success_s_median"] is None
+    assert fig["at_target_share"] == 0.0
     assert fig["final_error_episodes"] == 2 and 9.0 < fig["final_error_mm_median"] < 23.0  # held where it was
     assert 9.0 < fig["closest_mm_median"] <= fig["final_error_mm_median"] + 1e-9
     assert out["per_object"]["cube_60"] == fig
@@ -191,6 +195,7 @@ def test_eval_expert_reports_translation_reaching_and_final_error(tmp_path):
                                                   objects="cube_60", threads=1, reach_tolerance=0.05),
                          progress_bar=False)["overall"]  # fmt: skip
     assert near["reached_share"] == 1.0 and near["success_s_median"] == pytest.approx(0.05)  # at the first step
+    assert near["at_target_share"] == 1.0
     assert near["final_error_mm_median"] == fig["final_error_mm_median"]  # the same episodes
     per_axis = evaluate_axes(expert, EvalExpertConfig(task="translate", axis="+x,-y", episodes=1, seconds=0.2,
                                                       objects="cube_60", threads=1), progress_bar=False)  # fmt: skip

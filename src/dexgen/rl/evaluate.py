@@ -130,9 +130,10 @@ def translate_figures(distance: np.ndarray, dt: float, tolerance: float) -> dict
     return {"reached": reached, "reach_s": reach_s, "closest": closest, "final": last}
 
 
-def _translate_summary(fig: dict, final: np.ndarray, reached: np.ndarray) -> dict:
+def _translate_summary(fig: dict, final: np.ndarray, reached: np.ndarray, tolerance: float) -> dict:
     held = final[~np.isnan(final)]
     fig["reached_share"] = float(np.mean(reached))
+    fig["at_target_share"] = float(np.mean(np.nan_to_num(final, nan=np.inf) <= tolerance))
     fig["final_error_mm_median"] = float(1000.0 * np.median(held)) if len(held) else None
     fig["final_error_episodes"] = int(len(held))
     return fig
@@ -162,9 +163,11 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
     episodes of the mean angular velocity about the commanded axis while held, signed; _median: the median over
     episodes, which one fast-spinning object cannot inflate). Translate (goal reaching, see ``translate_figures``):
     success is coming within ``cfg.reach_tolerance`` of the target while held, and success_s_median the median time
-    to get there; reached_share (the success rate), final_error_mm_median (the distance to the target at the
-    horizon, median over the episodes that held on to it, final_error_episodes of them; None without any) and
-    closest_mm / closest_mm_median (the least distance to the target, mean and median over episodes, mm)."""
+    to get there; reached_share (the success rate: an object that passes the target counts), at_target_share (the
+    share of episodes whose object is within the tolerance at the horizon, still held), final_error_mm_median (the
+    distance to the target at the horizon, median over the episodes that held on to it, final_error_episodes of
+    them; None without any) and closest_mm / closest_mm_median (the least distance to the target, mean and median
+    over episodes, mm)."""
     if expert.task != cfg.task:
         raise ValueError(f"expert was trained for task {expert.task!r}, not {cfg.task!r}")
     objects = resolve_objects(cfg.objects)
@@ -202,7 +205,7 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
     def figures(m: np.ndarray) -> dict:
         fig = _rename(_summary(hold_s[m], dropped[m], prog[m], succeeded[m], cfg.seconds, reach_s[m]), key)
         if cfg.task == "translate":
-            fig = _translate_summary(fig, goal["final"][m], goal["reached"][m])
+            fig = _translate_summary(fig, goal["final"][m], goal["reached"][m], cfg.reach_tolerance)
         return fig
 
     names = np.array([o.name for o in env.env_objects])

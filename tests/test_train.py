@@ -290,3 +290,19 @@ def test_the_hand_reaches_the_environment_the_record_and_the_evaluation(tmp_path
     with pytest.raises(CheckpointError, match="trained with hand='allegro'"):
         train_expert(tiny_config(tmp_path, iterations=4, run_name="a", resume=True, wrist="palm_down",
                                  objects="cube_60", axis="all", sphere_share=0.5), progress=False)  # fmt: skip
+
+
+def test_translation_settings_reach_the_task_and_a_resume_must_keep_them(tmp_path):
+    from dexgen.rl.train import make_env
+
+    cfg = tiny_config(tmp_path, task="translate", axis="+x,-y", translate_min=0.01, translate_max=0.015,
+                      translate_tolerance=0.003, reward="hold=2", iterations=1, save_interval=1,
+                      run_name="t")  # fmt: skip
+    task = make_env(cfg, num_envs=2).task
+    assert (task.config.axes, task.config.min_distance, task.config.max_distance, task.config.tolerance) == (
+        "+x,-y", 0.01, 0.015, 0.003) and task.scales["hold"] == 2.0  # fmt: skip
+    train_expert(cfg, progress=False)
+    with pytest.raises(CheckpointError, match="trained with translate_max=0.015"):
+        train_expert(tiny_config(tmp_path, task="translate", axis="+x,-y", translate_min=0.01, translate_max=0.02,
+                                 translate_tolerance=0.003, reward="hold=2", iterations=2, save_interval=1,
+                                 run_name="t", resume=True), progress=False)  # fmt: skip

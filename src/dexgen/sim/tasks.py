@@ -241,8 +241,9 @@ class TranslateConfig:
     axes: str = "all"
     """Directions of the offsets: 'all' (any angle in the palm x/y plane, uniformly) or a comma-separated subset of
     +x,-x,+y,-y (one of them per command, uniformly)."""
-    min_distance: float = 0.005
-    """Least length of a commanded offset, metres."""
+    min_distance: float = 0.01
+    """Least length of a commanded offset, metres (twice the tolerance: an offset within the tolerance would be
+    reached before the hand moves)."""
     max_distance: float = 0.02
     """Greatest length of a commanded offset, metres (lengths are drawn uniformly between the two)."""
     tolerance: float = 0.005

@@ -202,3 +202,22 @@ def test_eval_expert_reports_translation_reaching_and_final_error(tmp_path):
     assert set(per_axis["per_axis"]) == {"+x", "-y"}
     with pytest.raises(ValueError, match="reach_tolerance must be finite and > 0"):
         EvalExpertConfig(task="translate", axis="all", reach_tolerance=0.0)
+
+
+def test_hold_still_keeps_the_grasp_and_gravity_scales_the_physics():
+    from dataclasses import replace
+
+    from dexgen.rl.evaluate import load_expert_for_eval
+
+    cfg = EvalExpertConfig(axis="+z", wrist="palm_down", episodes=1, seconds=0.5, objects="cube_60,sphere_r30",
+                           threads=1)  # fmt: skip
+    expert = load_expert_for_eval(cfg)
+    turns = evaluate_expert(expert, replace(cfg, gravity=0.0), progress_bar=False)
+    still = evaluate_expert(expert, replace(cfg, gravity=0.0, hold_still=True), progress_bar=False)
+    heavy = evaluate_expert(expert, replace(cfg, hold_still=True), progress_bar=False)
+    assert turns["overall"]["angvel_rad_per_s"] > 0.5  # the shipped +z expert turns the objects
+    assert abs(still["overall"]["angvel_rad_per_s"]) < 0.05  # fixed targets: the grasp only settles
+    assert still["gravity"] == 0.0 and still["hold_still"] is True
+    assert heavy["overall"]["angvel_rad_per_s"] != still["overall"]["angvel_rad_per_s"]  # gravity acts
+    with pytest.raises(ValueError, match="gravity"):
+        EvalExpertConfig(gravity=1.5)

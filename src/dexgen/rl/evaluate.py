@@ -50,11 +50,17 @@ class EvalExpertConfig:
     reach_tolerance: float = 0.005
     """Translation: an episode reached its target if the object came within this distance of it (palm x/y plane)
     while held, metres."""
+    gravity: float = 1.0
+    """Gravity as a share of full gravity (a curriculum's stage; the targets are at 1)."""
+    hold_still: bool = False
+    """Replace the expert's actions by zeros (joint targets fixed at the grasp): the drop rate of a hand that does
+    nothing, the reference an expert must beat at holding on."""
     json: bool = False
     """Print one JSON object instead of a table."""
 
     def __post_init__(self) -> None:
         check_choice("task", self.task, TASKS)
+        check_number("gravity", self.gravity, ge=0.0, le=1.0)
         check_number("reach_tolerance", self.reach_tolerance, gt=0)
         check_int("episodes", self.episodes, ge=1)
         check_number("seconds", self.seconds, gt=0)
@@ -187,7 +193,16 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
         if held_first[0]:
             frames.append(renderer.frame())
 
-    r = rollout(env, lambda obs, _t: expert.act(obs), on_step=render if renderer is not None else None,
+    env.set_gravity_scale(cfg.gravity)
+
+    def act(obs: np.ndarray, _t: int) -> np.ndarray:
+        if not cfg.hold_still:
+            return expert.act(obs)
+        relative = env.config.action_mode == "relative"
+        return np.zeros((n, env.num_actions)) if relative else env.targets / env.config.action_scale
+
+    r = rollout(env, act,
+                on_step=render if renderer is not None else None,
                 progress="evaluating" if progress_bar else None)  # fmt: skip
     hold_s, dropped, succeeded = r.hold_s, r.dropped, r.succeeded
     reach_s = r.hold_steps * r.dt  # a success ends the episode's clock (its holding still counts to the horizon)
@@ -212,7 +227,8 @@ def evaluate_expert(expert: Expert, cfg: EvalExpertConfig, *, progress_bar: bool
     per_object = {o.name: figures(names == o.name) for o in objects}
     overall = figures(np.ones(n, dtype=bool))
     out = {"task": cfg.task, "axis": cfg.axis, "wrist": env.config.wrist, "objects": cfg.objects, "seed": cfg.seed,
-           "per_object": per_object, "overall": overall}  # fmt: skip
+           "gravity": cfg.gravity, "hold_still": cfg.hold_still, "per_object": per_object,
+           "overall": overall}  # fmt: skip
     if renderer is not None:
         from dexgen.sim.render import write_video
 

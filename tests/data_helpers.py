@@ -35,6 +35,7 @@ def synthetic_episode(rng: np.random.Generator, steps: int) -> dict[str, np.ndar
     quat = rng.normal(size=(n, 4))
     dropped = np.zeros(n, dtype=bool)
     dropped[-1] = bool(rng.random() < 0.3)
+    realized_angvel = rng.normal(0.0, 0.5, (n, 3))
     return {
         "joint_pos": q,
         "joint_target": targets[:n],
@@ -47,6 +48,9 @@ def synthetic_episode(rng: np.random.Generator, steps: int) -> dict[str, np.ndar
         "object_linvel": np.gradient(obj_pos, 0.05, axis=0),
         "object_angvel": rng.normal(0.0, 0.5, (n, 3)),
         "dropped": dropped,
+        "realized_angvel": realized_angvel,
+        "realized_linvel": np.diff(obj_pos, axis=0, append=obj_pos[-1:]) / 0.05,
+        "gravity_dir": np.repeat([[0.0, 0.0, -1.0]], n, axis=0),
     }
 
 

@@ -38,6 +38,11 @@ def test_missing_record_corrupt_weights_and_foreign_schema(tmp_path):
     path.with_suffix(".json").write_text(json.dumps({**meta, "data": {**meta["data"], "obs_fields": ["q"]}}))
     with pytest.raises(ModelCheckpointError, match="obs_fields"):
         load_model(path)
+    path.with_suffix(".json").write_text(json.dumps({**meta, "data": {**meta["data"], "schema_version": 1}}))
+    load_model(path)  # a model trained on data of an earlier schema version that this code reads
+    path.with_suffix(".json").write_text(json.dumps({**meta, "data": {**meta["data"], "schema_version": 9}}))
+    with pytest.raises(ModelCheckpointError, match="schema_version 9"):
+        load_model(path)
     path.with_suffix(".json").write_text(json.dumps({**meta, "format_version": 99}))
     with pytest.raises(ModelCheckpointError, match="format version 99"):
         load_model(path)

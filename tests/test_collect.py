@@ -101,6 +101,30 @@ def test_collect_writes_complete_consistent_episodes(collected):
     axis_rows = same & ~g2g[1:]
     assert np.all(params[1:][axis_rows] == params[:-1][axis_rows])
 
+    # the realized twist of step t is the object's motion from t to t + 1 over the 50 ms control step, palm frame
+    from dexgen.sim.rotations import quat_conj, quat_mul, quat_to_rotvec
+
+    inside = np.ones(n - 1, dtype=bool)
+    inside[ends[:-1] - 1] = False  # the last step's motion ends after the episode's stored poses
+    pos, quat = steps["object_pos"].astype(np.float64), steps["object_quat"].astype(np.float64)
+    np.testing.assert_allclose(steps["realized_linvel"][:-1][inside], ((pos[1:] - pos[:-1]) / 0.05)[inside],
+                               atol=2e-5)  # fmt: skip
+    turned = quat_to_rotvec(quat_mul(quat[1:], quat_conj(quat[:-1]))) / 0.05
+    np.testing.assert_allclose(steps["realized_angvel"][:-1][inside], turned[inside], atol=2e-3)
+    assert np.abs(steps["realized_angvel"]).max() > 0.01  # the object does move
+    np.testing.assert_array_equal(steps["gravity_dir"], np.broadcast_to([0.0, 0.0, -1.0], (n, 3)))
+
+
+@pytest.mark.parametrize("wrist, down", [("palm_up", [0, 0, -1]), ("palm_down", [0, 0, 1]), ("sideways", [0, 1, 0])])
+def test_gravity_in_the_palm_frame_follows_the_wrist(wrist, down):
+    from types import SimpleNamespace
+
+    from dexgen.sim.hand_batch import HandBatch
+    from dexgen.sim.objects import get_object
+
+    sims = HandBatch([get_object("cube_60")], wrist=wrist, num_threads=1)
+    np.testing.assert_allclose(collect_rollout.palm_gravity(SimpleNamespace(sims=sims)), down, atol=1e-12)
+
 
 def test_same_seed_same_file(collected, experts, tmp_path):
     path, _ = collected

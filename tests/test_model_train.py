@@ -106,8 +106,11 @@ def test_mode_dropout_trains_the_unknown_mode(tmp_path, dataset):
     assert trained.sample(obs, generator=torch.Generator().manual_seed(0)).shape == (1, cfg.horizon, 4, 3)
 
 
-def test_the_record_names_every_later_opening_of_the_dataset(tmp_path, dataset):
+def test_the_record_names_every_later_opening_of_the_dataset(tmp_path):
+    from data_helpers import write_synthetic_dataset
     from dexgen.data.store import EpisodeWriter, open_dataset
+
+    dataset = write_synthetic_dataset(tmp_path / "d.h5", episodes=40, steps=(20, 60), seed=0)
 
     with open_dataset(dataset) as r:
         before = len(json.loads(r.attrs["history"]))

@@ -63,3 +63,19 @@ def test_file_round_trips_schema_attributes_and_values(tmp_path):
             for name, f in schema.STEP_FIELDS.items():
                 np.testing.assert_array_equal(got[name], np.asarray(expected[name]).astype(f.dtype))
         assert r.episode_info("object_name") == ["cube_60"] * 3 and r.episode_info("wrist") == ["palm_up"] * 3
+
+
+def test_fields_by_version():
+    assert schema.SCHEMA_VERSION in schema.READABLE_VERSIONS
+    assert schema.step_fields() == schema.STEP_FIELDS
+    new = set(schema.STEP_FIELDS) - set(schema.step_fields(1))
+    assert new == {"realized_angvel", "realized_linvel", "gravity_dir"}
+    assert all(schema.STEP_FIELDS[k].since == 2 for k in new)
+    with pytest.raises(ValueError, match="schema version 0"):
+        schema.step_fields(0)
+    old = json.loads(json.dumps(schema.describe()))
+    for k in new:  # a version-1 description: no such fields and no "since" key
+        del old["steps"][k]
+    for f in old["steps"].values():
+        del f["since"]
+    assert schema.parse_description(json.dumps(old))["steps"] == schema.step_fields(1)

@@ -217,3 +217,24 @@ def test_a_link_to_a_file_being_written_is_that_file_for_the_lock(tmp_path):
     assert link.is_symlink() and link.resolve() == real
     assert_episodes_exact(real, 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.h5", "real.h5"]  # the lock file went with the writer
+
+
+def test_a_file_of_the_first_schema_version_is_read_but_not_appended_to(tmp_path):
+    from dexgen.data.schema import SCHEMA_VERSION, STEP_FIELDS, step_fields
+    from model_helpers import SAMPLE_DATASET
+
+    path = tmp_path / "v1.h5"
+    path.write_bytes(SAMPLE_DATASET.read_bytes())  # written by dexgen collect at schema version 1
+    with open_dataset(path) as r:
+        assert r.version == 1 < SCHEMA_VERSION and set(r.fields) == set(step_fields(1)) < set(STEP_FIELDS)
+        assert r.has("object_angvel") and not r.has("realized_angvel") and r.num_transitions >= 10_000
+        assert set(r.episode(0)) == set(step_fields(1))
+        with pytest.raises(DatasetError, match="no field 'gravity_dir': its schema version 1 predates it"):
+            r.read("gravity_dir")
+    assert check_dataset(path)["ok"]
+    with pytest.raises(DatasetError, match="schema version 1 lacks fields this code writes .* not appended to"):
+        EpisodeWriter(path, resume=True)
+    with h5py.File(path, "r+") as f:
+        f.attrs["schema_version"] = 7
+    with pytest.raises(DatasetError, match="schema version 7, this code reads versions 1, 2"):
+        open_dataset(path)

@@ -138,3 +138,38 @@ def test_drops_within_marks_the_last_steps_of_episodes_that_end_in_a_drop(tmp_pa
     assert w.drops_within(1).sum() < label.sum()
     idx = np.array([0, 5, len(w) - 1])
     np.testing.assert_array_equal(w.histories(idx), w.batch(idx)["obs"])
+
+
+def test_intent_is_the_mean_realized_twist_of_the_real_future_steps(marker_path):
+    T = 8
+    ds = MotionWindows(marker_path, history=1, horizon=T, val_fraction=0.0)
+    assert ds.has_intent
+    ends = np.cumsum(LENGTHS)
+    for i in range(len(ds)):
+        t = ds.step_of(i)
+        e = int(np.searchsorted(ends, t, side="right"))
+        n, k = LENGTHS[e], t - (ends[e] - LENGTHS[e])
+        real = np.arange(k, min(k + T, n))  # steps k .. k+T-1 of the episode, none past its end
+        expected = 1000.0 * (e + 1) + real.mean()
+        np.testing.assert_allclose(ds[i]["intent"].numpy(), np.full(6, expected), rtol=1e-6)
+
+
+def test_gravity_joins_every_observation_frame(marker_path):
+    ds = MotionWindows(marker_path, history=3, horizon=4, val_fraction=0.0, gravity=True)
+    plain = MotionWindows(marker_path, history=3, horizon=4, val_fraction=0.0)
+    assert ds.obs_dim == 47 and plain.obs_dim == 44 and ds.stats["obs_mean"].shape == (47,)
+    w, p = ds.batch(np.arange(len(ds))), plain.batch(np.arange(len(ds)))
+    np.testing.assert_array_equal(w["obs"][..., :44], p["obs"])
+    np.testing.assert_array_equal(w["obs"][..., 44:], p["obs"][..., :3])  # the marker's value, as every field
+
+
+def test_a_file_of_the_first_schema_version_gives_windows_without_intent_or_gravity(tmp_path):
+    from dexgen.data.store import DatasetError
+    from model_helpers import SAMPLE_DATASET
+
+    p = tmp_path / "v1.h5"
+    p.write_bytes(SAMPLE_DATASET.read_bytes())
+    ds = MotionWindows(p, history=3, horizon=8)
+    assert not ds.has_intent and "intent" not in ds.batch(np.arange(4)) and ds.obs_dim == 44
+    with pytest.raises(DatasetError, match="no gravity_dir .schema version 1."):
+        MotionWindows(p, gravity=True)

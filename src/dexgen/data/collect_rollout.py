@@ -59,6 +59,7 @@ class Rollout:
         self.limit = rng.integers(1, episode_steps + 1, size=n)
         self.buffers = {k: np.zeros((n, episode_steps, *f.shape), dtype=row_dtype(f)) for k, f in STEP_FIELDS.items()}
         self.names = [o.name for o in env.env_objects]
+        self.gravity_dir = palm_gravity(env)
         self._assign(self.rows, switch=False)
         self.obs = env.get_observations()
 
@@ -149,9 +150,13 @@ class Rollout:
         b["object_pos"][rows, t], b["object_quat"][rows, t] = pos, quat
         b["object_linvel"][rows, t], b["object_angvel"][rows, t] = linvel, angvel
 
+        b["gravity_dir"][rows, t] = self.gravity_dir
+
         self.obs, _, done, info = env.step(actions * self.prim_scale[self.current][:, None])
         dropped = done & (info["terms"]["drop"] > 0) & ~info["unstable"]
         b["dropped"][rows, t] = dropped
+        state = env.last_state  # the object's motion over this step, computed before any reset
+        b["realized_angvel"][rows, t], b["realized_linvel"][rows, t] = state.object_angvel, state.object_linvel
         self.length += 1
         timed_out = ~done & (self.length >= self.limit)
         ended = np.flatnonzero(done | timed_out)
@@ -173,6 +178,13 @@ class Rollout:
                     for i in open_]  # fmt: skip
         self.length[open_] = 0
         return episodes
+
+
+def palm_gravity(env) -> np.ndarray:
+    """The direction of nominal gravity in the palm frame of ``env``'s simulations, (3,) unit vector (the
+    environment's wrist orientation is fixed; a gravity curriculum scales gravity, not its direction)."""
+    g = np.asarray(env.sims.base_models[0].opt.gravity, dtype=float) @ env.sims.palm_rot  # world -> palm frame
+    return g / np.linalg.norm(g)
 
 
 def step_worker(rollouts: list[Rollout], *, stepped: int, quota: int) -> tuple[list, int, bool]:

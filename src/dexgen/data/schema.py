@@ -7,7 +7,10 @@ episode recorded at ``CONTROL_HZ``:
 - ``joint_pos[t]`` and ``fingertip_pos[t]`` are measured at the start of step t (what the expert observed);
 - ``joint_target[t]`` are the joint targets in force when they were measured (the environment's "previous
   targets": set by the action of step t - 1; at t = 0 the episode's initial targets);
-- ``action[t]`` is the expert's raw output computed from observation t; it sets ``joint_target[t + 1]``.
+- ``action[t]`` is the expert's raw output computed from observation t; it sets ``joint_target[t + 1]``;
+- ``realized_angvel[t]`` and ``realized_linvel[t]`` are the object's motion over step t, from the start of step t
+  to the start of step t + 1 (the environment's control-rate finite difference, computed before any reset), so
+  the last step of an episode has one too.
 
 So the inverse dynamics model's label at step t is ``joint_target[t + 1]`` (see ``dexgen.data.windows``). All
 positions are in the palm frame: origin at the palm's centre, +x toward the fingers, +z out of the palm face, +y
@@ -22,8 +25,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-SCHEMA_VERSION = 1
-"""Version of the layout and field table; a reader refuses files of another version."""
+SCHEMA_VERSION = 2
+"""Version of the layout and field table that this code writes. Version 2 added the realized object twist and the
+gravity direction (the fields whose ``since`` is 2)."""
+
+READABLE_VERSIONS = (1, 2)
+"""Schema versions this code reads: a file of version v holds the fields whose ``since`` is at most v. Only files
+of ``SCHEMA_VERSION`` can be appended to."""
 
 CONTROL_HZ = 20.0
 """Control rate at which steps are recorded, Hz (one row every 50 ms)."""
@@ -63,6 +71,8 @@ class Field:
     """What the value is, exactly."""
     analysis_only: bool = False
     """Privileged simulator state: for analysis, never an input of a model or the controller."""
+    since: int = 1
+    """The schema version that added the field (files of older versions do not have it)."""
 
 
 STEP_FIELDS: dict[str, Field] = {
@@ -87,9 +97,26 @@ STEP_FIELDS: dict[str, Field] = {
         Field("object_linvel", (3,), "float32", "m/s, palm frame", "object linear velocity at step t", True),
         Field("object_angvel", (3,), "float32", "rad/s, palm frame", "object angular velocity at step t", True),
         Field("dropped", (), "bool", "-", "the object counted as dropped at step t (then t is the episode's last)"),
+        Field("realized_angvel", (3,), "float32", "rad/s, palm frame",
+              "the object's rotation from the start of step t to the start of step t+1 as a rotation vector, "
+              "divided by the control step (the environment's control-rate angular velocity); privileged state "
+              "used only as a training label (the model's intent), never a run-time input", since=2),
+        Field("realized_linvel", (3,), "float32", "m/s, palm frame",
+              "the object centre's displacement from the start of step t to the start of step t+1, divided by "
+              "the control step; a training label only, as realized_angvel", since=2),
+        Field("gravity_dir", (3,), "float32", "unit vector, palm frame",
+              "direction of gravity in the palm frame at step t (from the wrist orientation: a robot knows it "
+              "from its arm)", since=2),
     )
 }  # fmt: skip
-"""Per-step fields, stored under ``steps/<name>`` with one row per control step."""
+"""Per-step fields of ``SCHEMA_VERSION``, stored under ``steps/<name>`` with one row per control step."""
+
+
+def step_fields(version: int = SCHEMA_VERSION) -> dict[str, Field]:
+    """The per-step fields a file of schema ``version`` holds; a ValueError for a version this code cannot read."""
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"schema version {version}: this code reads versions {', '.join(map(str, READABLE_VERSIONS))}")
+    return {k: f for k, f in STEP_FIELDS.items() if f.since <= version}
 
 EPISODE_FIELDS: dict[str, Field] = {
     f.name: f

@@ -4,7 +4,9 @@ File layout (``dexgen.data.schema`` documents every field)::
 
     /                     attrs: schema_version, schema (JSON), control_hz, primitives, command, seed, revision,
                                  created, history (JSON list of the runs that wrote to it), and any collector metadata
-    /steps/<field>        (N, *shape) one row per control step, chunked, gzip-compressed, resizable
+    /steps/<field>        (N, *shape) one row per control step, chunked, gzip-compressed, resizable (the fields of
+                          the file's schema version: files of an older version than this code writes are read, and
+                          lack the fields added since; only files of the current version are appended to)
     /episodes/<field>     (E,) one row per episode (object_name, wrist)
     /episode_ends         (E,) int64, exclusive end row of each episode: the commit point
     /stats/               normalization statistics (written by ``dexgen.data.windows.compute_stats``; they record
@@ -38,11 +40,13 @@ from dexgen.data.schema import (
     CONTROL_HZ,
     EPISODE_FIELDS,
     PRIMITIVES,
+    READABLE_VERSIONS,
     SCHEMA_VERSION,
     STEP_FIELDS,
     Field,
     describe,
     row_dtype,
+    step_fields,
 )
 
 NAME_BYTES = 64
@@ -217,7 +221,7 @@ def _rebuild(path: Path) -> None:
     """Rewrite a file whose writer was killed into a clean, closed file holding its committed episodes (HDF5 can
     reopen such a file only for reading). The original stays in place until the copy is complete."""
     with _open_for_reading(path) as src:
-        ends, problems = _committed_state(src)
+        ends, problems = _committed_state(src, writable=True)
         if problems:
             raise DatasetError(f"{path}: cannot resume: {'; '.join(problems)}")
         rows = int(ends[-1]) if len(ends) else 0
@@ -312,7 +316,7 @@ class EpisodeWriter:
     def _recover(self) -> None:
         """Check the layout, drop an uncommitted trailing end, cut every field back to the committed rows."""
         f = self.file
-        ends, problems = _committed_state(f)
+        ends, problems = _committed_state(f, writable=True)
         if problems:
             raise DatasetError(f"{self.path}: cannot resume: {'; '.join(problems)}")
         valid = len(ends)
@@ -376,10 +380,10 @@ class EpisodeWriter:
         self.close()
 
 
-def _layout_problems(f) -> list[str]:
-    """What is missing or misshapen among an open file's fields (empty if they follow the schema)."""
+def _layout_problems(f, version: int) -> list[str]:
+    """What is missing or misshapen among an open file's fields (empty if they follow schema ``version``)."""
     problems = []
-    for group, table in (("steps", STEP_FIELDS), ("episodes", EPISODE_FIELDS)):
+    for group, table in (("steps", step_fields(version)), ("episodes", EPISODE_FIELDS)):
         for name, fld in table.items():
             key = f"{group}/{name}"
             if key not in f:
@@ -391,9 +395,10 @@ def _layout_problems(f) -> list[str]:
     return problems
 
 
-def _committed_state(f) -> tuple[np.ndarray, list[str]]:
+def _committed_state(f, *, writable: bool = False) -> tuple[np.ndarray, list[str]]:
     """The committed ``episode_ends`` of an open file, (E,) int64, and what is wrong with the file's layout or
-    episode bounds (empty if nothing).
+    episode bounds (empty if nothing); with ``writable``, also a file this code cannot append to (an older schema
+    version).
 
     ``episode_ends`` is read before anything else of the fields: a reader in SWMR mode sees each object as it was
     when first read, and while a writer appends, the fields can only have grown after the commit point was read.
@@ -402,15 +407,19 @@ def _committed_state(f) -> tuple[np.ndarray, list[str]]:
     version = f.attrs.get("schema_version")
     if version is None:
         return none, ["not a dexgen dataset (no schema_version attribute)"]
-    if int(version) != SCHEMA_VERSION:
-        return none, [f"schema version {int(version)}, this code reads version {SCHEMA_VERSION}"]
+    version = int(version)
+    if version not in READABLE_VERSIONS:
+        return none, [f"schema version {version}, this code reads versions {', '.join(map(str, READABLE_VERSIONS))}"]
+    if writable and version != SCHEMA_VERSION:
+        return none, [f"schema version {version} lacks fields this code writes (version {SCHEMA_VERSION}): it can be "
+                      "read, not appended to; collect into a new file"]  # fmt: skip
     if "episode_ends" not in f or f["episode_ends"].ndim != 1:
         return none, ["missing or misshapen episode_ends"]
     ends = _committed_ends(f["episode_ends"][:])
-    problems = _layout_problems(f)
+    problems = _layout_problems(f, version)
     if problems:
         return none, problems
-    rows = min(f["steps"][k].shape[0] for k in STEP_FIELDS)
+    rows = min(f["steps"][k].shape[0] for k in step_fields(version))
     problems = _ends_problems(ends, rows)
     problems += [f"episodes/{k} has fewer rows than episode_ends" for k in EPISODE_FIELDS
                  if f["episodes"][k].shape[0] < len(ends)]  # fmt: skip
@@ -463,6 +472,14 @@ class DatasetReader:
         if problems:
             self.file.close()
             raise DatasetError(f"{self.path}: {'; '.join(problems)}")
+        self.version = int(self.file.attrs["schema_version"])
+        """The file's schema version (``schema.READABLE_VERSIONS``)."""
+        self.fields = step_fields(self.version)
+        """The per-step fields this file holds (those of its schema version)."""
+
+    def has(self, name: str) -> bool:
+        """Whether the file holds per-step field ``name`` (a field added after its schema version is absent)."""
+        return name in self.fields
 
     @property
     def num_episodes(self) -> int:
@@ -503,6 +520,9 @@ class DatasetReader:
         """Rows of a step field (default all committed rows), shape (n, *field.shape); a DatasetError if unreadable."""
         if name not in STEP_FIELDS:
             raise DatasetError(f"unknown field {name!r}; expected one of {', '.join(STEP_FIELDS)}")
+        if name not in self.fields:
+            raise DatasetError(f"{self.path} has no field {name!r}: its schema version {self.version} predates it "
+                               f"(added in version {STEP_FIELDS[name].since}); collect the data again")  # fmt: skip
         start, stop, _ = (rows or slice(None)).indices(self.num_transitions)
         try:
             return self.file["steps"][name][start:stop]
@@ -513,9 +533,9 @@ class DatasetReader:
         return self.read(name)
 
     def episode(self, i: int) -> dict[str, np.ndarray]:
-        """Every step field of episode i."""
+        """Every step field of episode i (those of the file's schema version)."""
         rows = self.episode_slice(i)
-        return {name: self.read(name, rows) for name in STEP_FIELDS}
+        return {name: self.read(name, rows) for name in self.fields}
 
     def episode_info(self, name: str) -> list[str]:
         """A per-episode field (object_name or wrist) for every committed episode."""
@@ -572,7 +592,7 @@ def check_dataset(path: str | Path) -> dict:
     with reader:
         out["episodes"], out["transitions"] = reader.num_episodes, reader.num_transitions
         out["writer_active"], out["unclosed"] = writer_active(path), unclosed(path)
-        for name, fld in STEP_FIELDS.items():
+        for name, fld in reader.fields.items():
             out["problems"] += _field_problems(reader, name, fld)
         if not any("dropped" in p for p in out["problems"]):
             drops = np.flatnonzero(reader.read("dropped"))

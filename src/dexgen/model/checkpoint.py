@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from dexgen.data.schema import PRIMITIVES, SCHEMA_VERSION
+from dexgen.data.schema import PRIMITIVES, READABLE_VERSIONS, SCHEMA_VERSION
 from dexgen.data.windows import OBS_FIELDS
 from dexgen.files import atomic_path, check_weights_hash, file_sha256
 from dexgen.model.config import ModelConfig
@@ -57,9 +57,13 @@ def data_signature() -> dict:
 
 
 def check_data_signature(found: dict, *, where: str) -> None:
-    """A ModelCheckpointError naming the first difference between ``found`` and this code's data signature."""
+    """A ModelCheckpointError naming the first difference between ``found`` and this code's data signature (a model
+    trained on a dataset of any schema version this code reads passes: the versions differ only in fields added
+    since, and the observation fields are the same)."""
     want = data_signature()
     for key, value in want.items():
+        if key == "schema_version" and found.get(key) in READABLE_VERSIONS:
+            continue
         if found.get(key) != value:
             raise ModelCheckpointError(f"{where}: data {key} {found.get(key)!r} does not match this code's {value!r}")
 

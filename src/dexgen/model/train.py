@@ -112,9 +112,11 @@ def _dataset_info(ds: MotionWindows) -> dict:
             keys = ("command", "seed", "revision", "episodes_at_open")
             made["then"] = [{k: o.get(k) for k in keys} for o in openings]
         wrists = sorted(set(r.episode_info("wrist")))
+        version = r.version
     seen = [PRIMITIVES[i] for i in np.unique(ds._arrays.primitive_id)]
     return {"path": str(ds.path), "episodes": int(len(ds._arrays.ends)), "transitions": int(ds._arrays.transitions),
-            "wrists": wrists, "primitives_seen": seen, "generated_by": made, **data_signature()}  # fmt: skip
+            "wrists": wrists, "primitives_seen": seen, "generated_by": made, **data_signature(),
+            "schema_version": version}  # fmt: skip
 
 
 def fit_normalizers(model: DexGenModel, train: MotionWindows, *, seed: int, samples: int = 100_000) -> None:

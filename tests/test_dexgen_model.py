@@ -156,3 +156,111 @@ def test_mode_scale_is_classifier_free_guidance_on_the_mode():
         model.sample(obs, noise=noise, mode=mode, mode_scale=float("nan"))
     with pytest.raises(ValueError, match="mode_scale needs a model trained with"):
         tiny_model(mode="primitive").sample(obs, noise=noise, mode=torch.tensor(4), mode_scale=2.0)
+
+
+def _intent_model_with_inputs(**overrides):
+    """A tiny model with an intent input whose denoiser's output depends on its inputs, two observation histories,
+    the initial noise for them and two intents (rad/s, m/s)."""
+    model = tiny_model(intent=True, **overrides)
+    for p in model.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    model.intent_norm.set(torch.zeros(6), torch.tensor([0.5, 0.5, 0.5, 0.01, 0.01, 0.01]))
+    obs = random_obs(2, model.cfg)
+    noise = torch.randn(2, model.cfg.horizon, 4, 3, generator=torch.Generator().manual_seed(0))
+    intent = torch.tensor([[0.0, 0.0, 0.5, 0.0, 0.0, 0.0], [0.3, 0.0, -0.5, 0.01, 0.0, 0.0]])
+    return model, obs, noise, intent
+
+
+def test_intent_scale_is_classifier_free_guidance_on_the_intent():
+    model, obs, noise, intent = _intent_model_with_inputs()
+    prior = model.sample(obs, noise=noise)  # no intent: the null intent, the unconditional prior
+    given = model.sample(obs, noise=noise, intent=intent)
+    assert not torch.allclose(given, prior, atol=1e-4)
+    # scale 0 is exactly the unconditional sample, scale 1 the intent as given
+    assert torch.equal(model.sample(obs, noise=noise, intent=intent, intent_scale=0.0), prior)
+    assert torch.equal(model.sample(obs, noise=noise, intent=intent, intent_scale=1.0), given)
+    # one DDIM step is affine in the prediction, so u + s (c - u) shows in the sample
+    one = {"noise": noise, "num_inference_steps": 1, "intent": intent}
+    u, c = model.sample(obs, **one, intent_scale=0.0), model.sample(obs, **one)
+    for s in (0.5, 2.0, 3.0):
+        assert torch.allclose(model.sample(obs, **one, intent_scale=s), u + s * (c - u), atol=1e-6)
+    assert torch.equal(model.sample(obs, noise=noise, intent=intent[0]), model.sample(obs, noise=noise,
+                       intent=intent[:1].expand(2, 6)))  # fmt: skip
+    with pytest.raises(ValueError, match="intent_scale must be finite"):
+        model.sample(obs, noise=noise, intent=intent, intent_scale=-1.0)
+    with pytest.raises(ValueError, match=r"intent must have shape \(6,\) or \(B, 6\)"):
+        model.sample(obs, noise=noise, intent=intent[:, :3])
+    with pytest.raises(ValueError, match="no intent input"):
+        tiny_model().sample(obs, noise=noise, intent=intent)
+    moded, *_ = _intent_model_with_inputs(mode="primitive", mode_dropout=0.1)
+    with pytest.raises(ValueError, match="cannot both be other than 1"):
+        moded.sample(obs, noise=noise, intent=intent, intent_scale=2.0, mode_scale=2.0)
+    moded.sample(obs, noise=noise, intent=intent, mode_scale=2.0)  # the intent as given, the mode guided
+
+
+def test_trailing_spacing_samples_from_the_last_training_step():
+    from dexgen.model.config import ModelConfig
+
+    assert ModelConfig().timestep_spacing == "trailing"  # a new config's
+    model = tiny_model(timestep_spacing="trailing")
+    steps = model.sampler().timesteps
+    assert int(steps[0]) == model.cfg.num_train_timesteps - 1 and len(steps) == model.cfg.num_inference_steps
+    leading = tiny_model(timestep_spacing="leading").sampler().timesteps
+    assert int(leading[0]) < model.cfg.num_train_timesteps - 1 and int(leading[-1]) == 0
+
+
+SHIPPED_SAMPLES = {
+    "palm_up": (-0.04545862600207329, 1.0422370433807373, [-0.014446841, 0.006758082, -0.014260002, 0.00520758,
+                0.000354638, -0.004604721, -0.004947857, 0.001630669, -0.001101747, -0.013482982, 0.008766346,
+                0.007385249]),
+    "palm_down": (0.05268818140029907, 1.1477949619293213, [-0.013191912, 0.006582283, 0.001896264, -0.009680793,
+                  0.005930896, -0.007381493, -0.016944053, 0.007919, 0.001264627, -0.006587262, -0.000494194,
+                  0.012220481]),
+}  # fmt: skip
+"""What the shipped models sampled (sum, sum of magnitudes, metres, and the last step of the second sample) for
+the observations and seed of ``test_shipped_models_sample_as_they_did``, before the intent, the gravity input and
+the timestep spacing setting existed."""
+
+
+@pytest.mark.parametrize("wrist", SHIPPED_SAMPLES)
+def test_shipped_models_sample_as_they_did(wrist):
+    from dexgen.model.checkpoint import load_model, shipped_model_path
+
+    model = load_model(shipped_model_path(wrist))
+    assert model.cfg.timestep_spacing == "leading" and model.cfg.joint_noise_std == 0.0
+    assert not model.cfg.intent and not model.cfg.gravity_obs
+    assert model.sampler().timesteps.tolist() == [84, 72, 60, 48, 36, 24, 12, 0]
+    g = torch.Generator().manual_seed(0)
+    obs = model.obs_norm.mean + model.obs_norm.std * 0.5 * torch.randn(2, 3, 44, generator=g)
+    dx = model.sample(obs, generator=torch.Generator().manual_seed(1), mode=torch.tensor([4, 5]))
+    total, size, last = SHIPPED_SAMPLES[wrist]
+    assert float(dx.sum()) == pytest.approx(total, abs=1e-6) and float(dx.abs().sum()) == pytest.approx(size, abs=1e-6)
+    torch.testing.assert_close(dx[1, -1].flatten(), torch.tensor(last), atol=1e-8, rtol=0)
+
+
+def test_idm_and_rotation_losses_ignore_padded_steps():
+    model = tiny_model()
+    g = torch.Generator().manual_seed(0)
+    obs = random_obs(6, model.cfg)
+    dx = 0.01 * torch.randn(6, model.cfg.horizon, 4, 3, generator=g)
+    targets, angvel = obs[:, -1, 16:32] + 0.01, torch.randn(6, 3, generator=g)
+    mask = torch.ones(6, model.cfg.horizon, dtype=torch.bool)
+    mask[1, 2:] = False  # padded within the IDM's horizon (4 steps of TINY's 8)
+    mask[2, 6:] = False  # padded past it: the IDM sees only real steps
+    mask[3, 0:] = False
+    changed = dx.clone()
+    changed[~mask] = 0.05  # other values on padded steps
+    changed_targets, changed_angvel = targets.clone(), angvel.clone()
+    changed_targets[[1, 3]], changed_angvel[[1, 2, 3]] = 0.7, 5.0  # labels of windows that do not count
+
+    def losses(d, t, a, m):
+        rot = model.rotation_loss(obs, d, a, mask=m, generator=torch.Generator().manual_seed(1))
+        return model.idm_loss(obs, d, t, mask=m), rot
+
+    idm, rot = losses(dx, targets, angvel, mask)
+    idm2, rot2 = losses(changed, changed_targets, changed_angvel, mask)
+    assert torch.equal(idm, idm2) and torch.equal(rot, rot2)
+    unmasked = losses(changed, changed_targets, changed_angvel, None)
+    assert not torch.equal(idm, unmasked[0]) and not torch.equal(rot, unmasked[1])
+    kept = [0, 2, 4, 5]  # the IDM's windows: every one whose first 4 steps are real
+    assert torch.allclose(idm, model.idm_loss(obs[kept], dx[kept], targets[kept]))

@@ -24,6 +24,11 @@ def test_unknown_key_is_named():
         ({"rotation_noise": -0.1}, "rotation_noise"),
         ({"risk_hidden": -1}, "risk_hidden"),
         ({"risk_window": 0}, "risk_window"),
+        ({"timestep_spacing": "even"}, "timestep_spacing must be one of leading, trailing, linspace"),
+        ({"intent": True, "intent_dropout": 0.0}, r"intent_dropout must be in \(0, 1\)"),
+        ({"intent_dropout": 1.0}, "intent_dropout"),
+        ({"joint_noise_std": -0.01}, "joint_noise_std"),
+        ({"gravity_obs": True, "obs_dim": 3}, "gravity_obs needs obs_dim > 3"),
     ],
 )
 def test_bad_values_are_refused(kwargs, message):
@@ -46,3 +51,15 @@ def test_mode_dropout_adds_an_unknown_mode_and_is_checked():
         ModelConfig(mode_dropout=0.2)
     with pytest.raises(ValueError, match=r"mode_dropout must be in \[0, 1\)"):
         ModelConfig(mode="primitive", mode_dropout=1.0)
+
+
+def test_records_from_before_the_new_settings_keep_how_they_were_made():
+    from dexgen.sim.randomization import RandomizationConfig
+
+    new = ModelConfig()
+    assert new.timestep_spacing == "trailing" and new.joint_noise_std == RandomizationConfig().joint_noise_std > 0
+    assert not new.intent and not new.gravity_obs and new.intent_dim == 0
+    added = ("timestep_spacing", "joint_noise_std", "intent", "intent_dropout", "gravity_obs")
+    old = ModelConfig.from_dict({k: v for k, v in new.to_dict().items() if k not in added})
+    assert old.timestep_spacing == "leading" and old.joint_noise_std == 0.0 and not old.intent
+    assert ModelConfig(intent=True).intent_dim == 6

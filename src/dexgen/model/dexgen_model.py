@@ -1,8 +1,10 @@
 """``DexGenModel``: the normalizers, the denoiser, the inverse dynamics model and the diffusion schedule together.
 
 Units: ``obs`` (B, H, 44) is the observation history (joint positions rad, joint targets rad, fingertips m, palm
-frame; oldest first), ``dx`` (B, T, 4, 3) is future fingertip motion relative to now, metres, palm frame, and
-joint targets are (B, 16) radians. Methods taking ``_n`` tensors expect normalized units.
+frame; oldest first; (B, H, 47) with the gravity direction last for a model with ``gravity_obs``), ``dx`` (B, T,
+4, 3) is future fingertip motion relative to now, metres, palm frame, joint targets are (B, 16) radians, and an
+intent (B, 6) is a desired object twist, rad/s then m/s, palm frame. Methods taking ``_n`` tensors expect
+normalized units.
 """
 
 from __future__ import annotations
@@ -47,10 +49,13 @@ class DexGenModel(nn.Module):
         """The drop-risk critic (None when ``cfg.risk_hidden`` is 0)."""
         if cfg.risk_hidden > 0:
             self.risk = DropRiskCritic(cfg)
+        if cfg.intent:
+            self.intent_norm = Normalizer((cfg.intent_dim,))
+            """Normalizer of the intent (object twist over the horizon) fitted on the training windows."""
         sched = {"num_train_timesteps": cfg.num_train_timesteps, "beta_schedule": cfg.beta_schedule,
                  "prediction_type": cfg.prediction_type, "clip_sample": False}  # fmt: skip
         self.train_scheduler = DDPMScheduler(**sched)
-        self._sched_kwargs = sched
+        self._sched_kwargs = {**sched, "timestep_spacing": cfg.timestep_spacing}
         self._samplers: dict[int, DDIMScheduler] = {}
 
     # ---- inputs -------------------------------------------------------------------------------------------------
@@ -81,6 +86,28 @@ class DexGenModel(nn.Module):
             m = torch.where(m < 0, torch.full_like(m, unknown), m)
         return m
 
+    def intent_condition(self, intent: torch.Tensor | None, batch: int, *,
+                         keep: torch.Tensor | None = None) -> torch.Tensor | None:  # fmt: skip
+        """The intent input (batch, 7) of a model with ``cfg.intent``: the normalized intent times its flag, then
+        the flag; ``intent`` (batch, 6) or (6,) rad/s then m/s, palm frame, or None for the null intent (zeros, flag
+        0) everywhere; ``keep`` (batch,) bool replaces the intent of the rows where it is False by the null intent
+        (intent dropout). None for a model without an intent input (then ``intent`` must be None)."""
+        if not self.cfg.intent:
+            if intent is not None:
+                raise ValueError("this model has no intent input (trained without --model.intent)")
+            return None
+        if intent is None:
+            return torch.zeros(batch, self.cfg.intent_dim + 1)
+        it = torch.as_tensor(intent, dtype=torch.float32)
+        if it.shape[-1:] != (self.cfg.intent_dim,) or it.ndim > 2:
+            raise ValueError(f"intent must have shape ({self.cfg.intent_dim},) or (B, {self.cfg.intent_dim}), "
+                             f"got {tuple(it.shape)}")  # fmt: skip
+        if not torch.isfinite(it).all():
+            raise ValueError("intent holds NaN or inf")
+        it = it.expand(batch, -1)
+        flag = torch.ones(batch, 1) if keep is None else keep.to(torch.float32).reshape(batch, 1)
+        return torch.cat((self.intent_norm.normalize(it) * flag, flag), dim=-1)
+
     # ---- training losses ----------------------------------------------------------------------------------------
     def diffusion_loss(
         self,
@@ -90,15 +117,20 @@ class DexGenModel(nn.Module):
         mask: torch.Tensor | None = None,
         mode: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        intent: torch.Tensor | None = None,
+        intent_keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """DDPM loss (mean squared error of the prediction, normalized units) on a batch of windows: obs (B, H, D),
-        dx (B, T, 4, 3) metres; mask (B, T) bool excludes padded steps past an episode's end."""
+        dx (B, T, 4, 3) metres; mask (B, T) bool excludes padded steps past an episode's end; intent (B, 6) the
+        windows' intent labels (rad/s, m/s) for a model with an intent input, with ``intent_keep`` (B,) bool False
+        where the null intent replaces it (None: the null intent for every window)."""
         obs_n, x0 = self.obs_norm.normalize(obs), self.dx_norm.normalize(dx)
         b = x0.shape[0]
         noise = torch.randn(x0.shape, generator=generator)
         t = torch.randint(0, self.cfg.num_train_timesteps, (b,), generator=generator)
         noisy = self.train_scheduler.add_noise(x0, noise, t)
-        pred = self.denoiser(noisy, t, obs_n, self._mode(mode, b))
+        cond = self.intent_condition(intent, b, keep=intent_keep)
+        pred = self.denoiser(noisy, t, obs_n, self._mode(mode, b), cond)
         target = noise if self.cfg.prediction_type == "epsilon" else x0
         err = (pred - target).pow(2).mean(dim=(2, 3))
         if mask is None:
@@ -106,24 +138,30 @@ class DexGenModel(nn.Module):
         mask = mask.float()
         return (err * mask).sum() / mask.sum().clamp_min(1.0)
 
-    def idm_loss(self, obs: torch.Tensor, dx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def idm_loss(self, obs: torch.Tensor, dx: torch.Tensor, targets: torch.Tensor, *,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Mean squared error (normalized units) of the predicted change of joint targets: obs (B, H, D),
-        dx (B, T, 4, 3) metres, targets (B, 16) rad the next joint targets."""
+        dx (B, T, 4, 3) metres, targets (B, 16) rad the next joint targets. With mask (B, T) bool (False: a
+        padded step past the episode's end), only windows whose first ``idm_horizon`` steps are all real count:
+        padding is not motion the IDM should learn to act on."""
         delta = targets - obs[:, -1, TARGETS]
         pred = self.idm(self.obs_norm.normalize(obs), self.dx_norm.normalize(dx)[:, : self.cfg.idm_horizon])
-        return (pred - self.delta_norm.normalize(delta)).pow(2).mean()
+        err = (pred - self.delta_norm.normalize(delta)).pow(2).mean(dim=1)
+        return _window_mean(err, None if mask is None else mask[:, : self.cfg.idm_horizon])
 
     def rotation_loss(self, obs: torch.Tensor, dx: torch.Tensor, angvel: torch.Tensor, *,
+                      mask: torch.Tensor | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
         """Mean squared error (normalized units) of the predicted object angular velocity (B, 3) rad/s for windows
-        obs (B, H, D), dx (B, T, 4, 3) metres, with Δx noised (``cfg.rotation_noise``, see ModelConfig)."""
+        obs (B, H, D), dx (B, T, 4, 3) metres, with Δx noised (``cfg.rotation_noise``, see ModelConfig). With mask
+        (B, T) bool, only windows without padded steps count."""
         if self.rotation is None:
             raise ValueError("this model has no rotation predictor (rotation_hidden is 0)")
         x = self.dx_norm.normalize(dx)
         scale = torch.rand((x.shape[0], 1, 1, 1), generator=generator) * self.cfg.rotation_noise
         x = x + scale * torch.randn(x.shape, generator=generator)
         pred = self.rotation(self.obs_norm.normalize(obs), x)
-        return (pred - self.angvel_norm.normalize(angvel)).pow(2).mean()
+        return _window_mean((pred - self.angvel_norm.normalize(angvel)).pow(2).mean(dim=1), mask)
 
     def risk_loss(self, obs: torch.Tensor, drops: torch.Tensor) -> torch.Tensor:
         """Binary cross-entropy of the drop-risk critic for histories obs (B, H, D) and labels drops (B,) (1: the
@@ -165,7 +203,7 @@ class DexGenModel(nn.Module):
         if not 1 <= n <= self.cfg.num_train_timesteps:
             raise ValueError(f"num_inference_steps must be in [1, {self.cfg.num_train_timesteps}], got {n}")
         if n not in self._samplers:
-            s = DDIMScheduler(**self._sched_kwargs)
+            s = DDIMScheduler(**self._sched_kwargs)  # timestep_spacing from the config
             s.set_timesteps(n)
             self._samplers[n] = s
         return self._samplers[n]
@@ -182,6 +220,8 @@ class DexGenModel(nn.Module):
         guide: Guide | None = None,
         start: tuple[torch.Tensor, int] | None = None,
         mode_scale: float = 1.0,
+        intent: torch.Tensor | None = None,
+        intent_scale: float = 1.0,
     ) -> torch.Tensor:
         """Sample Δx (B, T, 4, 3) metres, palm frame, given observation histories obs (B, H, D), by DDIM.
 
@@ -194,16 +234,30 @@ class DexGenModel(nn.Module):
         step's prediction is ``u + w (c - u)`` with c the prediction given ``mode`` and u given the unknown mode
         (1: the mode as given, no extra cost; above 1 exaggerates what sets the primitive apart, e.g. turning
         faster; hands whose mode is unknown are unaffected).
+        ``intent`` (B, 6) or (6,), rad/s then m/s, palm frame: the desired object twist, for a model with an intent
+        input; None samples with the null intent (the unconditional prior; ``intent_scale`` is then unused).
+        ``intent_scale`` s: classifier-free guidance, each step's prediction is ``u + s (c - u)`` with c given the
+        intent and u given the null intent (1: the intent as given; 0: exactly the unconditional sample; above 1
+        follows the intent more strongly). It cannot be combined with a ``mode_scale`` other than 1.
         """
         self.check_obs(obs)
         if not (math.isfinite(mode_scale) and mode_scale >= 0.0):
             raise ValueError(f"mode_scale must be finite and >= 0, got {mode_scale}")
         if mode_scale != 1.0 and self.cfg.unknown_mode is None:
             raise ValueError("mode_scale needs a model trained with a mode input and mode dropout")
+        if not (math.isfinite(intent_scale) and intent_scale >= 0.0):
+            raise ValueError(f"intent_scale must be finite and >= 0, got {intent_scale}")
         sched = self.sampler(num_inference_steps)
         b = obs.shape[0]
         obs_n = self.obs_norm.normalize(obs)
         m = self._mode(mode, b)
+        null = self.intent_condition(None, b)
+        given = self.intent_condition(intent, b)
+        if intent is not None and intent_scale == 0.0:
+            given = null  # the unconditional prediction alone, exactly
+        guided = intent is not None and intent_scale not in (0.0, 1.0)
+        if guided and mode_scale != 1.0:
+            raise ValueError("intent_scale and mode_scale cannot both be other than 1 (guide one condition at a time)")
         shape = (b, self.cfg.horizon, 4, 3)
         timesteps = sched.timesteps
         if start is not None:
@@ -219,13 +273,19 @@ class DexGenModel(nn.Module):
         scaled = mode_scale != 1.0
         if scaled:  # conditional and unconditional side by side in one batch
             unknown = torch.full_like(m, self.cfg.unknown_mode)
-            films = self.denoiser.films(timesteps, torch.cat([obs_n, obs_n]), torch.cat([m, unknown]))
+            both = None if given is None else torch.cat([given, given])
+            films = self.denoiser.films(timesteps, torch.cat([obs_n, obs_n]), torch.cat([m, unknown]), both)
+            w = mode_scale
+        elif guided:  # the same for the intent: given and null side by side
+            films = self.denoiser.films(timesteps, torch.cat([obs_n, obs_n]), None if m is None else torch.cat([m, m]),
+                                        torch.cat([given, null]))  # fmt: skip
+            w = intent_scale
         else:
-            films = self.denoiser.films(timesteps, obs_n, m)
+            films = self.denoiser.films(timesteps, obs_n, m, given)
         for k, t in enumerate(timesteps):
-            if scaled:
+            if scaled or guided:
                 cond, uncond = self.denoiser.denoise(torch.cat([x, x]), [f[k] for f in films]).chunk(2)
-                out = uncond + mode_scale * (cond - uncond)
+                out = uncond + w * (cond - uncond)
             else:
                 out = self.denoiser.denoise(x, [f[k] for f in films])
             if guide is not None:
@@ -238,3 +298,12 @@ class DexGenModel(nn.Module):
                     out = guide(out, float(1 - a))
             x = sched.step(out, t, x).prev_sample
         return self.dx_norm.unnormalize(x)
+
+
+def _window_mean(err: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of per-window errors err (B,) over the windows whose mask (B, k) is all True (all of them if mask
+    is None; 0 if none is)."""
+    if mask is None:
+        return err.mean()
+    keep = mask.all(dim=1).to(err.dtype)
+    return (err * keep).sum() / keep.sum().clamp_min(1.0)

@@ -50,8 +50,10 @@ class FiLMBlock(nn.Module):
 class Denoiser(nn.Module):
     """ε (or clean-sample) prediction for a noisy normalized Δx.
 
-    ``forward(x, t, obs, mode)``: x (B, T, 4, 3) normalized noisy Δx, t (B,) diffusion timesteps, obs (B, H, D)
-    normalized observation history, mode (B,) int64 or None; returns (B, T, 4, 3).
+    ``forward(x, t, obs, mode, intent)``: x (B, T, 4, 3) normalized noisy Δx, t (B,) diffusion timesteps, obs
+    (B, H, D) normalized observation history, mode (B,) int64 or None, intent (B, intent_dim + 1) or None for a
+    model with an intent input: the normalized intent times its flag, then the flag (1: given, 0: the null
+    intent; see ``DexGenModel.intent_condition``); returns (B, T, 4, 3).
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -62,8 +64,9 @@ class Denoiser(nn.Module):
         mode_dim = 32 if cfg.mode != "none" else 0
         rows = cfg.num_modes + (cfg.unknown_mode is not None)
         self.mode_embed = nn.Embedding(rows, mode_dim) if mode_dim else None
+        self.intent_width = cfg.intent_dim + 1 if cfg.intent else 0
         self.cond = nn.Sequential(
-            nn.Linear(cfg.history * cfg.obs_dim + self.time_dim + mode_dim, cfg.cond_dim),
+            nn.Linear(cfg.history * cfg.obs_dim + self.time_dim + mode_dim + self.intent_width, cfg.cond_dim),
             nn.Mish(),
             nn.Linear(cfg.cond_dim, cfg.cond_dim),
             nn.Mish(),
@@ -73,20 +76,27 @@ class Denoiser(nn.Module):
         self.out_norm = nn.LayerNorm(cfg.hidden)
         self.out = nn.Linear(cfg.hidden, sample_dim)
 
-    def condition(self, t: torch.Tensor, obs: torch.Tensor, mode: torch.Tensor | None) -> torch.Tensor:
+    def condition(self, t: torch.Tensor, obs: torch.Tensor, mode: torch.Tensor | None,
+                  intent: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """The conditioning vector (B, cond_dim)."""
         parts = [obs.flatten(1), timestep_embedding(t, self.time_dim)]
         if self.mode_embed is not None:
             if mode is None:
                 raise ValueError("this model takes a mode input (primitive id); none given")
             parts.append(self.mode_embed(mode))
+        if self.intent_width:
+            if intent is None or intent.shape[-1] != self.intent_width:
+                raise ValueError(f"this model takes an intent condition of {self.intent_width} values")
+            parts.append(intent)
         return self.cond(torch.cat(parts, dim=-1))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, obs: torch.Tensor, mode: torch.Tensor | None = None):
-        cond = self.condition(t, obs, mode)
+    def forward(self, x: torch.Tensor, t: torch.Tensor, obs: torch.Tensor, mode: torch.Tensor | None = None,
+                intent: torch.Tensor | None = None):  # fmt: skip
+        cond = self.condition(t, obs, mode, intent)
         return self.denoise(x, [block.film(cond) for block in self.blocks])
 
-    def films(self, timesteps: torch.Tensor, obs: torch.Tensor, mode: torch.Tensor | None) -> list[torch.Tensor]:
+    def films(self, timesteps: torch.Tensor, obs: torch.Tensor, mode: torch.Tensor | None,
+              intent: torch.Tensor | None = None) -> list[torch.Tensor]:  # fmt: skip
         """FiLM parameters of every block for every timestep at once: a list (one per block) of (K, B, 2 * hidden)
         for K timesteps and observations (B, H, D). The conditioning does not depend on the noisy sample, so a
         sampler computes it in one batched pass instead of once per denoising step."""
@@ -95,6 +105,7 @@ class Denoiser(nn.Module):
             timesteps.repeat_interleave(b),
             obs.repeat(k, 1, 1),
             None if mode is None else mode.repeat(k),
+            None if intent is None else intent.repeat(k, 1),
         )
         return [block.film(cond).view(k, b, -1) for block in self.blocks]
 

@@ -20,11 +20,11 @@ import torch
 from dexgen.checks import check_int, check_number
 from dexgen.data.schema import PRIMITIVES
 from dexgen.data.store import DatasetError
-from dexgen.data.windows import MotionWindows
+from dexgen.data.windows import INTENT_DIM, MotionWindows
 from dexgen.files import atomic_path, read_torch_checkpoint
 from dexgen.model.checkpoint import data_signature, save_model
-from dexgen.model.config import ModelConfig
-from dexgen.model.dexgen_model import TARGETS, DexGenModel
+from dexgen.model.config import GRAVITY_DIM, ModelConfig
+from dexgen.model.dexgen_model import NUM_JOINTS, TARGETS, DexGenModel
 from dexgen.provenance import revision
 from dexgen.strict_json import dumps
 
@@ -119,11 +119,31 @@ def _dataset_info(ds: MotionWindows) -> dict:
             "schema_version": version}  # fmt: skip
 
 
+INTENT_STD_FLOOR = (0.05, 0.002)
+"""Smallest scale of the intent's angular (rad/s) and linear (m/s) parts: data that barely translate would
+otherwise make any asked-for translation an input far outside the training range."""
+
+
+def intent_scales(intent: np.ndarray) -> np.ndarray:
+    """The intent normalizer's scale (6,): the root-mean-square of the angular part (rad/s) for its three values
+    and of the linear part (m/s) for its three, floored at ``INTENT_STD_FLOOR``, from intents (N, 6). One scale
+    per part, not per axis, and no centring: a turn about any axis reads alike, and zero (hold still) stays
+    zero. Data that turn about one axis only would otherwise scale the other axes by their tiny spread."""
+    x = np.asarray(intent, dtype=np.float64)
+    angular = max(float(np.sqrt(np.mean(x[:, :3] ** 2))), INTENT_STD_FLOOR[0])
+    linear = max(float(np.sqrt(np.mean(x[:, 3:] ** 2))), INTENT_STD_FLOOR[1])
+    return np.array([angular] * 3 + [linear] * 3, dtype=np.float32)
+
+
 def fit_normalizers(model: DexGenModel, train: MotionWindows, *, seed: int, samples: int = 100_000) -> None:
-    """Set the model's normalizers: observation and Δx statistics of the train split (stored in the dataset) and
-    the change of joint targets over a random subset of train windows."""
+    """Set the model's normalizers: observation and Δx statistics of the train split (stored in the dataset), the
+    gravity direction left as it is (a unit vector), and the change of joint targets, the object's rotation and
+    the intent over a random subset of train windows."""
     s = train.stats
-    model.obs_norm.set(s["obs_mean"], s["obs_std"])
+    mean, std = s["obs_mean"].copy(), s["obs_std"].copy()
+    if model.cfg.gravity_obs:
+        mean[-GRAVITY_DIM:], std[-GRAVITY_DIM:] = 0.0, 1.0
+    model.obs_norm.set(mean, std)
     model.dx_norm.set(s["dx_mean"], s["dx_std"])
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(train), size=min(samples, len(train)), replace=False)
@@ -131,24 +151,42 @@ def fit_normalizers(model: DexGenModel, train: MotionWindows, *, seed: int, samp
     model.delta_norm.fit(w["action"] - w["obs"][:, -1, TARGETS])
     if model.rotation is not None:
         model.angvel_norm.fit(w["angvel"])
+    if model.cfg.intent:
+        model.intent_norm.set(np.zeros(INTENT_DIM), intent_scales(w["intent"]))
 
 
 def _tensors(w: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in w.items()}
 
 
+def noisy_joints(obs: torch.Tensor, std: float, gen: torch.Generator) -> torch.Tensor:
+    """Observation histories obs (B, H, D) with Gaussian noise of ``std`` radians on every frame's joint positions
+    (the first 16 features), as the controller reads them; obs itself if std is 0."""
+    if std == 0:
+        return obs
+    noise = torch.zeros_like(obs)
+    noise[..., :NUM_JOINTS] = std * torch.randn((*obs.shape[:-1], NUM_JOINTS), generator=gen)
+    return obs + noise
+
+
 def _losses(model: DexGenModel, b: dict[str, torch.Tensor], only: str, gen: torch.Generator) -> dict:
     out = {}
+    obs = noisy_joints(b["obs"], model.cfg.joint_noise_std, gen)
     if only in ("both", "diffusion"):
         mode = b["primitive_id"] if model.cfg.mode == "primitive" else None
         if mode is not None and model.cfg.mode_dropout > 0:
             drop = torch.rand(mode.shape, generator=gen) < model.cfg.mode_dropout
             mode = torch.where(drop, torch.full_like(mode, -1), mode)
-        out["diffusion"] = model.diffusion_loss(b["obs"], b["dx"], mask=b["dx_mask"], mode=mode, generator=gen)
+        intent = keep = None
+        if model.cfg.intent:
+            intent = b["intent"]
+            keep = torch.rand(len(intent), generator=gen) >= model.cfg.intent_dropout
+        out["diffusion"] = model.diffusion_loss(obs, b["dx"], mask=b["dx_mask"], mode=mode, generator=gen,
+                                                intent=intent, intent_keep=keep)  # fmt: skip
     if only in ("both", "idm"):
-        out["idm"] = model.idm_loss(b["obs"], b["dx"], b["action"])
+        out["idm"] = model.idm_loss(obs, b["dx"], b["action"], mask=b["dx_mask"])
     if only == "both" and model.rotation is not None:
-        out["rotation"] = model.rotation_loss(b["obs"], b["dx"], b["angvel"], generator=gen)
+        out["rotation"] = model.rotation_loss(obs, b["dx"], b["angvel"], mask=b["dx_mask"], generator=gen)
     return out
 
 
@@ -157,7 +195,8 @@ def validate(model: DexGenModel, val: dict[str, torch.Tensor], only: str, *, see
     """Validation losses on fixed windows with fixed diffusion noise (comparable across calls), plus the IDM's
     root-mean-square joint target error in radians; for a model trained with mode dropout, also the diffusion loss
     with every window's true mode (``diffusion_known_mode``, comparable with a model without dropout) and with the
-    unknown mode (``diffusion_unknown_mode``)."""
+    unknown mode (``diffusion_unknown_mode``); for a model with an intent input, the diffusion loss with every
+    window's intent (``diffusion_intent``) and with the null intent (``diffusion_null_intent``)."""
     gen = torch.Generator().manual_seed(seed)
     # the same noise for both readings of the mode, and none taken from ``gen`` (which "diffusion" keeps to itself)
     mode_gens = {k: torch.Generator().manual_seed(seed + 1) for k in ("diffusion_known_mode", "diffusion_unknown_mode")}
@@ -178,7 +217,15 @@ def validate(model: DexGenModel, val: dict[str, torch.Tensor], only: str, *, see
             # "diffusion" drops the mode at random as training does; these two are the loss of each reading alone
             mode = b["primitive_id"]
             for key, m in (("diffusion_known_mode", mode), ("diffusion_unknown_mode", torch.full_like(mode, -1))):
-                loss = model.diffusion_loss(b["obs"], b["dx"], mask=b["dx_mask"], mode=m, generator=mode_gens[key])
+                loss = model.diffusion_loss(b["obs"], b["dx"], mask=b["dx_mask"], mode=m, generator=mode_gens[key],
+                                            intent=b["intent"] if model.cfg.intent else None)  # fmt: skip
+                sums[key] = sums.get(key, 0.0) + float(loss) * len(b["obs"])
+        if only in ("both", "diffusion") and model.cfg.intent:
+            # the loss with every window's intent and with the null intent: how much the intent tells
+            for key, it in (("diffusion_intent", b["intent"]), ("diffusion_null_intent", None)):
+                loss = model.diffusion_loss(b["obs"], b["dx"], mask=b["dx_mask"], intent=it,
+                                            mode=None if model.cfg.mode == "none" else b["primitive_id"],
+                                            generator=torch.Generator().manual_seed(seed + 2))  # fmt: skip
                 sums[key] = sums.get(key, 0.0) + float(loss) * len(b["obs"])
     for k, v in sums.items():
         out[k] = v / n
@@ -210,14 +257,17 @@ def train_model(cfg: TrainModelConfig) -> dict:
 
     try:
         margin = _drop_margin_steps(cfg.dataset, cfg.drop_margin_s)
-        train = MotionWindows(cfg.dataset, history=cfg.model.history, horizon=cfg.model.horizon, split="train",
-                              val_fraction=cfg.val_fraction, seed=cfg.seed, drop_margin=margin)  # fmt: skip
-        val = MotionWindows(cfg.dataset, history=cfg.model.history, horizon=cfg.model.horizon, split="val",
-                            val_fraction=cfg.val_fraction, seed=cfg.seed, drop_margin=margin)  # fmt: skip
+        windows = {"history": cfg.model.history, "horizon": cfg.model.horizon, "val_fraction": cfg.val_fraction,
+                   "seed": cfg.seed, "drop_margin": margin, "gravity": cfg.model.gravity_obs}  # fmt: skip
+        train = MotionWindows(cfg.dataset, split="train", **windows)
+        val = MotionWindows(cfg.dataset, split="val", **windows)
     except (DatasetError, OSError) as e:
         raise TrainError(f"cannot read dataset {cfg.dataset}: {e}") from None
     if len(train) == 0 or len(val) == 0:
         raise TrainError(f"dataset {cfg.dataset} has too few episodes for a train and a validation split")
+    if cfg.model.intent and not train.has_intent:
+        raise TrainError(f"dataset {cfg.dataset} does not record the realized object twist (schema version 1): "
+                         "collect it again to train a model with an intent input")  # fmt: skip
     if train.obs_dim != cfg.model.obs_dim:
         cfg = replace(cfg, model=replace(cfg.model, obs_dim=train.obs_dim))
     data = _dataset_info(train)
@@ -354,7 +404,7 @@ def _check_resume(ckpt: dict, cfg: TrainModelConfig, path: Path) -> None:
             given = getattr(cfg, key)
             raise TrainError(f"cannot resume {path}: it was trained with {key}={saved[key]!r}, not {given!r}")
     mine = {k: v for k, v in asdict(cfg.model).items() if k != "obs_dim"}
-    theirs = {k: v for k, v in saved["model"].items() if k != "obs_dim"}
+    theirs = {k: v for k, v in ModelConfig.from_dict(saved["model"]).to_dict().items() if k != "obs_dim"}
     if mine != theirs:
         diff = sorted(k for k in mine if mine[k] != theirs.get(k))
         raise TrainError(f"cannot resume {path}: its model config differs in {', '.join(diff)}")

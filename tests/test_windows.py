@@ -152,6 +152,7 @@ def test_intent_is_the_mean_realized_twist_of_the_real_future_steps(marker_path)
         real = np.arange(k, min(k + T, n))  # steps k .. k+T-1 of the episode, none past its end
         expected = 1000.0 * (e + 1) + real.mean()
         np.testing.assert_allclose(ds[i]["intent"].numpy(), np.full(6, expected), rtol=1e-6)
+        assert ds[i]["intent"].dtype == torch.float32
 
 
 def test_gravity_joins_every_observation_frame(marker_path):

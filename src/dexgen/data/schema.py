@@ -118,6 +118,7 @@ def step_fields(version: int = SCHEMA_VERSION) -> dict[str, Field]:
         raise ValueError(f"schema version {version}: this code reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     return {k: f for k, f in STEP_FIELDS.items() if f.since <= version}
 
+
 EPISODE_FIELDS: dict[str, Field] = {
     f.name: f
     for f in (

@@ -57,6 +57,7 @@ def obs_fields(gravity: bool = False) -> tuple[str, ...]:
     """The fields of one observation frame, in order: ``OBS_FIELDS``, then ``GRAVITY_FIELD`` with ``gravity``."""
     return (*OBS_FIELDS, GRAVITY_FIELD) if gravity else OBS_FIELDS
 
+
 STATS_KEYS = ("obs_mean", "obs_std", "dx_mean", "dx_std", "action_mean", "action_std")
 STD_FLOOR = 1e-6
 """Smallest stored standard deviation, so that constant features normalize to zero instead of dividing by zero."""
@@ -139,7 +140,7 @@ class _Arrays:
         if self.twist is not None:  # steps t .. t+T-1 of the episode: the motion from t to t+T, padding left out
             real = ahead - 1 < end[:, None]
             twist = self.twist[np.minimum(ahead - 1, end[:, None] - 1)] * real[..., None]
-            out["intent"] = twist.sum(axis=1) / real.sum(axis=1, keepdims=True)
+            out["intent"] = (twist.sum(axis=1) / real.sum(axis=1, keepdims=True)).astype(np.float32)
         return out
 
 

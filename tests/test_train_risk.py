@@ -64,3 +64,13 @@ def test_refusals(tmp_path, dataset):
         train_risk(TrainRiskConfig(**{**ok, "window_s": 0.0}))
     with pytest.raises(TrainRiskError, match="cannot read dataset"):
         train_risk(TrainRiskConfig(**{**ok, "dataset": str(tmp_path / "missing.h5")}))
+
+
+def test_a_model_that_observes_gravity_gets_windows_with_it(tmp_path):
+    from data_helpers import write_synthetic_dataset
+
+    dataset = write_synthetic_dataset(tmp_path / "v2.h5", episodes=30, steps=(20, 60), seed=0)
+    base_path = save_model(tiny_model(gravity_obs=True, obs_dim=47), tmp_path / "base.safetensors")
+    out = train_risk(TrainRiskConfig(checkpoint=str(base_path), dataset=str(dataset), out=str(tmp_path / "o"),
+                                     hidden=8, steps=2, val_windows=50, progress=False))  # fmt: skip
+    assert load_model(out["model"]).cfg.gravity_obs

@@ -114,7 +114,7 @@ def train_risk(cfg: TrainRiskConfig) -> dict:
         with open_dataset(cfg.dataset) as r:
             hz = float(r.attrs["control_hz"])
         kw = {"history": base.cfg.history, "horizon": base.cfg.horizon, "val_fraction": val_fraction,
-              "seed": split_seed}  # fmt: skip
+              "seed": split_seed, "gravity": base.cfg.gravity_obs}  # fmt: skip
         train = MotionWindows(cfg.dataset, split="train", **kw)
         val = MotionWindows(cfg.dataset, split="val", **kw)
     except (DatasetError, OSError, KeyError) as e:

@@ -13,9 +13,10 @@ SAMPLE_DATASET = Path(__file__).parents[1] / "src" / "dexgen" / "data" / "sample
 """10k transitions of the shipped rotation experts (``dexgen collect``), committed for tests and examples."""
 
 TINY = ModelConfig(hidden=32, blocks=2, cond_dim=32, idm_hidden=32, idm_layers=2, num_train_timesteps=20,
-                   num_inference_steps=4, rotation_hidden=32, timestep_spacing="leading")  # fmt: skip
-"""A model small enough to train for a few steps in a test; it samples with the shipped models' "leading" DDIM
-spacing, whose last step is at t = 0 (with "trailing" the last step keeps noise, so guidance still acts there)."""
+                   num_inference_steps=4, rotation_hidden=32, prediction_type="epsilon",
+                   timestep_spacing="leading")  # fmt: skip
+"""A model small enough to train for a few steps in a test; it predicts ε and samples with "leading" DDIM spacing,
+as the shipped models do (with "trailing" the last step keeps noise, so guidance still acts there)."""
 
 
 def tiny_model(*, seed: int = 0, **overrides) -> DexGenModel:

@@ -201,12 +201,19 @@ def test_intent_scale_is_classifier_free_guidance_on_the_intent():
 def test_trailing_spacing_samples_from_the_last_training_step():
     from dexgen.model.config import ModelConfig
 
-    assert ModelConfig().timestep_spacing == "trailing"  # a new config's
-    model = tiny_model(timestep_spacing="trailing")
+    new = ModelConfig()
+    assert new.timestep_spacing == "trailing" and new.prediction_type == "sample"  # a new config's
+    assert int(DexGenModel(new).sampler().timesteps[0]) == new.num_train_timesteps - 1
+    model = tiny_model(timestep_spacing="trailing", prediction_type="sample")
     steps = model.sampler().timesteps
     assert int(steps[0]) == model.cfg.num_train_timesteps - 1 and len(steps) == model.cfg.num_inference_steps
     leading = tiny_model(timestep_spacing="leading").sampler().timesteps
     assert int(leading[0]) < model.cfg.num_train_timesteps - 1 and int(leading[-1]) == 0
+    # predicting the noise, the first step from ᾱ ~ 0 would multiply the noise estimate's error by thousands
+    with pytest.raises(ValueError, match="epsilon prediction cannot sample from timestep 19"):
+        tiny_model(timestep_spacing="trailing", prediction_type="epsilon")
+    x = model.sample(random_obs(64, model.cfg), generator=torch.Generator().manual_seed(0))
+    assert float(model.dx_norm.normalize(x).abs().max()) < 20  # an untrained x0 prediction stays bounded
 
 
 SHIPPED_SAMPLES = {

@@ -151,10 +151,10 @@ def test_a_model_conditioned_on_opposite_intents_turns_opposite_ways(tmp_path):
     from model_helpers import turn_rate, write_turning_dataset
 
     dataset = write_turning_dataset(tmp_path / "turn.h5", episodes=80, steps=24, omega=1.0, seed=0)
-    # wider than the sample (4 x 12) so the tiny denoiser can pass it through; sample prediction shows the
-    # intent's effect within a few hundred steps (epsilon prediction learns it too, more slowly)
-    cfg = replace(TINY, history=1, horizon=4, hidden=64, cond_dim=64, prediction_type="sample", intent=True,
-                  gravity_obs=True, rotation_hidden=0)  # fmt: skip
+    # wider than the sample (4 x 12) so the tiny denoiser can pass it through; a new config's sampler (clean-sample
+    # prediction, trailing spacing) shows the intent's effect within a few hundred steps
+    cfg = replace(TINY, history=1, horizon=4, hidden=64, cond_dim=64, prediction_type="sample",
+                  timestep_spacing="trailing", intent=True, gravity_obs=True, rotation_hidden=0)  # fmt: skip
     out = train_model(_cfg(tmp_path, dataset, model=cfg, steps=400, val_every=400, val_fraction=0.1, threads=1))
     model = load_model(out["model"])
     assert model.cfg.obs_dim == 47 and out["val/diffusion_intent"] < 0.5 * out["val/diffusion_null_intent"]

@@ -42,14 +42,17 @@ class ModelConfig:
     """Diffusion steps of the DDPM forward process."""
     beta_schedule: str = "squaredcos_cap_v2"
     """Noise schedule name (a diffusers beta_schedule)."""
-    prediction_type: str = "epsilon"
-    """What the denoiser predicts: epsilon (the noise) or sample (the clean Δx)."""
+    prediction_type: str = "sample"
+    """What the denoiser predicts: sample (the clean Δx) or epsilon (the noise; the shipped models). Sampling from
+    pure noise ("trailing" spacing) needs sample: at the last training step ᾱ is 2.4e-7, and an ε prediction's
+    clean estimate multiplies its error by 1 / sqrt(ᾱ) (``DexGenModel.sampler`` refuses the pair)."""
     num_inference_steps: int = 8
     """Default DDIM steps when sampling (a first-class option of every sampler call)."""
     timestep_spacing: str = "trailing"
     """DDIM timestep spacing (leading, trailing or linspace). "trailing" starts sampling at the last training step,
-    from pure noise (8 of 100 steps: 99, 87, 74, ..., 11); diffusers' default "leading" starts at 84 (84, 72, ..., 0),
-    a sample noisier than the prior's start expects. Records from before the setting sampled with "leading"."""
+    from pure noise (8 of 100 steps: 99, 87, 74, ..., 11); diffusers' default "leading" starts at 84 (84, 72, ..., 0)
+    from pure noise too, where the model expects a sample that still holds some signal. Records from before the
+    setting sampled with "leading"."""
     mode: str = "none"
     """Optional mode input: none or primitive (the primitive id, embedded)."""
     num_modes: int = 11

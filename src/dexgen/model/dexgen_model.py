@@ -24,6 +24,11 @@ Guide = Callable[[torch.Tensor, float], torch.Tensor]
 """A guidance step: (clean-sample estimate x0 (B, T, 4, 3) normalized, noise variance σ_k² of the current step)
 -> the guided estimate, same shape. Called once per denoising step (see ``DexGenModel.sample``)."""
 
+MIN_EPSILON_START_ABAR = 1e-4
+"""Smallest ᾱ at the first sampled timestep of a model that predicts ε: its clean-sample estimate there is
+(x - sqrt(1 - ᾱ) ε̂) / sqrt(ᾱ), so an error of ε̂ grows by 1 / sqrt(ᾱ) (about 2,000x at t = 99 of the cosine
+schedule, ᾱ 2.4e-7, where "trailing" spacing starts: samples 200 times the data's size)."""
+
 NUM_JOINTS = 16
 TARGETS = slice(16, 32)
 """Where the joint targets in force sit in an observation frame."""
@@ -57,6 +62,7 @@ class DexGenModel(nn.Module):
         self.train_scheduler = DDPMScheduler(**sched)
         self._sched_kwargs = {**sched, "timestep_spacing": cfg.timestep_spacing}
         self._samplers: dict[int, DDIMScheduler] = {}
+        self.sampler()  # refuses a spacing this prediction type cannot start from, before any training
 
     # ---- inputs -------------------------------------------------------------------------------------------------
     def check_obs(self, obs: torch.Tensor) -> None:
@@ -198,13 +204,19 @@ class DexGenModel(nn.Module):
         return torch.sigmoid(self.risk(self.obs_norm.normalize(obs)))
 
     def sampler(self, num_inference_steps: int | None = None) -> DDIMScheduler:
-        """The DDIM scheduler for ``num_inference_steps`` (default: the config's), cached."""
+        """The DDIM scheduler for ``num_inference_steps`` (default: the config's), cached; a ValueError for a model
+        predicting ε whose first timestep has almost no signal left (``MIN_EPSILON_START_ABAR``)."""
         n = num_inference_steps or self.cfg.num_inference_steps
         if not 1 <= n <= self.cfg.num_train_timesteps:
             raise ValueError(f"num_inference_steps must be in [1, {self.cfg.num_train_timesteps}], got {n}")
         if n not in self._samplers:
             s = DDIMScheduler(**self._sched_kwargs)  # timestep_spacing from the config
             s.set_timesteps(n)
+            start = float(s.alphas_cumprod[s.timesteps[0]])
+            if self.cfg.prediction_type == "epsilon" and start < MIN_EPSILON_START_ABAR:
+                raise ValueError(f"epsilon prediction cannot sample from timestep {int(s.timesteps[0])} "
+                                 f"(ᾱ {start:.2g}: its clean estimate multiplies errors by {start ** -0.5:.0f}); "
+                                 "use prediction_type sample or timestep_spacing leading")  # fmt: skip
             self._samplers[n] = s
         return self._samplers[n]
 

@@ -34,7 +34,9 @@ from dexgen.sim.objects import resolve_objects
 from dexgen.strict_json import dumps
 
 IGNORED = ("seeds", "out", "video", "threads", "json", "sweep")
-"""Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how)."""
+"""Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how). The
+``checkpoint`` path may differ too where every run records the weights' ``model_sha256``; a run that records none
+(one older than that key) pools only with runs that record none either (of one ``checkpoint`` path)."""
 REMOVED = {
     "rotation_weight": 0.0,
     "consistency": 0.0,
@@ -53,9 +55,7 @@ value that switched it off."""
 GUIDED = tuple(f.name for f in fields(ControllerConfig) if f.name != "seed")
 """The guided method's settings (``EvalConfig.guided``; its seed is each run's). A setting missing from an older
 run's record had ``ControllerConfig``'s default, the behaviour before the setting existed (a setting added later
-must default to that, or runs from before it will not pool with runs after it). A run that records no
-``model_sha256`` (one older than that key) pools only with runs that record none either (of one ``checkpoint``
-path), never with a run of known weights."""
+must default to that, or runs from before it will not pool with runs after it)."""
 
 
 class PoolError(ValueError):

@@ -7,7 +7,6 @@ joint targets are (B, 16) radians. Methods taking ``_n`` tensors expect normaliz
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -15,7 +14,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
 from dexgen.model.config import ModelConfig
-from dexgen.model.networks import Denoiser, DropRiskCritic, InverseDynamics, RotationPredictor
+from dexgen.model.networks import Denoiser, InverseDynamics, RotationPredictor
 from dexgen.model.normalizer import Normalizer
 
 Guide = Callable[[torch.Tensor, float], torch.Tensor]
@@ -43,10 +42,6 @@ class DexGenModel(nn.Module):
         if cfg.rotation_hidden > 0:
             self.rotation = RotationPredictor(cfg)
             self.angvel_norm = Normalizer((3,))
-        self.risk: DropRiskCritic | None = None
-        """The drop-risk critic (None when ``cfg.risk_hidden`` is 0)."""
-        if cfg.risk_hidden > 0:
-            self.risk = DropRiskCritic(cfg)
         sched = {"num_train_timesteps": cfg.num_train_timesteps, "beta_schedule": cfg.beta_schedule,
                  "prediction_type": cfg.prediction_type, "clip_sample": False}  # fmt: skip
         self.train_scheduler = DDPMScheduler(**sched)
@@ -125,14 +120,6 @@ class DexGenModel(nn.Module):
         pred = self.rotation(self.obs_norm.normalize(obs), x)
         return (pred - self.angvel_norm.normalize(angvel)).pow(2).mean()
 
-    def risk_loss(self, obs: torch.Tensor, drops: torch.Tensor) -> torch.Tensor:
-        """Binary cross-entropy of the drop-risk critic for histories obs (B, H, D) and labels drops (B,) (1: the
-        object leaves the hand within ``cfg.risk_window`` steps)."""
-        if self.risk is None:
-            raise ValueError("this model has no drop-risk critic (risk_hidden is 0)")
-        logits = self.risk(self.obs_norm.normalize(obs))
-        return nn.functional.binary_cross_entropy_with_logits(logits, drops.to(logits.dtype))
-
     # ---- inference ----------------------------------------------------------------------------------------------
     def idm_targets(self, obs: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
         """Next joint targets (B, 16) rad for observation history (B, H, D) and fingertip motion (B, T, 4, 3) m
@@ -151,13 +138,6 @@ class DexGenModel(nn.Module):
             raise ValueError("this model has no rotation predictor: retrain it with this code (rotation_hidden > 0)")
         pred = self.rotation(self.obs_norm.normalize(obs), self.dx_norm.normalize(dx))
         return self.angvel_norm.unnormalize(pred)
-
-    def predict_drop_risk(self, obs: torch.Tensor) -> torch.Tensor:
-        """The probability (B,) that the object leaves the hand within ``cfg.risk_window`` control steps after
-        observation history ``obs`` (B, H, D)."""
-        if self.risk is None:
-            raise ValueError("this model has no drop-risk critic: add one with dexgen train-risk")
-        return torch.sigmoid(self.risk(self.obs_norm.normalize(obs)))
 
     def sampler(self, num_inference_steps: int | None = None) -> DDIMScheduler:
         """The DDIM scheduler for ``num_inference_steps`` (default: the config's), cached."""
@@ -180,54 +160,30 @@ class DexGenModel(nn.Module):
         noise: torch.Tensor | None = None,
         mode: torch.Tensor | None = None,
         guide: Guide | None = None,
-        start: tuple[torch.Tensor, int] | None = None,
-        mode_scale: float = 1.0,
     ) -> torch.Tensor:
         """Sample Δx (B, T, 4, 3) metres, palm frame, given observation histories obs (B, H, D), by DDIM.
 
         ``noise`` (B, T, 4, 3) is the initial sample (drawn from ``generator`` if None). ``guide``, if given, is
         applied at every denoising step k to the model's clean-sample estimate x0 in normalized units, with
         σ_k² = 1 - ᾱ_k the noise variance of the sample at that step; DDIM then steps from the guided estimate.
-        ``start = (x_n, k0)``: begin at the k0-th of the sampler's timesteps from the normalized sample x_n
-        instead of pure noise (the partial-noise variant: a forward-diffused command, then denoised).
-        ``mode_scale`` w: classifier-free guidance on the mode input, for a model trained with mode dropout: each
-        step's prediction is ``u + w (c - u)`` with c the prediction given ``mode`` and u given the unknown mode
-        (1: the mode as given, no extra cost; above 1 exaggerates what sets the primitive apart, e.g. turning
-        faster; hands whose mode is unknown are unaffected).
         """
         self.check_obs(obs)
-        if not (math.isfinite(mode_scale) and mode_scale >= 0.0):
-            raise ValueError(f"mode_scale must be finite and >= 0, got {mode_scale}")
-        if mode_scale != 1.0 and self.cfg.unknown_mode is None:
-            raise ValueError("mode_scale needs a model trained with a mode input and mode dropout")
         sched = self.sampler(num_inference_steps)
         b = obs.shape[0]
         obs_n = self.obs_norm.normalize(obs)
         m = self._mode(mode, b)
         shape = (b, self.cfg.horizon, 4, 3)
         timesteps = sched.timesteps
-        if start is not None:
-            x, k0 = start
-            timesteps = timesteps[k0:]
-        elif noise is not None:
+        if noise is not None:
             if tuple(noise.shape) != shape:
                 raise ValueError(f"noise must have shape {shape}, got {tuple(noise.shape)}")
             x = noise
         else:
             x = torch.randn(shape, generator=generator)
         abar = sched.alphas_cumprod
-        scaled = mode_scale != 1.0
-        if scaled:  # conditional and unconditional side by side in one batch
-            unknown = torch.full_like(m, self.cfg.unknown_mode)
-            films = self.denoiser.films(timesteps, torch.cat([obs_n, obs_n]), torch.cat([m, unknown]))
-        else:
-            films = self.denoiser.films(timesteps, obs_n, m)
+        films = self.denoiser.films(timesteps, obs_n, m)
         for k, t in enumerate(timesteps):
-            if scaled:
-                cond, uncond = self.denoiser.denoise(torch.cat([x, x]), [f[k] for f in films]).chunk(2)
-                out = uncond + mode_scale * (cond - uncond)
-            else:
-                out = self.denoiser.denoise(x, [f[k] for f in films])
+            out = self.denoiser.denoise(x, [f[k] for f in films])
             if guide is not None:
                 a = abar[t]
                 if self.cfg.prediction_type == "epsilon":

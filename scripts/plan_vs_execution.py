@@ -143,7 +143,7 @@ def main() -> None:
     sources = SUITES["full"]["sources"].split(",") if a.sources == "all" else a.sources.split(",")
     path = a.checkpoint or shipped_model_path("palm_down")
     model = load_model(path)
-    method = for_model(EvalConfig(suite="full", checkpoint=a.checkpoint), model, path)
+    method = for_model(EvalConfig(suite="full", checkpoint=a.checkpoint), model)
     runs = {"expert": [], a.variant: []}
     joint_range = None
     for axis_name in ("+z", "-z"):
@@ -163,7 +163,7 @@ def main() -> None:
                 if a.variant == "prior":
                     cfg = ControllerConfig(seed=seed, mode=PRIMITIVES.index("rotate" + axis_name))
                 else:  # the evaluated guided method, as dexgen eval --suite full builds it for this model
-                    cfg = guided_config(method, alpha=method.alpha, seed=seed)
+                    cfg = guided_config(method, seed=seed)
                 ctrl = DexGenController(model, config=cfg, batch=env.num_envs)
                 source = None if a.variant == "prior" else make_source(src, axis_name, 0.5, ref)
                 runs[a.variant].append(run_episodes(env, model, axis, ctrl=ctrl, source=source, seed=seed,

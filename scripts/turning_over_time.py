@@ -87,7 +87,7 @@ def run_seed(model, method: EvalConfig, ex: Expert, axis: str, seed: int,
     guided_out = []
     for src in sources:
         env = make_env()
-        cfg = guided_config(method, alpha=method.alpha, seed=seed)  # the evaluated method, as dexgen eval builds it
+        cfg = guided_config(method, seed=seed)  # the evaluated method, as dexgen eval builds it
         ctrl = DexGenController(model, config=cfg, batch=env.num_envs)
         modes, choose = [], ctrl._modes
 
@@ -131,7 +131,7 @@ def main() -> None:
     sources = SUITES["full"]["sources"].split(",") if a.sources == "all" else a.sources.split(",")
     path = a.checkpoint or shipped_model_path("palm_down")
     model = load_model(path)
-    method = for_model(EvalConfig(suite="full", checkpoint=a.checkpoint), model, path)
+    method = for_model(EvalConfig(suite="full", checkpoint=a.checkpoint), model)
     experts, guided = [], []
     for axis in ("+z", "-z"):
         ex = Expert.load(shipped_expert_path("rotate", axis, "palm_down"))

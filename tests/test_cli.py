@@ -50,20 +50,20 @@ def test_help_joins_the_lines_of_a_multi_line_field_docstring(capsys, monkeypatc
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
     out = capsys.readouterr().out
-    # the docstring of EvalConfig.ranking breaks its source line after "or"
-    assert "closest (the nearest) or onward (turning further" in out
+    # the docstring of EvalConfig.sources breaks its source line after "(a"
+    assert "replay:<file.npz> (a recording, e.g. from dexgen teleop" in out
 
 
 @pytest.mark.parametrize(
     "args, words",
-    [(["eval", "--alpha", "nan"], "alpha must be finite and >= 0, got nan"),
-     (["eval", "--alpha", "-1"], "alpha must be finite and >= 0, got -1.0"),
+    [(["eval", "--guided.alpha", "nan"], "alpha must be finite and >= 0, got nan"),
+     (["eval", "--guided.alpha", "-1"], "alpha must be finite and >= 0, got -1.0"),
      (["eval", "--episodes", "0"], "episodes must be at least 1, got 0"),
      (["eval", "--suite", "full", "--sources", "kinematic,replay:/nonexistent/rec.npz"], "no such file"),
      (["eval-expert", "--episodes", "0"], "episodes must be at least 1, got 0"),
      (["eval-expert", "--episodes", "-7"], "episodes must be at least 1, got -7"),
      (["teleop", "--seconds", "0"], "seconds must be finite and > 0, got 0.0"),
-     (["teleop", "--alpha", "nan"], "alpha must be finite and >= 0, got nan"),
+     (["teleop", "--guided.alpha", "nan"], "alpha must be finite and >= 0, got nan"),
      (["teleop", "--wrist", "bogus"], "wrist must be one of palm_up"),
      (["demo", "--alpha", "-0.5"], "alpha must be finite and >= 0, got -0.5"),
      (["bench", "controller", "--decisions", "0"], "decisions must be at least 1, got 0"),

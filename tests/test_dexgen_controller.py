@@ -1,5 +1,3 @@
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -139,53 +137,6 @@ def test_mode_input_reaches_a_model_trained_with_one():
     assert not np.allclose(a, b)
 
 
-def test_partial_noise_and_workspace_options_change_the_plan():
-    model = tiny_model()
-    cmd = 0.03 * np.ones((model.cfg.horizon, 4, 3))
-    base = DexGenController(model).act(_frame()[0], cmd)
-    partial = DexGenController(model, config=ControllerConfig(partial_noise_step=2)).act(_frame()[0], cmd)
-    ws = DexGenController(model, config=ControllerConfig(workspace_radius=0.01)).act(_frame()[0], cmd)
-    assert not np.allclose(base, partial)
-    assert not np.allclose(base, ws)
-    # joint-limit guidance: a margin that leaves a narrow band (±0.01 rad) gives it something to correct
-    limits = np.array([[-1.0, 1.0]] * 16)
-    jl = DexGenController(model, config=ControllerConfig(joint_limit_margin=0.99), joint_range=limits)
-    plain = DexGenController(model, joint_range=limits)
-    assert not np.allclose(jl.act(_frame()[0], cmd), plain.act(_frame()[0], cmd))
-    wide = np.array([[-10.0, 10.0]] * 16)
-    np.testing.assert_allclose(  # nothing to correct: the guided sampler's rounding only
-        DexGenController(model, config=ControllerConfig(joint_limit_margin=0.0), joint_range=wide).act(_frame()[0]),
-        DexGenController(model, joint_range=wide).act(_frame()[0]),
-        atol=1e-5,
-    )
-    # without a command the partial-noise variant has nothing to start from: plain sampling
-    np.testing.assert_array_equal(
-        DexGenController(model, config=ControllerConfig(partial_noise_step=2)).act(_frame()[0]),
-        DexGenController(model).act(_frame()[0]),
-    )
-
-
-def test_rigid_command_guidance_changes_the_output_and_unknown_components_are_refused():
-    model = tiny_model()
-    cmd = np.zeros((model.cfg.horizon, 4, 3))
-    cmd[..., 0] = 0.004 * np.arange(1, model.cfg.horizon + 1)[:, None]  # every fingertip shifts along x: rigid
-    rigid = DexGenController(model, config=ControllerConfig(alpha=0.4, command_component="rigid"))
-    out = rigid.act(_frame()[0], cmd)
-    assert np.isfinite(out).all() and not np.allclose(out, DexGenController(model).act(_frame()[0]))
-    with pytest.raises(ValueError, match="command_component"):
-        DexGenController(model, config=ControllerConfig(command_component="twist"))
-
-
-def test_rotation_guidance_changes_the_output_and_needs_a_predictor():
-    model = tiny_model()
-    cmd = np.zeros((model.cfg.horizon, 4, 3))
-    cmd[..., 1] = 0.003 * np.arange(1, model.cfg.horizon + 1)[:, None] * np.array([1.0, 1.0, -1.0, -1.0])
-    turned = DexGenController(model, config=ControllerConfig(rotation_weight=1.0)).act(_frame()[0], cmd)
-    assert np.isfinite(turned).all() and not np.allclose(turned, DexGenController(model).act(_frame()[0], cmd))
-    with pytest.raises(ValueError, match="rotation predictor"):
-        DexGenController(tiny_model(rotation_hidden=0), config=ControllerConfig(rotation_weight=1.0))
-
-
 def test_best_of_candidates_follows_the_plan_closest_to_the_intended_rotation():
     import torch
 
@@ -211,8 +162,6 @@ def test_best_of_candidates_follows_the_plan_closest_to_the_intended_rotation():
         DexGenController(model, config=ControllerConfig(candidates=4, intent="psychic"))
     with pytest.raises(ValueError, match="rigid_fraction"):
         DexGenController(model, config=ControllerConfig(candidates=4, rigid_fraction=1.5))
-    with pytest.raises(ValueError, match="ranking"):
-        DexGenController(model, config=ControllerConfig(candidates=4, ranking="furthest"))
     with pytest.raises(ValueError, match="candidates"):
         DexGenController(model, config=ControllerConfig(candidates=0))
     with pytest.raises(ValueError, match="rotation predictor"):
@@ -236,56 +185,6 @@ def test_best_of_candidates_with_the_predicted_intent_follows_the_plan_closest_t
             want = model.predict_rotation(obs, torch.from_numpy(cmd).float())
             misses[k] = float((model.predict_rotation(obs, ctrl._plan - tips[:, None]) - want).pow(2).sum(1).mean())
     assert misses[8] < misses[1]
-
-
-def test_onward_ranking_follows_plans_turning_further_along_the_intent():
-    import torch
-
-    from dexgen.controller.guidance import command_rotation
-
-    model = tiny_model()
-    frames = _frame(16, seed=5)
-    cmd = np.zeros((16, model.cfg.horizon, 4, 3))  # a slow turn, which most candidates overshoot
-    cmd[..., 1] = 1e-5 * np.arange(1, model.cfg.horizon + 1)[:, None] * np.array([1.0, 1.0, -1.0, -1.0])
-    along = {}
-    for ranking in ("closest", "onward"):
-        ctrl = DexGenController(model, config=ControllerConfig(candidates=8, alpha=0.1, intent="rigid",
-                                                               ranking=ranking), batch=16)  # fmt: skip
-        ctrl.act(frames, cmd)
-        obs = torch.from_numpy(ctrl.history.frames.copy())
-        tips = torch.from_numpy(frames[:, 32:44].reshape(16, 4, 3))
-        with torch.no_grad():
-            want = command_rotation(torch.from_numpy(cmd).float(), tips)
-            pred = model.predict_rotation(obs, ctrl._plan - tips[:, None])
-        along[ranking] = float((pred * want).sum(1).div(want.norm(dim=1).clamp_min(1e-9)).mean())
-    # the same candidates are drawn (same seed); onward prefers those turning further along the intent
-    assert along["onward"] > along["closest"]
-
-
-def test_plan_consistency_makes_each_plan_carry_on_the_one_being_followed():
-    model = tiny_model()
-    cmd = 0.01 * np.ones((model.cfg.horizon, 4, 3))
-    frames = [_frame(seed=i)[0] for i in range(3)]
-
-    def gaps(consistency, candidates=1):
-        ctrl = DexGenController(model, config=ControllerConfig(alpha=0.3, consistency=consistency,
-                                                               candidates=candidates))  # fmt: skip
-        out, gap = [ctrl.act(frames[0], cmd)], []
-        for f in frames[1:]:
-            before = ctrl._plan[:, 1:].clone()  # absolute fingertip positions of the plan's rest
-            out.append(ctrl.act(f, cmd))
-            gap.append(float((ctrl._plan[:, :-1] - before).abs().max()))
-        return out, gap
-
-    plain, loose = gaps(0.0)
-    kept, tight = gaps(1e6)  # every denoising step lands on the rest of the plan
-    np.testing.assert_allclose(kept[0], plain[0], atol=1e-5)  # no plan yet: nothing to keep on with
-    assert max(tight) < 1e-3 < min(loose)
-    assert not np.allclose(kept[1], plain[1])
-    _, tight_k = gaps(1e6, candidates=3)  # every candidate keeps on with it too
-    assert max(tight_k) < 1e-3
-    with pytest.raises(ValueError, match="consistency"):
-        DexGenController(model, config=ControllerConfig(consistency=-1.0))
 
 
 def test_mode_from_intent_picks_the_primitive_a_rigid_turn_means():
@@ -319,13 +218,6 @@ def test_mode_from_intent_picks_the_primitive_a_rigid_turn_means():
     guided = DexGenController(model, config=cfg, batch=4).act(frames, cmds)
     fixed = DexGenController(model, config=ControllerConfig(alpha=0.3, mode=-1), batch=4).act(frames, cmds)
     assert not np.allclose(guided[:2], fixed[:2]) and np.allclose(guided[2:], fixed[2:])
-    # classifier-free guidance on the mode changes the hands given a primitive, not the others
-    scaled = DexGenController(model, config=replace(cfg, mode_scale=3.0), batch=4).act(frames, cmds)
-    assert not np.allclose(scaled[:2], guided[:2]) and np.allclose(scaled[2:], guided[2:], atol=1e-5)
-    with pytest.raises(ValueError, match="mode_scale needs a model"):
-        DexGenController(tiny_model(mode="primitive"), config=ControllerConfig(mode_scale=2.0))
-    with pytest.raises(ValueError, match="mode_scale must be finite"):
-        DexGenController(model, config=ControllerConfig(mode_scale=-1.0))
 
 
 def test_intent_modes_default_to_the_rotation_primitives_of_the_models_training_data():
@@ -381,118 +273,6 @@ def test_rigid_alpha_scale_weakens_guidance_only_for_commands_read_as_rigid_turn
         assert not np.allclose(scaled[0], plain[0])
 
 
-def test_intent_smoothing_averages_a_hands_predicted_readings_until_it_is_reset():
-    from dexgen.teleop.commands import KinematicIntent
-
-    model = tiny_model()
-    for bad in (-0.1, 1.0):
-        with pytest.raises(ValueError, match="intent_smoothing"):
-            DexGenController(model, config=ControllerConfig(intent_smoothing=bad))
-    frames = _frame(2)
-    tips = frames[:, 32:44].reshape(2, 4, 3).astype(np.float64)
-    hist = torch.from_numpy(np.repeat(frames[:, None], model.cfg.history, axis=1))
-    rng = np.random.default_rng(7)
-    gaits = [torch.from_numpy(0.01 * rng.normal(size=(2, model.cfg.horizon, 4, 3)).astype(np.float32))
-             for _ in range(3)]  # fmt: skip
-    with torch.no_grad():
-        read = [model.predict_rotation(hist, g) for g in gaits]
-    b = 0.9
-    ctrl = DexGenController(model, config=ControllerConfig(candidates=2, intent="predicted", intent_smoothing=b),
-                            batch=2)  # fmt: skip
-    with torch.no_grad():
-        torch.testing.assert_close(ctrl._intent(hist, gaits[0]), read[0])  # the first reading is taken as it is
-        # then the bias-corrected decayed mean: (β r0 + r1) / (1 + β)
-        torch.testing.assert_close(ctrl._intent(hist, gaits[1]), (b * read[0] + read[1]) / (1 + b))
-        ctrl.reset(np.array([1]))  # hand 1's episode starts over; hand 0 keeps its memory
-        third = ctrl._intent(hist, gaits[2])
-    torch.testing.assert_close(third[1], read[2][1])
-    torch.testing.assert_close(third[0], (b * b * read[0][0] + b * read[1][0] + read[2][0]) / (1 + b + b * b))
-    # a rigid turn's reading is exact: with intent auto it is used as it is and leaves the memory alone
-    rigid = np.stack([KinematicIntent("+z", 0.5, horizon=model.cfg.horizon).command(0, tips[i : i + 1])[0]
-                      for i in (0, 1)]).astype(np.float32)  # fmt: skip
-    auto = DexGenController(model, config=ControllerConfig(candidates=2, intent_smoothing=b), batch=2)
-    plain = DexGenController(model, config=ControllerConfig(candidates=2), batch=2)
-    with torch.no_grad():
-        auto._intent(hist, gaits[0])
-        torch.testing.assert_close(auto._intent(hist, torch.from_numpy(rigid)),
-                                   plain._intent(hist, torch.from_numpy(rigid)))  # fmt: skip
-        torch.testing.assert_close(auto._intent(hist, gaits[1]), (b * read[0] + read[1]) / (1 + b))
-    # acting uses the smoothed reading: the second decision's best of the candidates changes
-    out = {}
-    for smoothing in (0.0, b):
-        ctrl = DexGenController(model, config=ControllerConfig(alpha=0.1, candidates=8, intent="predicted",
-                                                               intent_smoothing=smoothing), batch=2)  # fmt: skip
-        ctrl.act(frames, gaits[0].numpy())
-        out[smoothing] = ctrl.act(frames, gaits[1].numpy())
-    assert not np.allclose(out[0.0], out[b])
-
-
-def test_risk_threshold_holds_risky_hands_and_is_refused_without_a_critic():
-    model = tiny_model(risk_hidden=16)
-    cmd = 0.03 * np.ones((2, model.cfg.horizon, 4, 3))
-    frames = _frame(2)
-
-    def run(config):
-        ctrl = DexGenController(model, config=config, batch=2)
-        return ctrl.act(frames, cmd), ctrl
-
-    plain, _ = run(ControllerConfig(alpha=0.4, seed=5))
-    never, ctrl = run(ControllerConfig(alpha=0.4, seed=5, risk_threshold=1.5))
-    np.testing.assert_array_equal(plain, never)
-    assert ctrl.held_for_risk == 0
-    always, ctrl = run(ControllerConfig(alpha=0.4, seed=5, risk_threshold=0.0))
-    assert ctrl.held_for_risk == ctrl.decisions == 2
-    unguided, _ = run(ControllerConfig(alpha=0.0, seed=5))
-    np.testing.assert_allclose(always, unguided, atol=1e-6)  # a hold ignores the command
-    assert not np.allclose(always, plain, atol=1e-4)
-    # one hand risky, the other not: each decides on its own
-    with torch.no_grad():
-        risk = model.predict_drop_risk(torch.from_numpy(np.repeat(frames[:, None], model.cfg.history, axis=1)))
-    middle = float(risk.mean())
-    assert abs(float(risk[0] - risk[1])) > 1e-3
-    _, ctrl = run(ControllerConfig(alpha=0.4, seed=5, risk_threshold=middle))
-    assert ctrl.held_for_risk == 1
-    with pytest.raises(ValueError, match="drop-risk critic"):
-        DexGenController(tiny_model(), config=ControllerConfig(risk_threshold=0.5))
-    for bad in (-0.1, float("nan")):
-        with pytest.raises(ValueError, match="risk_threshold must be finite and >= 0"):
-            DexGenController(model, config=ControllerConfig(risk_threshold=bad))
-
-
-def test_rigid_follow_weight_picks_the_candidate_nearest_a_rigid_command_only():
-    model = tiny_model()
-    with pytest.raises(ValueError, match="rigid_follow_weight"):
-        DexGenController(model, config=ControllerConfig(rigid_follow_weight=-1.0))
-    frames, tips, cmds = _rigid_and_gait_commands(model)
-
-    def plan(weight):
-        cfg = ControllerConfig(alpha=0.1, candidates=6, rigid_follow_weight=weight)
-        ctrl = DexGenController(model, config=cfg, batch=2)
-        ctrl.act(frames, cmds)
-        return (ctrl._plan - torch.from_numpy(tips[:, None]).float()).numpy()  # the chosen Δx (2, T, 4, 3)
-
-    def stray(dx):
-        return np.linalg.norm(dx - cmds, axis=-1).mean(axis=(1, 2))
-
-    by_rotation, nearest, blended = plan(0.0), plan(1e6), plan(1.0)
-    np.testing.assert_array_equal(nearest[1], by_rotation[1])  # the gait-like command is ranked by rotation alone
-    np.testing.assert_array_equal(blended[1], by_rotation[1])
-    assert stray(nearest)[0] <= stray(by_rotation)[0] and stray(nearest)[0] <= stray(blended)[0]
-    assert not np.array_equal(nearest[0], by_rotation[0])  # the tiny model's candidates differ enough to matter
-
-
-def test_a_hand_held_for_risk_is_not_ranked_toward_its_rigid_command():
-    model = tiny_model(risk_hidden=16)
-    frames, _, cmds = _rigid_and_gait_commands(model)
-
-    def targets(weight, threshold):
-        cfg = ControllerConfig(alpha=0.1, candidates=6, rigid_follow_weight=weight, risk_threshold=threshold)
-        return DexGenController(model, config=cfg, batch=2).act(frames, cmds)
-
-    np.testing.assert_array_equal(targets(1e6, 0.0), targets(0.0, 0.0))  # every hand held: ranked to hold still
-    assert not np.array_equal(targets(1e6, 1.5)[0], targets(0.0, 1.5)[0])  # none held: the stray term decides
-
-
 def test_a_non_finite_first_output_falls_back_to_the_targets_in_force_within_the_limits():
     model = tiny_model()
     with torch.no_grad():
@@ -525,10 +305,24 @@ def test_huge_finite_commands_and_observations_are_refused_with_one_line():
     [("alpha", float("nan"), "alpha must be finite and >= 0, got nan"),
      ("alpha", -0.5, "alpha must be finite and >= 0, got -0.5"),
      ("num_inference_steps", 0, "num_inference_steps must be at least 1"),
-     ("workspace_radius", float("inf"), "workspace_radius must be finite"),
-     ("joint_limit_margin", float("nan"), "joint_limit_margin must be finite"),
+     ("rigid_alpha_scale", float("inf"), "rigid_alpha_scale must be finite"),
      ("intent_modes", ("rotate+q",), "intent_modes must name rotation primitives")],
 )  # fmt: skip
 def test_bad_config_values_are_refused_when_the_config_is_made(field, value, message):
     with pytest.raises(ValueError, match=message):
         ControllerConfig(**{field: value})
+
+
+def test_the_shipped_method_is_fitted_to_what_a_model_has():
+    from dataclasses import replace
+
+    from dexgen.controller.dexgen_controller import SHIPPED_METHOD, fit_to_model, shipped_method
+
+    full = tiny_model(mode="primitive", mode_dropout=0.1)
+    assert shipped_method(full) == SHIPPED_METHOD  # a rotation predictor and mode dropout: as it ships
+    bare = tiny_model(rotation_hidden=0)
+    assert (shipped_method(bare).candidates, shipped_method(bare).mode_from_intent) == (1, False)
+    assert replace(shipped_method(bare), candidates=8, mode_from_intent=True) == SHIPPED_METHOD  # nothing else
+    with pytest.raises(ValueError, match="candidates 4 needs a model with a rotation predictor"):
+        fit_to_model(replace(SHIPPED_METHOD, candidates=4), bare)  # not the preset's: asked for, so refused
+    DexGenController(bare, config=shipped_method(bare)).act(_frame()[0], np.zeros((bare.cfg.horizon, 4, 3)))

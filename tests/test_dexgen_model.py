@@ -78,14 +78,6 @@ def test_idm_targets_are_relative_to_the_targets_in_force():
         model.idm_targets(obs, torch.zeros(2, 1, 4, 3))
 
 
-def test_partial_noise_start_begins_later():
-    model = tiny_model()
-    calls = []
-    x = torch.zeros(1, model.cfg.horizon, 4, 3)
-    model.sample(random_obs(1, model.cfg), start=(x, 2), guide=lambda x0, s: calls.append(s) or x0)
-    assert len(calls) == model.cfg.num_inference_steps - 2
-
-
 def test_model_is_a_torch_module():
     assert isinstance(tiny_model(), DexGenModel)
     assert sum(p.numel() for p in tiny_model().parameters()) > 0
@@ -102,19 +94,6 @@ def test_rotation_predictor_and_its_loss():
     assert bare.rotation is None and not any(k.startswith("angvel_norm") for k in bare.state_dict())
     with pytest.raises(ValueError, match="no rotation predictor"):
         bare.predict_rotation(obs, dx)
-
-
-def test_drop_risk_critic_and_its_loss():
-    model = tiny_model(risk_hidden=16)
-    obs = random_obs(5, model.cfg)
-    risk = model.predict_drop_risk(obs)
-    assert risk.shape == (5,) and bool(((risk > 0) & (risk < 1)).all())
-    loss = model.risk_loss(obs, torch.tensor([1, 0, 0, 1, 0]))
-    assert loss.ndim == 0 and torch.isfinite(loss)
-    bare = tiny_model()
-    assert bare.risk is None and not any(k.startswith("risk.") for k in bare.state_dict())
-    with pytest.raises(ValueError, match="no drop-risk critic"):
-        bare.predict_drop_risk(obs)
 
 
 def _mode_model_with_inputs():
@@ -138,24 +117,6 @@ def test_unknown_mode_of_a_model_trained_with_mode_dropout():
     plain = tiny_model(mode="primitive")
     with pytest.raises(ValueError, match="without an unknown mode"):
         plain.sample(obs, noise=noise, mode=torch.tensor(-1))
-
-
-def test_mode_scale_is_classifier_free_guidance_on_the_mode():
-    model, obs, noise = _mode_model_with_inputs()
-    mode = torch.tensor([4, -1])
-    given = model.sample(obs, noise=noise, mode=mode)
-    unknown = model.sample(obs, noise=noise)
-    # w = 1: the mode as given; w = 0: the unknown mode's prediction alone
-    assert torch.allclose(model.sample(obs, noise=noise, mode=mode, mode_scale=1.0), given)
-    assert torch.allclose(model.sample(obs, noise=noise, mode=mode, mode_scale=0.0), unknown, atol=1e-5)
-    pushed = model.sample(obs, noise=noise, mode=mode, mode_scale=3.0)
-    assert torch.allclose(pushed[1], unknown[1], atol=1e-5)  # a hand of the unknown mode is unaffected
-    # the plan moves on past the mode's, away from the unknown mode's
-    assert (pushed[0] - unknown[0]).norm() > (given[0] - unknown[0]).norm()
-    with pytest.raises(ValueError, match="mode_scale must be finite"):
-        model.sample(obs, noise=noise, mode=mode, mode_scale=float("nan"))
-    with pytest.raises(ValueError, match="mode_scale needs a model trained with"):
-        tiny_model(mode="primitive").sample(obs, noise=noise, mode=torch.tensor(4), mode_scale=2.0)
 
 
 def _intent_model_with_inputs(**overrides):
@@ -193,9 +154,9 @@ def test_intent_scale_is_classifier_free_guidance_on_the_intent():
     with pytest.raises(ValueError, match="no intent input"):
         tiny_model().sample(obs, noise=noise, intent=intent)
     moded, *_ = _intent_model_with_inputs(mode="primitive", mode_dropout=0.1)
-    with pytest.raises(ValueError, match="cannot both be other than 1"):
-        moded.sample(obs, noise=noise, intent=intent, intent_scale=2.0, mode_scale=2.0)
-    moded.sample(obs, noise=noise, intent=intent, mode_scale=2.0)  # the intent as given, the mode guided
+    for m in (torch.tensor([4, -1]), None):  # with a mode, or the unknown one
+        u, c = moded.sample(obs, **one, mode=m, intent_scale=0.0), moded.sample(obs, **one, mode=m)
+        assert torch.allclose(moded.sample(obs, **one, mode=m, intent_scale=2.0), u + 2.0 * (c - u), atol=1e-6)
 
 
 def test_trailing_spacing_samples_from_the_last_training_step():

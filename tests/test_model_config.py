@@ -22,8 +22,6 @@ def test_unknown_key_is_named():
         ({"num_inference_steps": 0}, "num_inference_steps"),
         ({"history": 0}, "history"),
         ({"rotation_noise": -0.1}, "rotation_noise"),
-        ({"risk_hidden": -1}, "risk_hidden"),
-        ({"risk_window": 0}, "risk_window"),
         ({"timestep_spacing": "even"}, "timestep_spacing must be one of leading, trailing, linspace"),
         ({"intent": True, "intent_dropout": 0.0}, r"intent_dropout must be in \(0, 1\)"),
         ({"intent_dropout": 1.0}, "intent_dropout"),
@@ -40,6 +38,13 @@ def test_records_from_before_the_rotation_predictor_have_none():
     old = {k: v for k, v in ModelConfig().to_dict().items() if k not in ("rotation_hidden", "rotation_noise")}
     assert ModelConfig.from_dict(old).rotation_hidden == 0
     assert ModelConfig().rotation_hidden > 0  # new models have one
+
+
+def test_records_of_models_without_a_drop_risk_critic_load_and_one_with_a_critic_is_named():
+    old = {**ModelConfig().to_dict(), "risk_hidden": 0, "risk_window": 40}  # records of that time
+    assert ModelConfig.from_dict(old) == ModelConfig()
+    with pytest.raises(ValueError, match="drop-risk critic"):
+        ModelConfig.from_dict({**old, "risk_hidden": 64})
 
 
 def test_mode_dropout_adds_an_unknown_mode_and_is_checked():

@@ -1,15 +1,20 @@
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dexgen.cli import main
-from dexgen.controller.dexgen_controller import GUIDED_COMMAND_GAIN, GUIDED_TRANSLATION_WEIGHT
-from dexgen.eval.pool import UNRECORDED, PoolConfig, PoolError, pool_runs, run_pool
-from dexgen.eval.teleop_eval import EvalConfig, run_eval
-from dexgen.model.checkpoint import save_model
+from dexgen.controller.dexgen_controller import SHIPPED_METHOD, ControllerConfig
+from dexgen.eval.pool import GUIDED, REMOVED, PoolConfig, PoolError, pool_runs, run_pool
+from dexgen.eval.teleop_eval import EvalConfig, for_model, run_eval, weights_sha256
+from dexgen.model.checkpoint import load_model, save_model, shipped_model_path
 from model_helpers import tiny_model
+
+OLD_RECORD = Path(__file__).parent / "data" / "eval_full_s81-82_shipped.json"
+"""A run of the shipped method recorded before its settings were nested under ``guided``, with options removed
+since (``evals/full_s81-85_shipped``: its config, and its +z episodes of seeds 81 and 82)."""
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +25,19 @@ def runs(tmp_path_factory):
     out = []
     for seed in (1, 2):
         cfg = EvalConfig(checkpoint=str(path), objects="cube_45,cube_60", axes="+z", seeds=str(seed), seconds=0.5,
-                         sweep="",
-                         alpha=0.3, out=str(tmp / f"s{seed}"), json=True)  # fmt: skip
+                         sweep="", guided=replace(SHIPPED_METHOD, alpha=0.3), out=str(tmp / f"s{seed}"),
+                         json=True)  # fmt: skip
         out.append(run_eval(cfg)["files"]["json"])
     return out
 
 
-def _edited(path: str, tmp_path: Path, name: str, **config) -> str:
+def _edited(path: str, tmp_path: Path, name: str, guided: dict | None = None, **config) -> str:
+    """A copy of the record at ``path`` with settings changed: ``config`` at the top, ``guided`` in its nested
+    ``guided`` settings."""
     record = json.loads(Path(path).read_text())
     record["config"].update(config)
+    if guided:
+        record["config"]["guided"].update(guided)
     p = tmp_path / name
     p.write_text(json.dumps(record))
     return str(p)
@@ -79,15 +88,10 @@ def test_the_command_writes_the_pooled_files(runs, tmp_path):
 def test_runs_that_do_not_pool_are_refused_with_the_reason(runs, tmp_path, capsys):
     with pytest.raises(PoolError, match="seed 1 is in both"):
         pool_runs([runs[0], runs[0]])
-    with pytest.raises(PoolError, match="alpha=0.45"):
-        pool_runs([runs[0], _edited(runs[1], tmp_path, "a.json", alpha=0.45)])
+    with pytest.raises(PoolError, match="guided.alpha=0.45"):
+        pool_runs([runs[0], _edited(runs[1], tmp_path, "a.json", guided={"alpha": 0.45})])
     assert pool_runs([runs[0], _edited(runs[1], tmp_path, "b.json", out="elsewhere", threads=1)])  # not a setting
-    older = json.loads(Path(runs[1]).read_text())  # a run from before a setting existed had its default
-    del older["config"]["intent_smoothing"]
-    (tmp_path / "older.json").write_text(json.dumps(older))
-    assert pool_runs([_edited(runs[0], tmp_path, "zero.json", intent_smoothing=0.0), str(tmp_path / "older.json")])
-    with pytest.raises(PoolError, match="intent_smoothing=0.0, .* with 0.95"):
-        pool_runs([_edited(runs[0], tmp_path, "c.json", intent_smoothing=0.95), str(tmp_path / "older.json")])
+    assert pool_runs([runs[0], _edited(runs[1], tmp_path, "seed.json", guided={"seed": 7})])  # each run's own
     with pytest.raises(PoolError, match="at least two"):
         pool_runs([runs[0]])
     bad = tmp_path / "bad.json"
@@ -110,8 +114,10 @@ def test_runs_that_do_not_pool_are_refused_with_the_reason(runs, tmp_path, capsy
 def test_alpha_pools_the_guided_episodes_of_a_swept_strength(runs, tmp_path):
     path = save_model(tiny_model(), tmp_path / "m.safetensors")
     base = dict(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.5, json=True)
-    swept = run_eval(EvalConfig(seeds="3", alpha=0.3, sweep="0.6", out=str(tmp_path / "s3"), **base))["files"]["json"]
-    own = run_eval(EvalConfig(seeds="4", alpha=0.6, sweep="", out=str(tmp_path / "s4"), **base))["files"]["json"]
+    at = {a: replace(SHIPPED_METHOD, alpha=a) for a in (0.3, 0.6)}
+    swept = run_eval(EvalConfig(seeds="3", guided=at[0.3], sweep="0.6", out=str(tmp_path / "s3"), **base))
+    own = run_eval(EvalConfig(seeds="4", guided=at[0.6], sweep="", out=str(tmp_path / "s4"), **base))
+    swept, own = swept["files"]["json"], own["files"]["json"]
     summary, per_episode = pool_runs([swept, own], alpha=0.6)
     records = [json.loads(Path(p).read_text()) for p in (swept, own)]
     want = records[0]["per_episode_sweep"]["0.6"]["kinematic"]["holding_s"]
@@ -119,29 +125,55 @@ def test_alpha_pools_the_guided_episodes_of_a_swept_strength(runs, tmp_path):
     assert per_episode["kinematic"]["guided"]["holding_s"] == want
     raw = [x for r in records for x in r["per_episode"]["kinematic"]["raw"]["holding_s"]]
     assert per_episode["kinematic"]["raw"]["holding_s"] == raw
-    assert summary["config"]["alpha"] == 0.6
+    assert summary["config"]["guided"]["alpha"] == 0.6
     with pytest.raises(PoolError, match="alpha=0.6"):  # without --alpha the runs' own strengths differ
         pool_runs([swept, own])
     with pytest.raises(PoolError, match="no guided episodes at alpha 0.6"):
         pool_runs([runs[0], own], alpha=0.6)
 
 
-def test_settings_older_runs_lack_are_read_as_the_evaluation_defaults():
-    # a setting added to EvalConfig behaves as before by default; were a default changed later, runs recorded
-    # before the setting existed would no longer mean that default, and UNRECORDED would need the old value
-    # (as for the command gain, 1 before the evaluated method scaled commands, when every run already recorded it)
-    defaults = EvalConfig()
-    assert {k: getattr(defaults, k) for k in UNRECORDED} == {
-        **UNRECORDED,
-        "command_gain": GUIDED_COMMAND_GAIN,
-        "translation_weight": GUIDED_TRANSLATION_WEIGHT,
-    }
-    assert UNRECORDED["command_gain"] == 1.0
+def _shipped_now(tmp_path: Path, seeds: str) -> str:
+    """A record of the shipped method as ``dexgen eval --suite full --sweep ""`` writes it now (settings of this
+    code, the shipped palm-down model), with the old record's figures (pooling reads only settings and figures)."""
+    path = shipped_model_path("palm_down")
+    cfg = for_model(EvalConfig(suite="full", seeds=seeds, sweep="", out="runs/now", json=True), load_model(path))
+    old = json.loads(OLD_RECORD.read_text())
+    record = {**old, "config": asdict(cfg) | {"model_sha256": weights_sha256(path)}}
+    (tmp_path / "now.json").write_text(json.dumps(record))
+    return str(tmp_path / "now.json")
+
+
+def test_an_older_record_of_the_shipped_method_pools_with_one_of_this_code(tmp_path):
+    now = _shipped_now(tmp_path, "1,2")
+    assert json.loads(OLD_RECORD.read_text())["config"]["model_sha256"] == json.loads(Path(now).read_text())[
+        "config"]["model_sha256"]  # fmt: skip
+    summary, per_episode = pool_runs([str(OLD_RECORD), now])
+    assert summary["config"]["seeds"] == "1,2,81,82" and len(per_episode["kinematic"]["guided"]["holding_s"]) == 28
+    # a setting the older record lacks was ControllerConfig's default: the behaviour before the setting existed
+    older = json.loads(OLD_RECORD.read_text())
+    del older["config"]["command_gain"]
+    (tmp_path / "gain.json").write_text(json.dumps(older))
+    with pytest.raises(PoolError, match="guided.command_gain=1.0, .* with 1.5"):
+        pool_runs([now, str(tmp_path / "gain.json")])
+    assert set(GUIDED) == {f for f in asdict(ControllerConfig())} - {"seed"}
+
+
+@pytest.mark.parametrize(("option", "value"), [("rotation_weight", 1.0), ("rigid_follow_weight", 0.5),
+                                               ("risk_threshold", 0.5), ("ranking", "onward"),
+                                               ("partial_noise_step", 3)])  # fmt: skip
+def test_a_removed_option_that_was_on_is_another_method(tmp_path, option, value):
+    assert REMOVED[option] != value
+    record = json.loads(OLD_RECORD.read_text())
+    record["config"][option] = value
+    (tmp_path / "on.json").write_text(json.dumps(record))
+    with pytest.raises(PoolError, match=f"{option}=.* no longer has"):
+        pool_runs([_shipped_now(tmp_path, "1,2"), str(tmp_path / "on.json")])
+    record["config"]["seeds"] = "83,84"
+    (tmp_path / "on2.json").write_text(json.dumps(record))
+    assert pool_runs([str(tmp_path / "on.json"), str(tmp_path / "on2.json")])  # runs of that method pool together
 
 
 def test_runs_pool_by_the_model_s_weights_not_the_path_they_were_given_by(runs, tmp_path):
-    from dexgen.eval.teleop_eval import weights_sha256
-
     first = json.loads(Path(runs[0]).read_text())["config"]
     assert first["model_sha256"] == weights_sha256(first["checkpoint"])
     # the same weights under another path pool; other weights, or weights unknown (an older run), do not

@@ -1,10 +1,12 @@
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dexgen.eval.teleop_eval import METHODS, RIGID_ALPHA_SCALE, EvalConfig, run_eval
+from dexgen.controller.dexgen_controller import SHIPPED_METHOD
+from dexgen.eval.teleop_eval import METHODS, EvalConfig, run_eval
 from dexgen.model.checkpoint import save_model
 from model_helpers import tiny_model
 
@@ -14,7 +16,8 @@ def summary(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eval")
     path = save_model(tiny_model(), tmp / "m.safetensors")
     cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.5, sweep="0,0.3",
-                     alpha=0.3, video=True, out=str(tmp / "out"), json=True)  # fmt: skip
+                     guided=replace(SHIPPED_METHOD, alpha=0.3), video=True, out=str(tmp / "out"),
+                     json=True)  # fmt: skip
     return run_eval(cfg)
 
 
@@ -46,16 +49,16 @@ def test_every_method_is_reported_with_intervals(summary):
     assert summary["holding_ratio_guided_vs_raw"] > 0
     assert summary["config"]["wrist"] == "palm_down"  # the quick suite's orientation: its shipped experts ran
     assert summary["model_wrists"] == ["palm_up"]  # a record without a dataset: read as palm up
-    assert summary["config"]["candidates"] == 8  # the suite's best-of-candidates guided method
+    assert summary["config"]["guided"]["candidates"] == 8  # the shipped best-of-candidates guided method
 
 
 def test_a_model_without_a_rotation_predictor_samples_one_plan_unless_asked_for_more(tmp_path):
     path = save_model(tiny_model(rotation_hidden=0), tmp_path / "m.safetensors")
     base = dict(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.1, sweep="",
                 out=str(tmp_path / "out"), json=True)  # fmt: skip
-    assert run_eval(EvalConfig(**base))["config"]["candidates"] == 1
-    with pytest.raises(ValueError, match="--candidates 4 needs a model with a rotation predictor"):
-        run_eval(EvalConfig(**base, candidates=4))
+    assert run_eval(EvalConfig(**base))["config"]["guided"]["candidates"] == 1
+    with pytest.raises(ValueError, match="candidates 4 needs a model with a rotation predictor"):
+        run_eval(EvalConfig(**base, guided=replace(SHIPPED_METHOD, candidates=4)))
 
 
 def test_a_wrist_without_shipped_experts_is_named(tmp_path):
@@ -111,60 +114,20 @@ def test_bad_suite_and_source_are_named(tmp_path):
                             sweep="", out=str(tmp_path), json=True))  # fmt: skip
 
 
-def test_partial_noise_ablation_is_an_extra_method(tmp_path):
-    path = save_model(tiny_model(), tmp_path / "m.safetensors")
-    cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="",
-                     partial_noise_step=2, workspace_radius=0.1, out=str(tmp_path / "out"), json=True)  # fmt: skip
-    out = run_eval(cfg)
-    assert set(out["methods"]) == {*METHODS, "partial"}
-    assert "| partial |" in Path(out["files"]["table"]).read_text()
+def test_a_guided_flag_reaches_the_controller_of_the_guided_method_only(tmp_path, built_configs, capsys):
+    from dexgen.cli import main
 
-
-def test_controller_options_reach_the_guided_controller(tmp_path, built_configs):
-    seen = built_configs
-    path = save_model(tiny_model(), tmp_path / "m.safetensors")
-    cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="",
-                     replan_every=2, command_component="rigid", intent="predicted", candidates=2, ranking="onward",
-                     rotation_weight=0.5, joint_limit_margin=0.05, consistency=0.7, rigid_alpha_scale=0.25,
-                     rigid_follow_weight=0.5, intent_smoothing=0.9, mode_min_speed=0.05, command_gain=1.2,
-                     translation_weight=0.25,
-                     out=str(tmp_path / "out"), json=True)  # fmt: skip
-    run_eval(cfg)
-    guided = [c for c in seen if c.alpha == cfg.alpha]
-    assert guided, "the guided method built no controller"
-    for c in guided:
-        assert (c.replan_every, c.command_component, c.intent, c.candidates) == (2, "rigid", "predicted", 2)
-        assert c.ranking == "onward"
-        assert (c.rotation_weight, c.joint_limit_margin, c.consistency) == (0.5, 0.05, 0.7)
-        assert c.rigid_alpha_scale == 0.25 and c.intent_smoothing == 0.9 and c.mode_min_speed == 0.05
-        assert c.command_gain == 1.2 and c.translation_weight == 0.25 and c.rigid_follow_weight == 0.5
-
-
-def test_mode_scale_reaches_the_guided_controller_of_a_model_with_mode_dropout(tmp_path, built_configs):
     path = save_model(tiny_model(mode="primitive", mode_dropout=0.1), tmp_path / "m.safetensors")
-    cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="",
-                     candidates=2, mode_scale=2.5, out=str(tmp_path / "out"), json=True)  # fmt: skip
-    run_eval(cfg)
-    guided = [c for c in built_configs if c.alpha == cfg.alpha]
-    assert guided and all(c.mode_from_intent and c.mode_scale == 2.5 for c in guided)
-    assert all(c.mode_scale == 1.0 for c in built_configs if c.alpha == 0.0)  # unguided: the unknown mode
-
-
-def test_risk_threshold_reaches_the_guided_controller_and_needs_a_critic(tmp_path, built_configs):
-    kw = dict(objects="cube_60", axes="+z", seconds=0.2, sources="kinematic", sweep="", risk_threshold=0.4,
-              out=str(tmp_path / "out"), json=True)  # fmt: skip
-    path = save_model(tiny_model(risk_hidden=16), tmp_path / "m.safetensors")
-    cfg = EvalConfig(checkpoint=str(path), **kw)
-    summary = run_eval(cfg)
-    guided = [c for c in built_configs if c.alpha == cfg.alpha]
-    assert guided and all(c.risk_threshold == 0.4 for c in guided)
-    assert 0.0 <= summary["guided_held_for_risk_share"] <= 1.0
-    always = run_eval(EvalConfig(checkpoint=str(path), **{**kw, "risk_threshold": 0.0}))
-    assert always["guided_held_for_risk_share"] == 1.0  # every decision held
-    assert all(c.risk_threshold is None for c in built_configs if c.alpha == 0.0)  # unguided: no command to hold
-    plain = save_model(tiny_model(), tmp_path / "plain.safetensors")
-    with pytest.raises(ValueError, match="needs a model with a drop-risk critic"):
-        run_eval(EvalConfig(checkpoint=str(plain), **kw))
+    args = ["eval", "--checkpoint", str(path), "--objects", "cube_60", "--axes=+z", "--seconds", "0.2", "--sources",
+            "kinematic", "--seeds", "1", "--sweep", "", "--out", str(tmp_path / "out"), "--json",
+            "--guided.alpha", "0.3", "--guided.candidates", "2", "--guided.replan-every", "2"]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["guided"]["candidates"] == 2
+    guided = [c for c in built_configs if c.alpha > 0]
+    assert guided and all(c == replace(SHIPPED_METHOD, alpha=0.3, candidates=2, replan_every=2, seed=1)
+                          for c in guided)  # fmt: skip
+    unguided = [c for c in built_configs if c.alpha == 0]  # the sampler's settings apply to it too, nothing else
+    assert unguided and all(c.replan_every == 2 and c.candidates == 1 for c in unguided)
 
 
 def test_pooled_sweep_matches_the_headline_figures_at_the_chosen_strength(summary):
@@ -189,28 +152,24 @@ def test_threads_caps_pytorch_too(tmp_path, monkeypatch):
     assert calls == [1]
 
 
-def test_mode_from_intent_is_on_for_a_model_with_an_unknown_mode_and_refused_otherwise(tmp_path, built_configs):
+def test_mode_from_intent_is_on_for_a_model_with_an_unknown_mode_and_off_otherwise(tmp_path, built_configs):
     seen = built_configs
     moded = save_model(tiny_model(mode="primitive", mode_dropout=0.2), tmp_path / "mode.safetensors")
     base = dict(objects="cube_60", axes="+z,-z", seeds="1", seconds=0.1, sources="kinematic", sweep="",
                 out=str(tmp_path / "out"), json=True)  # fmt: skip
-    assert run_eval(EvalConfig(checkpoint=str(moded), **base))["config"]["mode_from_intent"] is True
+    assert run_eval(EvalConfig(checkpoint=str(moded), **base))["config"]["guided"]["mode_from_intent"] is True
     guided = [c for c in seen if c.alpha > 0]
     # the modes come from the model (its training data's primitives), not from the suite's axes
     assert guided and all(c.mode_from_intent and c.intent_modes is None for c in guided)
-    assert all(c.rigid_alpha_scale == RIGID_ALPHA_SCALE for c in guided)  # the suites' default
+    assert all(c.rigid_alpha_scale == SHIPPED_METHOD.rigid_alpha_scale for c in guided)
     assert all(not c.mode_from_intent for c in seen if c.alpha == 0)  # unguided: the unknown mode
     plain = save_model(tiny_model(), tmp_path / "plain.safetensors")
-    assert run_eval(EvalConfig(checkpoint=str(plain), **base))["config"]["mode_from_intent"] is False
-    with pytest.raises(ValueError, match="--mode-from-intent needs a model trained with mode dropout"):
-        run_eval(EvalConfig(checkpoint=str(plain), mode_from_intent=True, **base))
+    assert run_eval(EvalConfig(checkpoint=str(plain), **base))["config"]["guided"]["mode_from_intent"] is False
 
 
 @pytest.mark.parametrize(
     "field, value, message",
-    [("alpha", float("nan"), "alpha must be finite and >= 0, got nan"),
-     ("alpha", -1.0, "alpha must be finite and >= 0, got -1.0"),
-     ("episodes", 0, "episodes must be at least 1, got 0"),
+    [("episodes", 0, "episodes must be at least 1, got 0"),
      ("seconds", 0.0, "seconds must be finite and > 0, got 0.0"),
      ("sweep", "0,nan", "sweep entry must be finite and >= 0, got nan"),
      ("sources", "corrupted:bogus", "unknown corruption preset 'bogus'"),

@@ -123,23 +123,6 @@ def test_drop_margin_leaves_out_the_steps_before_a_drop_only(tmp_path):
         MotionWindows(path, drop_margin=-1)
 
 
-def test_drops_within_marks_the_last_steps_of_episodes_that_end_in_a_drop(tmp_path):
-    from model_helpers import SAMPLE_DATASET
-
-    p = tmp_path / "sample.h5"
-    p.write_bytes(SAMPLE_DATASET.read_bytes())
-    w = MotionWindows(p, split="train", history=3, horizon=8, val_fraction=0.05, seed=0)
-    a = w._arrays
-    label = w.drops_within(40)
-    episode = np.searchsorted(a.starts, w._start, side="right") - 1
-    want = a.dropped[episode] & (a.ends[episode] - w._t <= 40)
-    np.testing.assert_array_equal(label, want)
-    assert label.any() and not label.all()
-    assert w.drops_within(1).sum() < label.sum()
-    idx = np.array([0, 5, len(w) - 1])
-    np.testing.assert_array_equal(w.histories(idx), w.batch(idx)["obs"])
-
-
 def test_intent_is_the_mean_realized_twist_of_the_real_future_steps(marker_path):
     T = 8
     ds = MotionWindows(marker_path, history=1, horizon=T, val_fraction=0.0)

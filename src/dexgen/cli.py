@@ -8,7 +8,6 @@ dexgen bench sim --envs 128 --json    # simulator throughput
 dexgen data check data.h5 --json      # validate a dataset file
 dexgen collect --out data.h5 --transitions 1000000  # roll out the experts into a dataset
 dexgen train --dataset data.h5        # train the diffusion model and the inverse dynamics model
-dexgen train-risk --checkpoint M --dataset data.h5 --out M2  # add a drop-risk critic to a trained model
 dexgen eval-model --json              # the shipped model alone: IDM error and tracking, unguided control
 dexgen bench controller --json        # latency of one control decision on one thread
 dexgen eval --suite quick --json      # raw teleop vs DexGen unguided / guided vs the RL expert
@@ -213,7 +212,6 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
     "data stats": ("dexgen.data.stats:DataStatsConfig", "dexgen.data.stats:run_data_stats"),
     "collect": ("dexgen.data.collect:CollectConfig", "dexgen.data.collect:run_collect"),
     "train": ("dexgen.model.train:TrainModelConfig", "dexgen.model.train:train_model"),
-    "train-risk": ("dexgen.model.train_risk:TrainRiskConfig", "dexgen.model.train_risk:train_risk"),
     "eval-model": ("dexgen.eval.model_eval:EvalModelConfig", "dexgen.eval.model_eval:run_eval_model"),
     "eval": ("dexgen.eval.teleop_eval:EvalConfig", "dexgen.eval.command:run_eval"),
     "reached-states": ("dexgen.eval.reached_states:ReachedStatesConfig", "dexgen.eval.reached_states:reached_states"),

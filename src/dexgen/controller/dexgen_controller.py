@@ -10,34 +10,17 @@ fingertip positions relative to where the fingertips are now.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from dexgen.checks import check_choice, check_int, check_number
-from dexgen.controller.guidance import (
-    COMPONENTS,
-    INTENTS,
-    RANKINGS,
-    blended_miss,
-    command_guide,
-    command_intent,
-    compose,
-    forward_diffused,
-    intent_miss,
-    joint_limit_guide,
-    plan_guide,
-    plan_stray,
-    rigid_fraction_of,
-    rotation_guide,
-    workspace_guide,
-)
+from dexgen.controller.guidance import INTENTS, command_guide, command_intent, intent_miss, rigid_fraction_of
 from dexgen.controller.observation import FRAME_DIM, ObservationHistory, check_frames
 from dexgen.data.schema import PRIMITIVES
 from dexgen.model.checkpoint import model_primitives
 from dexgen.model.dexgen_model import DexGenModel
-from dexgen.sim.constants import GRASP_CENTRE
 from dexgen.sim.tasks import AXES
 
 DEFAULT_INTENT_MODES = ("rotate+z", "rotate-z")
@@ -48,29 +31,12 @@ TARGETS = slice(16, 32)
 MAX_COMMAND_M = 1.0
 """Largest fingertip displacement a command may ask for, metres per component (a hand spans about 0.2 m): larger
 values are refused rather than fed to the fits that read the command's intent."""
-GUIDED_ALPHA = 0.45
-"""The guidance strength of the evaluated (and shipped) guided method: 0.3 held objects longer and turned them
-less (docs/results.md). ``dexgen eval``, ``dexgen demo``, ``dexgen teleop`` and ``dexgen bench controller``
-default to it."""
-GUIDED_RIGID_ALPHA_SCALE = 0.1
-"""The guided method's multiplier of α for commands read as rigid turns (with a model given the mode): weakly
-guided, a rigid command turns the object 2-3x faster (``ControllerConfig.rigid_alpha_scale``; docs/results.md)."""
-GUIDED_COMMAND_GAIN = 1.5
-"""The guided method's motion scaling of the command (``ControllerConfig.command_gain``): a larger gain trades
-holding for progress along one curve, and 1.5 is the point that keeps both near their targets (docs/results.md).
-``dexgen eval``, ``dexgen demo`` and ``dexgen teleop`` default to it."""
-GUIDED_TRANSLATION_WEIGHT = 0.5
-"""The guided method's factor on the command's common fingertip translation
-(``ControllerConfig.translation_weight``): halving a drift of all four fingertips one way raised holding and
-progress on the quick suite and made no measurable difference on the full one (docs/results.md). ``dexgen eval``,
-``dexgen demo``, ``dexgen reached-states`` and ``dexgen teleop`` default to it."""
-GUIDED_CANDIDATES = 8
-"""Plans per decision of the guided method for a model with a rotation predictor (best of 8)."""
 
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    """How the controller samples and acts."""
+    """How the controller samples and acts (the defaults: unguided sampling; ``SHIPPED_METHOD``: the guided method
+    that ships)."""
 
     alpha: float = 0.0
     """Guidance strength α (0: unguided, the command is ignored)."""
@@ -78,47 +44,23 @@ class ControllerConfig:
     """Factor on every command's fingertip motion before anything reads it (guidance, intent, mode, ranking):
     motion scaling, as teleoperation consoles offer. A guided plan is a compromise between the prior and the
     command, so the hand turns the object slower than the command asks; a gain above 1 asks for more to get
-    closer to what was meant. 1: the command as given (the evaluated method uses ``GUIDED_COMMAND_GAIN``)."""
+    closer to what was meant. 1: the command as given."""
     translation_weight: float = 1.0
     """Factor on the command's common translation (the mean displacement of its four fingertips at each horizon
     step), applied with ``command_gain`` before anything reads the command: 1 keeps the command as given, 0 keeps
     only how the fingertips move relative to their centroid. Turning an object in the hand moves the fingertips
     about it rather than all together; a command whose fingertips all drift one way (a miscalibrated tracker,
     ``corrupted:biased``) asks the hand to carry the object out of its grasp."""
-    command_component: str = "full"
-    """What the guidance matches: full (every fingertip displacement of the command) or rigid (only the rigid
-    motion of the fingertips, leaving grip and finger gaiting to the prior; see dexgen.controller.guidance)."""
-    rotation_weight: float = 0.0
-    """Strength of the rotation guidance (an extra term, as α for the command): turn the object as the command's
-    fingertips would turn a rigid body, through the model's rotation predictor (0: off; needs a model with one;
-    see dexgen.controller.guidance)."""
     candidates: int = 1
     """Plans sampled per decision when a command is given; with more than one, the plan whose predicted object
-    rotation (the model's rotation predictor) is closest to the command's intended rotation is followed."""
+    rotation (the model's rotation predictor) is closest to the command's intended rotation is followed (needs a
+    model with a rotation predictor)."""
     intent: str = "auto"
-    """How best-of-candidates reads the command's intended object rotation: rigid (the rigid rotation of the
-    command's fingertips over the horizon), predicted (the model's rotation predictor applied to the command
-    itself: what the object would do were the fingertips to follow it), or auto (rigid for a command whose
-    fingertips move almost rigidly, a fraction ``rigid_fraction`` of their squared displacement or more, and
+    """How best-of-candidates and mode_from_intent read the command's intended object rotation: rigid (the rigid
+    rotation of the command's fingertips over the horizon), predicted (the model's rotation predictor applied to
+    the command itself: what the object would do were the fingertips to follow it), or auto (rigid for a command
+    whose fingertips move almost rigidly, a fraction ``rigid_fraction`` of their squared displacement or more, and
     predicted for the others; see ``dexgen.controller.guidance.command_intent``)."""
-    intent_smoothing: float = 0.0
-    """Memory of the intended-rotation reading through the rotation predictor (intent predicted, or auto for a
-    command not read as a rigid turn) that best-of-candidates and mode_from_intent use, per hand: the readings of
-    the hand's decisions so far, averaged with weights decaying by this factor per decision (bias-corrected, so
-    the first decisions get the plain mean of their readings; 0: each decision reads afresh; 0.98 remembers about
-    50 decisions, 2.5 s at 20 Hz). A command of expert-like finger gaiting turns the object back and forth within
-    its 0.4 s horizon, so a single reading points against the commanded turn in a quarter to a third of decisions,
-    while an operator's intent holds for seconds. A rigid reading (of a rigid turn) is exact and used as it is, so
-    a keyboard reversal takes effect at once. Off in the evaluated method, where it did not raise progress
-    (docs/results.md)."""
-    ranking: str = "closest"
-    """How best-of-candidates compares a plan's predicted rotation with the intended one: closest (the nearest) or
-    onward (as closest, but turning further than asked along the intended axis is not penalized; see
-    ``dexgen.controller.guidance.intent_miss``)."""
-    consistency: float = 0.0
-    """Strength of the plan-consistency guidance (an extra term, as α for the command): each new plan is pulled
-    toward the rest of the plan being followed, so that a gait started is carried through rather than switched at
-    every replanning (0: off; see ``dexgen.controller.guidance.plan_guide``)."""
     rigid_fraction: float = 0.9
     """With intent auto (and for ``rigid_alpha_scale``): the least fraction of a command's squared fingertip
     displacement that a rigid motion must explain for the command to be read as a rigid turn."""
@@ -127,13 +69,6 @@ class ControllerConfig:
     and keyboard sources do; see ``rigid_fraction``). Such a command says what the object should do, not how the
     fingers do it: with the mode chosen from its intent the prior supplies the gait, and a strong pull toward rigid
     fingertip motion asks for motion the experts never make. 1: every command guided alike."""
-    rigid_follow_weight: float = 0.0
-    """For a command read as a rigid turn (see ``rigid_fraction``; with ``candidates`` above 1): best-of-candidates
-    ranks plans by their miss of the intended rotation plus this weight times how far their fingertips stray from
-    the command as given (before ``command_gain`` and ``translation_weight``), each relative to its mean over the
-    hand's candidates (``dexgen.controller.guidance.blended_miss``; 0: by the rotation alone). A rigid turn says where
-    the fingertips should go as well as what the object should do, and with ``rigid_alpha_scale`` below 1 guidance
-    pulls weakly toward it; choosing among plans the prior made costs no unfamiliar motion."""
     num_inference_steps: int | None = None
     """DDIM steps per decision; None uses the model's default."""
     replan_every: int = 1
@@ -155,66 +90,48 @@ class ControllerConfig:
     for a record from before they were stored). A primitive the model never saw has an untrained mode."""
     mode_min_speed: float = 0.1
     """Least intended rotation along a primitive's axis, rad/s, for mode_from_intent to choose that primitive."""
-    mode_scale: float = 1.0
-    """Classifier-free guidance on the mode input (``DexGenModel.sample``), for a model trained with mode dropout:
-    the denoiser's prediction given the mode is pushed away from its prediction given the unknown mode by this
-    factor (1: off; above 1 makes a plan more of what the primitive is, e.g. turning faster). Decisions sampled
-    with the unknown mode are unaffected; the denoiser runs twice per step where it is not 1. Off in the evaluated
-    method, where 2 lowered progress (docs/results.md)."""
-    workspace_radius: float = 0.0
-    """Extra guidance keeping the fingertips within this many metres of the grasp centre (0: off)."""
-    workspace_weight: float = 1.0
-    """Strength of the workspace guidance (as α for the command)."""
-    joint_limit_margin: float | None = None
-    """Extra guidance keeping the inverse dynamics model's joint targets this many radians inside the joint limits
-    (None: off; 0 guides to the limits themselves)."""
-    joint_limit_weight: float = 1.0
-    """Strength of the joint-limit guidance (as α for the command)."""
-    risk_threshold: float | None = None
-    """Hold where a drop looks near: at a decision with a command, each hand whose model's drop-risk critic
-    (``dexgen train-risk``) gives a drop within its window a probability above this decides as if told to hold
-    the object still (α 0, the unknown mode for a model with one, best of candidates ranked toward no rotation)
-    instead of following the command; the command resumes once the risk falls. None: off (needs a model with a
-    critic otherwise); above 1: never holds."""
-    partial_noise_step: int | None = None
-    """Partial-noise variant (an ablation): start denoising from the command diffused forward to this sampler step
-    (0: the noisiest) instead of from pure noise; needs a command. None: off."""
-
 
     def __post_init__(self) -> None:
         check_number("alpha", self.alpha, ge=0)
         check_number("command_gain", self.command_gain, gt=0)
         check_number("translation_weight", self.translation_weight, ge=0)
-        check_choice("command_component", self.command_component, COMPONENTS)
-        check_number("rotation_weight", self.rotation_weight, ge=0)
         check_int("candidates", self.candidates, ge=1)
         check_choice("intent", self.intent, INTENTS)
-        check_number("intent_smoothing", self.intent_smoothing, ge=0, lt=1)
-        check_choice("ranking", self.ranking, RANKINGS)
-        check_number("consistency", self.consistency, ge=0)
         check_number("rigid_fraction", self.rigid_fraction, ge=0, le=1)
         check_number("rigid_alpha_scale", self.rigid_alpha_scale, ge=0)
-        check_number("rigid_follow_weight", self.rigid_follow_weight, ge=0)
         check_int("num_inference_steps", self.num_inference_steps, ge=1, optional=True)
         check_int("replan_every", self.replan_every, ge=1)
         check_number("mode_min_speed", self.mode_min_speed)
-        check_number("mode_scale", self.mode_scale, ge=0)
-        check_number("workspace_radius", self.workspace_radius, ge=0)
-        check_number("workspace_weight", self.workspace_weight, ge=0)
-        check_number("joint_limit_margin", self.joint_limit_margin, ge=0, optional=True)
-        check_number("joint_limit_weight", self.joint_limit_weight, ge=0)
-        check_number("risk_threshold", self.risk_threshold, ge=0, optional=True)
-        check_int("partial_noise_step", self.partial_noise_step, ge=0, optional=True)
         if self.intent_modes is not None:
             _intent_modes(self.intent_modes)
 
 
-def check_controller_settings(settings) -> None:
-    """Check the fields that ``settings`` (a dataclass, e.g. an evaluation or teleop config) shares by name with
-    ``ControllerConfig`` by making one of them (None values left at their defaults): the same values are refused
-    with the same one-line ValueError wherever they are given."""
-    shared = {f.name for f in fields(ControllerConfig)} & {f.name for f in fields(settings)}
-    ControllerConfig(**{k: getattr(settings, k) for k in sorted(shared) if getattr(settings, k) is not None})
+SHIPPED_METHOD = ControllerConfig(alpha=0.45, command_gain=1.5, translation_weight=0.5, candidates=8,
+                                  mode_from_intent=True, rigid_alpha_scale=0.1)  # fmt: skip
+"""The guided method that ships, for a model with a rotation predictor and mode dropout (``fit_to_model`` fits it
+to others): guidance strength 0.45, best of 8 plans ranked by the rotation predictor, the mode picked from the
+command's intent, rigid commands guided at a tenth of α, the command's motion scaled by 1.5 and its common
+translation halved. ``dexgen eval``, ``demo``, ``teleop``, ``reached-states`` and ``bench controller`` run it; the
+measurements each setting rests on are in docs/results.md."""
+
+
+def fit_to_model(config: ControllerConfig, model: DexGenModel) -> ControllerConfig:
+    """``config`` for ``model``: the settings it shares with ``SHIPPED_METHOD`` that the model cannot use fall back
+    (best of candidates to one plan for a model without a rotation predictor; the mode from the intent to none for a
+    model without mode dropout); any other setting the model cannot use is a one-line ValueError."""
+    if model.rotation is None and config.candidates > 1:
+        if config.candidates != SHIPPED_METHOD.candidates:
+            raise ValueError(f"candidates {config.candidates} needs a model with a rotation predictor; this one "
+                             "has none")  # fmt: skip
+        config = replace(config, candidates=1)
+    if model.cfg.unknown_mode is None and config.mode_from_intent:
+        config = replace(config, mode_from_intent=False)
+    return config
+
+
+def shipped_method(model: DexGenModel) -> ControllerConfig:
+    """``SHIPPED_METHOD`` fitted to ``model`` (see ``fit_to_model``)."""
+    return fit_to_model(SHIPPED_METHOD, model)
 
 
 class DexGenController:
@@ -227,15 +144,9 @@ class DexGenController:
 
     def __init__(self, model: DexGenModel, *, config: ControllerConfig = ControllerConfig(),
                  joint_range: np.ndarray | None = None, batch: int = 1):  # fmt: skip
-        if (config.rotation_weight > 0 or config.candidates > 1) and model.rotation is None:
-            raise ValueError("rotation guidance and best-of-candidates sampling need a model with a rotation "
-                             "predictor; this one has none (retrain it with this code)")  # fmt: skip
-        if config.risk_threshold is not None and model.risk is None:
-                raise ValueError("risk_threshold needs a model with a drop-risk critic; this one has none (add one "
-                                 "with dexgen train-risk)")  # fmt: skip
-        if config.mode_scale != 1.0 and model.cfg.unknown_mode is None:
-            raise ValueError("mode_scale needs a model trained with a mode input and mode dropout "
-                             "(--model.mode primitive --model.mode-dropout P)")  # fmt: skip
+        if config.candidates > 1 and model.rotation is None:
+            raise ValueError("best-of-candidates sampling needs a model with a rotation predictor; this one has none "
+                             "(retrain it with this code)")  # fmt: skip
         if config.mode_from_intent and model.cfg.unknown_mode is None:
             raise ValueError("mode_from_intent needs a model trained with a mode input and mode dropout "
                              "(--model.mode primitive --model.mode-dropout P)")  # fmt: skip
@@ -257,7 +168,6 @@ class DexGenController:
         self.lower = torch.as_tensor(joint_range[:, 0], dtype=torch.float32)
         self.upper = torch.as_tensor(joint_range[:, 1], dtype=torch.float32)
         self.history = ObservationHistory(batch, model.cfg.history)
-        self.centre = torch.tensor(GRASP_CENTRE, dtype=torch.float32)
         self.generator = torch.Generator()
         self.latencies_s: list[float] = []
         """Wall time of every ``act`` call, seconds."""
@@ -265,8 +175,6 @@ class DexGenController:
         """Calls (per hand) whose output was not finite and were replaced by the last safe targets."""
         self.decisions = 0
         """Plans sampled (per hand): one per call, or one per ``replan_every`` calls."""
-        self.held_for_risk = 0
-        """Decisions (per hand) made as a hold because the drop risk exceeded ``risk_threshold``."""
         self.reset()
 
     def reset(self, ids: np.ndarray | None = None) -> None:
@@ -278,33 +186,16 @@ class DexGenController:
             self._plan = None
             self._plan_age = 0
             self._last_safe: torch.Tensor | None = None
-            self._has_plan = np.zeros(self.batch, dtype=bool)
-            self._intent_sum = torch.zeros(self.batch, 3)  # decayed sum of the predicted readings
-            self._intent_weight = torch.zeros(self.batch)  # its total weight, 1 - β^n after n readings
         else:
             self._plan_age = self.config.replan_every  # replan at the next call
-            self._has_plan[ids] = False  # their plan belongs to the previous episode
-            self._intent_sum[torch.as_tensor(ids)] = 0.0
-            self._intent_weight[torch.as_tensor(ids)] = 0.0
 
     def _intent(self, hist: torch.Tensor, cmd: torch.Tensor, rigid: torch.Tensor | None = None) -> torch.Tensor:
-        """The command's intended object rotation (N, 3) rad/s (``guidance.command_intent`` as configured, averaged
-        over decisions as ``intent_smoothing`` says); ``rigid`` (N,) bool: which hands' commands read as rigid
-        turns, if already known."""
+        """The command's intended object rotation (N, 3) rad/s (``guidance.command_intent`` as configured);
+        ``rigid`` (N,) bool: which hands' commands read as rigid turns, if already known."""
         tips = hist[:, -1, TIPS].reshape(-1, 4, 3)
         cfg = self.config
-        if cfg.intent == "auto" and rigid is None:
-            rigid = rigid_fraction_of(cmd, tips) >= cfg.rigid_fraction
-        now = command_intent(self.model, hist, cmd, tips, intent=cfg.intent, rigid_fraction=cfg.rigid_fraction,
-                             rigid=rigid)  # fmt: skip
-        b = cfg.intent_smoothing
-        if b == 0.0 or cfg.intent == "rigid":
-            return now
-        read = torch.ones(len(now), dtype=torch.bool) if rigid is None else ~rigid  # readings of the predictor
-        self._intent_sum = torch.where(read[:, None], b * self._intent_sum + (1.0 - b) * now, self._intent_sum)
-        self._intent_weight = torch.where(read, b * self._intent_weight + (1.0 - b), self._intent_weight)
-        smoothed = self._intent_sum / self._intent_weight.clamp_min(1e-12)[:, None]
-        return torch.where(read[:, None], smoothed, now)
+        return command_intent(self.model, hist, cmd, tips, intent=cfg.intent, rigid_fraction=cfg.rigid_fraction,
+                              rigid=rigid)  # fmt: skip
 
     def _modes(self, want: torch.Tensor | None) -> torch.Tensor | None:
         """Per-hand mode ids (N,) (-1: unknown) for intended rotations ``want`` (N, 3) rad/s (None: no command),
@@ -326,55 +217,17 @@ class DexGenController:
             return cfg.alpha
         return torch.where(rigid, cfg.alpha * cfg.rigid_alpha_scale, cfg.alpha)
 
-    def _hold_where_risky(self, hist: torch.Tensor, want: torch.Tensor | None, mode: torch.Tensor | None,
-                          alpha: float | torch.Tensor | None, rigid: torch.Tensor | None):  # fmt: skip
-        """The decision's intended rotation (N, 3), modes, α and rigid reading (N,) bool with the hands whose drop
-        risk exceeds ``risk_threshold`` told to hold: no rotation wanted, the unknown mode, α 0, and their command
-        not read as a rigid turn, so that best-of-candidates does not rank toward it (see ``risk_threshold``)."""
-        risky = self.model.predict_drop_risk(hist) > self.config.risk_threshold
-        self.held_for_risk += int(risky.sum())
-        if not bool(risky.any()):
-            return want, mode, alpha, rigid
-        if rigid is not None:
-            rigid = rigid & ~risky
-        if want is not None:
-            want = torch.where(risky[:, None], torch.zeros_like(want), want)
-        if mode is not None and self.model.cfg.unknown_mode is not None:
-            mode = torch.where(risky, -1, mode.expand(len(risky)))
-        if alpha is not None:
-            alpha = torch.where(risky, 0.0, torch.as_tensor(alpha, dtype=torch.float32).expand(len(risky)))
-        return want, mode, alpha, rigid
-
-    def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None,
-                      remainder: tuple[torch.Tensor, torch.Tensor] | None = None,
-                      mode: torch.Tensor | None = None,
+    def _sample_plans(self, hist: torch.Tensor, cmd: torch.Tensor | None, mode: torch.Tensor | None = None,
                       alpha: float | torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
-        """Δx (N, T, 4, 3) m sampled for histories (N, H, D) with every guidance term the config asks for;
-        ``remainder``: the rest of the plans being followed relative to now (N, T', 4, 3) m and which of them are
-        current (N,) bool, for the consistency term; ``mode``: the denoiser's mode ids (see ``_modes``); ``alpha``:
-        the command guidance strength (see ``_alphas``; None: the config's α)."""
+        """Δx (N, T, 4, 3) m sampled for histories (N, H, D), guided toward ``cmd`` (N, T, 4, 3) m where the config's
+        α > 0; ``mode``: the denoiser's mode ids (see ``_modes``); ``alpha``: the command guidance strength (see
+        ``_alphas``; None: the config's α)."""
         cfg = self.config
-        tips = hist[:, -1, TIPS].reshape(-1, 4, 3)
-        guide = compose(
-            plan_guide(self.model, remainder[0], cfg.consistency, active=remainder[1])
-            if remainder is not None and cfg.consistency > 0 else None,
-            command_guide(self.model, cmd, cfg.alpha if alpha is None else alpha, component=cfg.command_component,
-                          tips=tips)
-            if cmd is not None and cfg.alpha > 0 else None,
-            rotation_guide(self.model, hist, cmd, tips, weight=cfg.rotation_weight)
-            if cmd is not None and cfg.rotation_weight > 0 else None,
-            workspace_guide(self.model, tips, centre=self.centre, radius=cfg.workspace_radius,
-                            weight=cfg.workspace_weight) if cfg.workspace_radius > 0 else None,
-            joint_limit_guide(self.model, hist, lower=self.lower, upper=self.upper, margin=cfg.joint_limit_margin,
-                              weight=cfg.joint_limit_weight) if cfg.joint_limit_margin is not None else None,
-        )  # fmt: skip
-        partial = None
-        if cfg.partial_noise_step is not None and cmd is not None:
-            partial = forward_diffused(self.model, cmd, cfg.partial_noise_step, generator=self.generator,
-                                       num_inference_steps=cfg.num_inference_steps)  # fmt: skip
+        guide = None
+        if cmd is not None and cfg.alpha > 0:
+            guide = command_guide(self.model, cmd, cfg.alpha if alpha is None else alpha)
         return self.model.sample(hist, num_inference_steps=cfg.num_inference_steps, generator=self.generator,
-                                 guide=guide, mode=mode, start=partial,
-                                 mode_scale=cfg.mode_scale if mode is not None else 1.0)  # fmt: skip
+                                 guide=guide, mode=mode)  # fmt: skip
 
     def _check_command(self, command) -> torch.Tensor | None:
         if command is None:
@@ -398,7 +251,7 @@ class DexGenController:
         obs = np.asarray(observation, dtype=np.float32)
         single = obs.ndim == 1
         frames = check_frames(obs[None] if single else obs, batch=self.batch)
-        cmd = given = self._check_command(command)
+        cmd = self._check_command(command)
         if cmd is not None and self.config.translation_weight != 1.0:
             common = cmd.mean(dim=2, keepdim=True)  # (N, T, 1, 3): the fingertips' common translation
             cmd = cmd - (1.0 - self.config.translation_weight) * common
@@ -411,37 +264,24 @@ class DexGenController:
             k = cfg.candidates if cmd is not None else 1
             wants_intent = cmd is not None and (k > 1 or cfg.mode_from_intent)
             scales_alpha = cmd is not None and cfg.alpha > 0 and cfg.rigid_alpha_scale != 1.0
-            ranks_stray = k > 1 and cfg.rigid_follow_weight > 0
             rigid = None  # per hand, read once per decision (not per candidate), only where a setting uses it
-            if (wants_intent and cfg.intent == "auto") or scales_alpha or ranks_stray:
+            if (wants_intent and cfg.intent == "auto") or scales_alpha:
                 rigid = rigid_fraction_of(cmd, tips_now[:, 0]) >= cfg.rigid_fraction
             want = self._intent(hist, cmd, rigid) if wants_intent else None
             mode = self._modes(want)
             alpha = self._alphas(rigid) if cmd is not None and cfg.alpha > 0 else None
-            if cmd is not None and cfg.risk_threshold is not None:
-                want, mode, alpha, rigid = self._hold_where_risky(hist, want, mode, alpha, rigid)
-            rest = None
-            if self._plan is not None and cfg.consistency > 0:
-                rest = (self._plan[:, self._plan_age :] - tips_now, torch.from_numpy(self._has_plan.copy()))
             if k > 1:  # k plans per hand, side by side in the batch, then the best of each hand's k
                 hist_k = hist.repeat_interleave(k, 0)
-                rest_k = None if rest is None else tuple(r.repeat_interleave(k, 0) for r in rest)
                 mode_k = mode.repeat_interleave(k, 0) if mode is not None and mode.ndim == 1 else mode
                 alpha_k = alpha.repeat_interleave(k, 0) if isinstance(alpha, torch.Tensor) else alpha
-                many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0), rest_k, mode_k, alpha_k)
-                miss = intent_miss(self.model.predict_rotation(hist_k, many), want.repeat_interleave(k, 0),
-                                   ranking=cfg.ranking)  # fmt: skip
-                if ranks_stray:
-                    blend = blended_miss(miss, plan_stray(many, given.repeat_interleave(k, 0)), k=k,
-                                         weight=cfg.rigid_follow_weight)  # fmt: skip
-                    miss = torch.where(rigid.repeat_interleave(k, 0), blend, miss)
+                many = self._sample_plans(hist_k, cmd.repeat_interleave(k, 0), mode_k, alpha_k)
+                miss = intent_miss(self.model.predict_rotation(hist_k, many), want.repeat_interleave(k, 0))
                 best = miss.view(-1, k).argmin(dim=1)
                 dx = many.view(-1, k, *many.shape[1:])[torch.arange(len(best)), best]
             else:
-                dx = self._sample_plans(hist, cmd, rest, mode, alpha)
+                dx = self._sample_plans(hist, cmd, mode, alpha)
             self._plan, self._plan_age = tips_now + dx, 0  # absolute fingertip positions, palm frame
             self.decisions += len(dx)
-            self._has_plan[:] = True
         dx = self._plan[:, self._plan_age :] - tips_now
         self._plan_age += 1
         targets = self.model.idm_targets(hist, dx)

@@ -279,12 +279,6 @@ class MotionWindows(Dataset):
         """The dataset row (step t) of sample ``index``."""
         return int(self._t[index])
 
-    def drops_within(self, steps: int) -> np.ndarray:
-        """(N,) bool per sample: its episode ends in a drop within ``steps`` control steps of it (the label of a
-        drop-risk critic)."""
-        episode = np.searchsorted(self._arrays.starts, self._start, side="right") - 1
-        return self._arrays.dropped[episode] & (self._t >= self._end - steps)
-
     def histories(self, indices: np.ndarray) -> np.ndarray:
         """The observation histories (B, H, D) of samples ``indices`` (B,): ``batch(indices)["obs"]`` alone."""
         idx = np.asarray(indices, dtype=np.int64)

@@ -1,22 +1,20 @@
 """``dexgen bench controller``: the latency of one control decision (observation in, joint targets out) at batch 1
-on one CPU thread, guided, unguided, and guided with joint-limit guidance too, on observations recorded from the
-simulator."""
+on one CPU thread: the guided method (the shipped one), the same with one plan per decision, and unguided, on
+observations recorded from the simulator."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from dexgen.checks import check_int
 from dexgen.controller.dexgen_controller import (
-    GUIDED_ALPHA,
-    GUIDED_CANDIDATES,
-    GUIDED_RIGID_ALPHA_SCALE,
+    SHIPPED_METHOD,
     ControllerConfig,
     DexGenController,
-    check_controller_settings,
+    fit_to_model,
     frame_from_policy_obs,
 )
 from dexgen.model.checkpoint import load_model, shipped_model_path
@@ -26,30 +24,20 @@ from dexgen.teleop.commands import KinematicIntent
 
 @dataclass
 class BenchControllerConfig:
-    """Measure latency_ms_p50 / _p95 of one control decision (batch 1, one thread): guided, unguided (unguided_*),
-    guided with joint-limit guidance (joint_limit_*) and, for a model with a rotation predictor, guided with
-    rotation guidance (rotation_*) and guided best-of-candidates (candidates_*)."""
+    """Measure latency_ms_p50 / _p95 of one control decision (batch 1, one thread): the guided method, the same with
+    one plan per decision (one_plan_*, where it samples several) and unguided (unguided_*)."""
 
     checkpoint: str | None = None
     """Model weights; None: the shipped model of the wrist orientation."""
     wrist: str = "palm_up"
     """Wrist orientation of the hand whose observations are replayed (and of the shipped model)."""
-    joint_limit_margin: float = 0.05
-    """Margin of the third variant, guided with joint-limit guidance too, radians."""
     decisions: int = 500
     """Timed decisions per variant (after a warm-up)."""
     warmup: int = 30
     """Untimed decisions first."""
-    alpha: float = GUIDED_ALPHA
-    """Guidance strength of the guided variants (the compute does not depend on its value)."""
-    rotation_weight: float = 1.0
-    """Rotation guidance weight of the rotation variant."""
-    rigid_alpha_scale: float = GUIDED_RIGID_ALPHA_SCALE
-    """Multiplier of α for the (rigid) command in the candidates_mode variant, as the evaluation's guided method."""
-    candidates: int = GUIDED_CANDIDATES
-    """Plans per decision of the best-of-candidates variant (guided; the plan closest to the intended rotation)."""
-    num_inference_steps: int | None = None
-    """DDIM steps; None: the model's default."""
+    guided: ControllerConfig = field(default_factory=lambda: SHIPPED_METHOD)
+    """The guided method timed: the shipped one unless a flag here changes a setting (e.g.
+    ``--guided.candidates 16``), fitted to the model; its DDIM steps apply to the unguided variant too."""
     threads: int = 1
     """Torch threads."""
     seed: int = 0
@@ -59,7 +47,6 @@ class BenchControllerConfig:
 
     def __post_init__(self) -> None:
         check_wrist("wrist", self.wrist)
-        check_controller_settings(self)
         check_int("decisions", self.decisions, ge=1)
         check_int("warmup", self.warmup, ge=0)
         check_int("threads", self.threads, ge=1)
@@ -94,35 +81,24 @@ def bench_controller(cfg: BenchControllerConfig) -> dict:
     model = load_model(path, wrist=cfg.wrist)
     frames = _frames(model, cfg, 100)
     out: dict = {"checkpoint": str(path), "wrist": cfg.wrist, "threads": torch.get_num_threads(),
-                 "batch": 1, "num_inference_steps": cfg.num_inference_steps or model.cfg.num_inference_steps,
+                 "batch": 1, "num_inference_steps": cfg.guided.num_inference_steps or model.cfg.num_inference_steps,
                  "decisions": cfg.decisions}  # fmt: skip
     # a typical guided command: turn the fingertips about palm z through the grasp centre at 1 rad/s
     intent = KinematicIntent("+z", 1.0, horizon=model.cfg.horizon, centre="nominal")
-    variants = {
-        "guided": {"alpha": cfg.alpha},
-        "unguided": {},
-        "joint_limit": {"alpha": cfg.alpha, "joint_limit_margin": cfg.joint_limit_margin},
-    }
-    if model.rotation is not None:
-        variants["rotation"] = {"alpha": cfg.alpha, "rotation_weight": cfg.rotation_weight}
-        variants["candidates"] = {"alpha": cfg.alpha, "candidates": cfg.candidates}
-    if model.cfg.unknown_mode is not None:  # the suites' guided method on such a model
-        variants["candidates_mode"] = {"alpha": cfg.alpha, "candidates": cfg.candidates, "mode_from_intent": True,
-                                       "rigid_alpha_scale": cfg.rigid_alpha_scale}  # fmt: skip
-    for name, options in variants.items():
-        alpha = options.get("alpha", 0.0)
-        ctrl_cfg = ControllerConfig(seed=cfg.seed, num_inference_steps=cfg.num_inference_steps, **options)
+    guided = replace(fit_to_model(cfg.guided, model), seed=cfg.seed)
+    variants = {"guided": guided}
+    if guided.candidates > 1:
+        variants["one_plan"] = replace(guided, candidates=1)
+    variants["unguided"] = ControllerConfig(seed=cfg.seed, num_inference_steps=guided.num_inference_steps)
+    out["alpha"], out["candidates"] = guided.alpha, guided.candidates
+    for name, ctrl_cfg in variants.items():
         ctrl = DexGenController(model, config=ctrl_cfg)
         for i in range(cfg.warmup + cfg.decisions):
             frame = frames[i % len(frames)]
-            command = intent.command(i, frame[None, 32:44].reshape(1, 4, 3))[0] if alpha > 0 else None
+            command = intent.command(i, frame[None, 32:44].reshape(1, 4, 3))[0] if ctrl_cfg.alpha > 0 else None
             if i == cfg.warmup:
                 ctrl.latencies_s.clear()
             ctrl.act(frame, command)
         stats = _percentiles(ctrl.latencies_s)
-        if name == "guided":
-            out.update(stats)
-            out["alpha"] = alpha
-        else:
-            out.update({f"{name}_{k}": v for k, v in stats.items()})
+        out.update(stats if name == "guided" else {f"{name}_{k}": v for k, v in stats.items()})
     return out

@@ -3,9 +3,10 @@ guidance-strength plot, the holding-over-time plot and a side-by-side video (the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from dexgen.eval.teleop_eval import ALPHA, EvalConfig, run_eval
+from dexgen.controller.dexgen_controller import SHIPPED_METHOD
+from dexgen.eval.teleop_eval import EvalConfig, run_eval
 
 
 @dataclass
@@ -18,18 +19,23 @@ class DemoConfig:
     """Horizon of each episode, seconds."""
     seed: int = 1
     """Seed of grasps, physics, command corruption and sampling."""
-    alpha: float = ALPHA
-    """Guidance strength."""
+    alpha: float = SHIPPED_METHOD.alpha
+    """Guidance strength of the guided method (the shipped method's by default)."""
     out: str = "outputs/demo"
     """Directory of the table, plot and video."""
     json: bool = False
     """Print one JSON object."""
 
     def __post_init__(self) -> None:
-        EvalConfig(objects=self.objects, seconds=self.seconds, alpha=self.alpha)  # the same checks as dexgen eval
+        self.eval_config()  # the same checks as dexgen eval
+
+    def eval_config(self) -> EvalConfig:
+        """The quick suite on this seed, with a video: the evaluation the demo runs."""
+        return EvalConfig(suite="quick", objects=self.objects, seconds=self.seconds, seeds=str(self.seed),
+                          guided=replace(SHIPPED_METHOD, alpha=self.alpha), out=self.out, video=True,
+                          json=self.json)  # fmt: skip
 
 
 def run_demo(cfg: DemoConfig) -> dict:
     """The demo command: the quick evaluation suite with a video, on the shipped models."""
-    return run_eval(EvalConfig(suite="quick", objects=cfg.objects, seconds=cfg.seconds, seeds=str(cfg.seed),
-                               alpha=cfg.alpha, out=cfg.out, video=True, json=cfg.json))  # fmt: skip
+    return run_eval(cfg.eval_config())

@@ -7,7 +7,7 @@ horizon from the same initial states:
 - ``raw``: raw teleoperation, IK of a closed-loop simulated operator's command (``dexgen.teleop.operators``);
 - ``unguided``: the DexGen controller with α = 0 (ignores the operator: run once per axis and seed, its
   trajectory scored against every goal of that axis);
-- ``guided``: the DexGen controller guided by the operator's command (the evaluated method's settings);
+- ``guided``: the DexGen controller guided by the operator's command (the shipped method, or ``--guided.*``);
 - ``expert``: the reference: the RL expert of the goal's axis until the object is within the tolerance of the goal,
   then holding: its joint targets are kept where they are at that moment (the hand stops moving).
 
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dexgen.controller.dexgen_controller import ControllerConfig, DexGenController, frame_from_policy_obs
+from dexgen.controller.dexgen_controller import DexGenController, frame_from_policy_obs
 from dexgen.eval.holding_curve import held_fractions, holding_curve_plot, save_figure
 from dexgen.eval.metrics import median_ci, median_ratio_ci
 from dexgen.eval.model_eval import targets_to_actions
@@ -52,6 +52,7 @@ from dexgen.eval.teleop_eval import (
     guided_config,
     load_for_eval,
     raw_teleop,
+    unguided_config,
     weights_sha256,
 )
 from dexgen.eval.teleop_report import side_by_side_video
@@ -277,17 +278,14 @@ def run_operator_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = 
                 if method == "expert":
                     policy = _goal_expert_policy(e, expert, tracker)
                 elif method == "unguided":
-                    ctrl = DexGenController(model, config=ControllerConfig(
-                        seed=seed, num_inference_steps=cfg.num_inference_steps, replan_every=cfg.replan_every),
-                        batch=e.num_envs)  # fmt: skip
+                    ctrl = DexGenController(model, config=unguided_config(cfg, seed=seed), batch=e.num_envs)
                     policy = lambda obs, _t, c=ctrl, en=e: targets_to_actions(  # noqa: E731
                         en, c.act(frame_from_policy_obs(obs["policy"]))
                     )
                 else:
                     act = raw_act
                     if method == "guided":
-                        ctrl = DexGenController(model, config=guided_config(cfg, alpha=cfg.alpha, seed=seed),
-                                                batch=e.num_envs)  # fmt: skip
+                        ctrl = DexGenController(model, config=guided_config(cfg, seed=seed), batch=e.num_envs)
                         act = ctrl.act
                     operator = ClosedLoopOperator(goal.axis, goal.angle, operators=cfg.operators,
                                                   turn_only=cfg.goal_rule == "turn", name="operator")  # fmt: skip
@@ -315,10 +313,8 @@ def check_operator_config(cfg: EvalConfig) -> tuple[list[Goal], list[int]]:
     if not seeds:
         raise ValueError("no seeds given")
     check_seeds(cfg.operators, seeds)
-    for name in ("seconds", "alpha"):
-        value = float(getattr(cfg, name))
-        if not math.isfinite(value) or value < 0 or (name == "seconds" and value <= 0):
-            raise ValueError(f"--{name} must be finite and {'> 0' if name == 'seconds' else '>= 0'}, got {value}")
+    if not math.isfinite(float(cfg.seconds)) or cfg.seconds <= 0:
+        raise ValueError(f"--seconds must be finite and > 0, got {cfg.seconds}")
     if cfg.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {cfg.episodes}")
     return goals, seeds

@@ -6,21 +6,27 @@ keeps each episode's figures (``per_episode``), so runs of the same setting on d
 one larger sample, with medians and bootstrap intervals over all of it, without rerunning anything.
 
 Runs pool only if their settings are the same except for the seeds (and where their outputs went); a seed in two
-runs would count its episodes twice and is refused. ``--alpha A`` pools the guided method at another guidance
-strength A instead: each run's episodes at A, from its sweep (eval.json keeps every swept strength's episodes,
-``per_episode_sweep``) or its own α; the runs' α and sweep may then differ.
+runs would count its episodes twice and is refused. Records written before the guided method's settings were nested
+under ``guided`` carry them as flat fields of the same names, and may carry options this code no longer has
+(``REMOVED``): at the value that switched it off such an option changed nothing, and the run pools with later runs
+of the same method; at any other value the run is of another method and pools only with runs of that method.
+
+``--alpha A`` pools the guided method at another guidance strength A instead: each run's episodes at A, from its
+sweep (eval.json keeps every swept strength's episodes, ``per_episode_sweep``) or its own α; the runs' α and sweep
+may then differ.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import tyro
 
 from dexgen.checks import check_number
+from dexgen.controller.dexgen_controller import ControllerConfig
 from dexgen.eval.holding_curve import holding_curve_plot
 from dexgen.eval.teleop_report import Episodes, episode_figures, markdown_table, summarize
 from dexgen.sim.env import objects_of_envs
@@ -28,20 +34,28 @@ from dexgen.sim.objects import resolve_objects
 from dexgen.strict_json import dumps
 
 IGNORED = ("seeds", "out", "video", "threads", "json", "sweep")
-"""Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how)."""
-UNRECORDED = {
+"""Settings that may differ between pooled runs (they change which episodes run or where outputs go, not how). The
+``checkpoint`` path may differ too where every run records the weights' ``model_sha256``; a run that records none
+(one older than that key) pools only with runs that record none either (of one ``checkpoint`` path)."""
+REMOVED = {
+    "rotation_weight": 0.0,
+    "consistency": 0.0,
     "intent_smoothing": 0.0,
-    "mode_min_speed": 0.1,
-    "command_gain": 1.0,
-    "mode_scale": 1.0,
-    "translation_weight": 1.0,
-    "risk_threshold": None,
+    "ranking": "closest",
+    "command_component": "full",
     "rigid_follow_weight": 0.0,
+    "mode_scale": 1.0,
+    "risk_threshold": None,
+    "workspace_radius": 0.0,
+    "joint_limit_margin": None,
+    "partial_noise_step": None,
 }
-"""What a setting missing from an older run's record was: the behaviour before the setting existed (a setting
-added later must be listed here, or runs from before it will not pool with runs after it). A run that records
-no ``model_sha256`` (one older than that key) pools only with runs that record none either (of one ``checkpoint``
-path), never with a run of known weights."""
+"""Settings of older runs' records that this code no longer has (docs/results.md, "Removed options"), each with the
+value that switched it off."""
+GUIDED = tuple(f.name for f in fields(ControllerConfig) if f.name != "seed")
+"""The guided method's settings (``EvalConfig.guided``; its seed is each run's). A setting missing from an older
+run's record had ``ControllerConfig``'s default, the behaviour before the setting existed (a setting added later
+must default to that, or runs from before it will not pool with runs after it)."""
 
 
 class PoolError(ValueError):
@@ -81,16 +95,38 @@ def _read(path: str) -> tuple[Path, dict]:
     return p, record
 
 
+def settings(config: dict) -> dict:
+    """A run's settings (its record's ``config``) in one form whatever code wrote them: the guided method's as
+    ``guided.<name>`` (from the nested ``guided`` of a newer record, the flat fields of an older one, the default
+    where an older one has none; see ``GUIDED``), the others as recorded, and options of ``REMOVED`` left out where
+    they were off."""
+    guided = dict(config.get("guided") or {})
+    out = {}
+    for key, value in config.items():
+        if key == "guided" or (key in REMOVED and value == REMOVED[key]):
+            continue
+        if key in GUIDED:
+            guided.setdefault(key, value)
+        else:
+            out[key] = value
+    defaults = ControllerConfig()
+    for name in GUIDED:
+        value = guided.get(name, getattr(defaults, name))
+        out[f"guided.{name}"] = list(value) if isinstance(value, tuple) else value  # as JSON reads it back
+    return out
+
+
 def _guided_at(record: dict, path: Path, alpha: float) -> dict:
     """A run's guided episodes ``[source]`` at guidance strength ``alpha``: its own, or its sweep's."""
-    if float(record["config"].get("alpha", -1.0)) == alpha:
+    own = settings(record["config"])["guided.alpha"]
+    if float(own) == alpha:
         return {s: pm["guided"] for s, pm in record["per_episode"].items()}
     for text, per_source in record.get("per_episode_sweep", {}).items():
         if float(text) == alpha:
             return per_source
     swept = ", ".join(record.get("per_episode_sweep", {})) or "none kept"
-    raise PoolError(f"{path} has no guided episodes at alpha {alpha:g} (its alpha {record['config'].get('alpha')}, "
-                    f"swept episodes: {swept})")  # fmt: skip
+    raise PoolError(f"{path} has no guided episodes at alpha {alpha:g} (its alpha {own}, swept episodes: "
+                    f"{swept})")  # fmt: skip
 
 
 def _hand_objects(config: dict) -> list[str] | None:
@@ -111,19 +147,20 @@ def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None)
         raise PoolError(f"give at least two runs to pool, got {len(paths)}")
     runs = [_read(p) for p in paths]
     first_path, first = runs[0]
-    ignored = IGNORED + (("alpha",) if alpha is not None else ())
+    ignored = IGNORED + (("guided.alpha",) if alpha is not None else ())
     if all("model_sha256" in r["config"] for _, r in runs):
         ignored += ("checkpoint",)  # the weights' hash says which model; the path it was given by does not matter
-    base = {k: v for k, v in {**UNRECORDED, **first["config"]}.items() if k not in ignored}
+    base = {k: v for k, v in settings(first["config"]).items() if k not in ignored}
     seen: dict[int, Path] = {}
     results: dict[str, dict[str, Episodes]] = {}
     for path, record in runs:
-        cfg = record["config"]
+        cfg = settings(record["config"])
         for key in sorted(set(base) | (set(cfg) - set(ignored))):
-            value = cfg.get(key, UNRECORDED.get(key))
-            if value != base.get(key):
-                raise PoolError(f"{path} was run with {key}={value!r}, {first_path} with {base.get(key)!r}: "
-                                "only runs of one setting on other seeds pool")  # fmt: skip
+            value, want = cfg.get(key), base.get(key)
+            if value != want:
+                why = " (an option this code no longer has: docs/results.md, Removed options)" if key in REMOVED else ""
+                raise PoolError(f"{path} was run with {key}={value!r}, {first_path} with {want!r}{why}: only runs "
+                                "of one setting on other seeds pool")  # fmt: skip
         for seed in (int(s) for s in str(cfg["seeds"]).split(",") if s.strip()):
             if seed in seen:
                 raise PoolError(f"seed {seed} is in both {seen[seed]} and {path}: its episodes would count twice")
@@ -144,8 +181,10 @@ def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None)
     if len(methods) != 1:
         raise PoolError("the runs' sources do not all have the same methods")
     config = {**first["config"], "seeds": ",".join(str(s) for s in sorted(seen)), "sweep": ""}
-    if alpha is not None:
-        config["alpha"] = alpha
+    if alpha is not None and "guided" in config:
+        config["guided"] = {**config["guided"], "alpha": alpha}
+    elif alpha is not None:
+        config["alpha"] = alpha  # an older record's flat field
     hands = [record.get("hand_objects") or _hand_objects(record["config"]) for _, record in runs]
     hand_objects = hands[0] if hands[0] and all(h == hands[0] for h in hands) else None
     summary = {"config": config, **summarize({"results": results, "swept": {}, "hand_objects": hand_objects},

@@ -16,7 +16,7 @@ begins at rest: velocities are not kept). Use training objects (the default), ne
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +106,7 @@ def reached_states(cfg: ReachedStatesConfig, *, progress: bool = True) -> dict:
                       seconds=cfg.seconds, wrist=cfg.wrist, sweep="", threads=cfg.threads)  # fmt: skip
     path = cfg.checkpoint or shipped_model_path(cfg.wrist)
     model = load_model(path, wrist=cfg.wrist)
-    ecfg = for_model(ecfg, model, path)
+    ecfg = for_model(ecfg, model)
     axes = [a.strip() for a in ecfg.axes.split(",") if a.strip()]
     names = [s.strip() for s in ecfg.sources.split(",") if s.strip()]
     seeds = [int(s) for s in str(ecfg.seeds).split(",") if s.strip()]
@@ -127,8 +127,7 @@ def reached_states(cfg: ReachedStatesConfig, *, progress: bool = True) -> dict:
             ref = rollout(env(), lambda obs, _t, x=experts[axis]: x.act(obs), record_tips=True)
             for name in names:
                 e = env()
-                ctrl = DexGenController(model, config=guided_config(ecfg, alpha=ecfg.alpha, seed=seed),
-                                        batch=e.num_envs)  # fmt: skip
+                ctrl = DexGenController(model, config=guided_config(ecfg, seed=seed), batch=e.num_envs)
                 live = LiveCommandPolicy(e, make_source(name, axis, ecfg.omega, ref), seed, ctrl.act)
                 every = max(1, round(cfg.every_s / e.dt))
                 found, steps = _snapshots(e, live, after=round(cfg.after_s / e.dt), every=every)
@@ -146,8 +145,7 @@ def reached_states(cfg: ReachedStatesConfig, *, progress: bool = True) -> dict:
         "seeds": seeds,
         "revision": revision(),
         "model": str(path),
-        "method": {"alpha": ecfg.alpha, "candidates": ecfg.candidates, "command_gain": ecfg.command_gain,
-                   "mode_from_intent": bool(ecfg.mode_from_intent)},
+        "method": {k: v for k, v in asdict(ecfg.guided).items() if k != "seed"},
     }  # fmt: skip
     written = {}
     for obj, s in sorted(states.items()):

@@ -6,7 +6,8 @@ command sources. Then, from the same initial states, for every command source, e
 
 - ``raw``: raw teleoperation, damped least-squares IK of the command's first step (``dexgen.teleop.ik``);
 - ``unguided``: the DexGen controller with α = 0 (ignores the command);
-- ``guided``: the DexGen controller guided toward the command with strength ``alpha``;
+- ``guided``: the DexGen controller guided toward the command: the shipped method
+  (``dexgen.controller.dexgen_controller.SHIPPED_METHOD``), or the settings ``--guided.*`` give;
 - ``expert``: the RL expert of the commanded axis (privileged state; an upper bound, ignores the command).
 
 Per episode: holding time (until the object drops, capped at the horizon), progress (mean angular velocity of the
@@ -20,7 +21,7 @@ module runs the suites; ``teleop_report`` summarizes them and writes the tables,
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +29,10 @@ import torch
 
 from dexgen.checks import check_int, check_number, parse_floats, parse_ints
 from dexgen.controller.dexgen_controller import (
-    GUIDED_ALPHA,
-    GUIDED_CANDIDATES,
-    GUIDED_COMMAND_GAIN,
-    GUIDED_RIGID_ALPHA_SCALE,
-    GUIDED_TRANSLATION_WEIGHT,
+    SHIPPED_METHOD,
     ControllerConfig,
     DexGenController,
-    check_controller_settings,
+    fit_to_model,
     frame_from_policy_obs,
 )
 from dexgen.eval.holding_curve import holding_curve_plot
@@ -72,24 +69,20 @@ from dexgen.teleop.commands import (
 from dexgen.teleop.operators import FAMILIES, HumanOpenLoop, check_seeds
 
 METHODS = ("raw", "unguided", "guided", "expert")
-ALPHA = GUIDED_ALPHA
-"""The guided method's default guidance strength (``dexgen.controller.dexgen_controller.GUIDED_ALPHA``)."""
-RIGID_ALPHA_SCALE = GUIDED_RIGID_ALPHA_SCALE
-"""The guided method's multiplier of α for rigid commands (``GUIDED_RIGID_ALPHA_SCALE``, same module)."""
 SUITES = {
     "quick": {"wrist": "palm_down", "objects": "heldout", "axes": "+z,-z", "sources": "kinematic,corrupted:mixed",
-              "seeds": "1,2,3", "episodes": 1, "seconds": 10.0, "sweep": "0,0.45,1", "candidates": GUIDED_CANDIDATES},
+              "seeds": "1,2,3", "episodes": 1, "seconds": 10.0, "sweep": "0,1"},
     "full": {"wrist": "palm_down", "objects": "heldout", "axes": "+z,-z",
              "sources": "kinematic,corrupted:clean,corrupted:noisy,corrupted:biased,corrupted:lagged,"
                         "corrupted:scaled,corrupted:frozen_thumb,corrupted:mixed",
-             "seeds": "1,2,3", "episodes": 1, "seconds": 30.0, "sweep": "0,0.45,1", "candidates": GUIDED_CANDIDATES},
+             "seeds": "1,2,3", "episodes": 1, "seconds": 30.0, "sweep": "0,1"},
     # goal-reaching with closed-loop simulated operators (dexgen.eval.operator_eval)
     "operator-quick": {"wrist": "palm_down", "objects": "heldout", "goals": "+z:45,-z:45,+z:90,-z:90",
                        "operators": "dev", "goal_rule": "turn", "seeds": "1,2", "episodes": 1, "seconds": 10.0,
-                       "axes": "", "sources": "", "sweep": "", "candidates": GUIDED_CANDIDATES},
+                       "axes": "", "sources": "", "sweep": ""},
     "operator": {"wrist": "palm_down", "objects": "heldout", "goals": "+z:45,+z:90,+z:135,-z:45,-z:90,-z:135",
                  "operators": "dev", "goal_rule": "turn", "seeds": "1,2,3,4,5,6,7,8,9,10", "episodes": 1,
-                 "seconds": 15.0, "axes": "", "sources": "", "sweep": "", "candidates": GUIDED_CANDIDATES},
+                 "seconds": 15.0, "axes": "", "sources": "", "sweep": ""},
 }  # fmt: skip
 """Suite defaults; any of them can be overridden by the flag of the same name."""
 OPERATOR_SUITES = ("operator-quick", "operator")
@@ -132,76 +125,15 @@ class EvalConfig:
     goal_rule: str | None = None
     """Operator suites: turn (success counts the turn about the goal's axis) or orientation (the whole orientation,
     tilt included); see dexgen.eval.operator_eval."""
-    alpha: float = ALPHA
-    """Guidance strength of the guided method."""
-    rigid_alpha_scale: float = RIGID_ALPHA_SCALE
-    """Multiplier of the guided method's α for a command read as a rigid turn (e.g. kinematic intent; see
-    ``dexgen.controller.ControllerConfig``); the sweep scales it with α. 1: every command guided alike."""
-    rigid_follow_weight: float = 0.0
-    """Guided method, best of candidates: for a command read as a rigid turn, rank plans by the intended-rotation
-    miss plus this weight times the plan's stray from the command, each relative to the hand's candidates' mean
-    (see ``dexgen.controller.ControllerConfig.rigid_follow_weight``; 0: by the rotation alone)."""
-    command_component: str = "full"
-    """What the guided method matches: full (every fingertip displacement of the command, the paper's distance)
-    or rigid (only the fingertips' rigid motion; see dexgen.controller.guidance)."""
-    candidates: int | None = None
-    """Plans the guided method samples per decision, keeping the one whose predicted object rotation is closest to
-    the command's intent (1: just one; suite default: 8; needs a model with a rotation predictor)."""
-    intent: str = "auto"
-    """How best-of-candidates reads the command's intended object rotation: rigid (the rigid turn of its
-    fingertips), predicted (the model's rotation predictor applied to the command), or auto (rigid for a command
-    whose fingertips move almost rigidly, predicted for the others)."""
-    ranking: str = "closest"
-    """How best-of-candidates compares a plan's predicted rotation with the intended one: closest (the nearest) or
-    onward (turning further than asked along the intended axis is not penalized)."""
-    intent_smoothing: float = 0.0
-    """Memory of the guided method's intent readings through the rotation predictor across decisions (the decay
-    per decision of their weighted mean, in [0, 1); 0: each decision reads the command afresh; see
-    ``ControllerConfig.intent_smoothing``)."""
-    mode_min_speed: float = 0.1
-    """With mode_from_intent: the least intended rotation along a primitive's axis, rad/s, for the guided method to
-    give the denoiser that primitive (the unknown mode below it; see ``ControllerConfig.mode_min_speed``)."""
-    mode_scale: float = 1.0
-    """With mode_from_intent: classifier-free guidance on the guided method's mode input (1: off; above 1 makes
-    its plans more of the chosen primitive; see ``ControllerConfig.mode_scale``)."""
-    command_gain: float = GUIDED_COMMAND_GAIN
-    """Factor on the command's fingertip motion in the guided method (motion scaling; following error is still
-    measured against the command as given; see ``ControllerConfig.command_gain``; default the evaluated method's,
-    ``GUIDED_COMMAND_GAIN``)."""
-    translation_weight: float = GUIDED_TRANSLATION_WEIGHT
-    """Factor on the common translation of the command's fingertips in the guided method (1: as given, 0: removed;
-    see ``ControllerConfig.translation_weight``; default the evaluated method's, ``GUIDED_TRANSLATION_WEIGHT``)."""
-    risk_threshold: float | None = None
-    """Guided method, for a model with a drop-risk critic (``dexgen train-risk``): decide as a hold, ignoring the
-    command, where the critic's probability of a drop within its window exceeds this (see
-    ``ControllerConfig.risk_threshold``; None: off)."""
-    rotation_weight: float = 0.0
-    """Strength of the guided method's rotation guidance (an extra term: turn the object as the command's
-    fingertips would turn a rigid body, through the model's rotation predictor; 0: off)."""
-    consistency: float = 0.0
-    """Strength of the guided method's plan-consistency guidance (an extra term: each new plan is pulled toward the
-    rest of the plan being followed, so a gait is carried through; 0: off)."""
-    mode_from_intent: bool | None = None
-    """Guided method, for a model trained with a mode input and mode dropout: give the denoiser the rotation
-    primitive (of those in the suite's axes) that the command's intended rotation (read as ``intent``) means,
-    and the unknown mode when it means none (unguided always samples with the unknown mode). None: on for such a
-    model, off for others."""
+    guided: ControllerConfig = field(default_factory=lambda: SHIPPED_METHOD)
+    """The guided method: the shipped one (``SHIPPED_METHOD``) unless a flag here changes a setting (e.g.
+    ``--guided.alpha 0.3``), fitted to the model (``fit_to_model``). Its seed is each run's seed, and its DDIM steps
+    and replanning apply to the unguided method too."""
     sweep: str | None = None
-    """Guidance strengths of the sweep (comma-separated; empty: no sweep)."""
+    """Guidance strengths of the sweep besides the guided method's own (comma-separated; empty: no sweep; 0: the
+    unguided method's episodes)."""
     omega: float = 0.5
     """Angular speed of the kinematic-intent command, rad/s."""
-    num_inference_steps: int | None = None
-    """DDIM steps of the controller; None: the model's default."""
-    replan_every: int = 1
-    """Controllers sample a new plan every this many steps (1: every step; more: chunking)."""
-    workspace_radius: float = 0.0
-    """Extra guidance of the guided method keeping fingertips within this radius of the grasp centre, m (0: off)."""
-    joint_limit_margin: float | None = None
-    """Extra guidance of the guided method keeping its joint targets this many radians inside the joint limits
-    (None: off)."""
-    partial_noise_step: int | None = None
-    """Also run the partial-noise ablation ("partial": the command diffused forward to this sampler step, then
-    denoised without guidance). None: not run."""
     out: str = "outputs/eval"
     """Directory of the JSON, Markdown table, sweep plot and video."""
     video: bool = False
@@ -214,7 +146,6 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.suite not in SUITES:
             raise ValueError(f"unknown suite {self.suite!r}; expected one of {', '.join(SUITES)}")
-        check_controller_settings(self)
         if self.objects is not None:
             resolve_objects(self.objects)
         for axis in _names(self.axes):
@@ -243,39 +174,23 @@ class EvalConfig:
         return replace(self, **fill)
 
 
-def guided_config(cfg: EvalConfig, *, alpha: float, seed: int) -> ControllerConfig:
-    """The guided method's controller config for the (resolved, see ``for_model``) evaluation config ``cfg`` at
-    guidance strength ``alpha``."""
-    return ControllerConfig(alpha=alpha, rigid_alpha_scale=cfg.rigid_alpha_scale,
-                            rigid_follow_weight=cfg.rigid_follow_weight, seed=seed,
-                            num_inference_steps=cfg.num_inference_steps, replan_every=cfg.replan_every,
-                            command_component=cfg.command_component, rotation_weight=cfg.rotation_weight,
-                            candidates=cfg.candidates, intent=cfg.intent, ranking=cfg.ranking,
-                            intent_smoothing=cfg.intent_smoothing, consistency=cfg.consistency,
-                            workspace_radius=cfg.workspace_radius, joint_limit_margin=cfg.joint_limit_margin,
-                            mode_from_intent=bool(cfg.mode_from_intent), mode_min_speed=cfg.mode_min_speed,
-                            mode_scale=cfg.mode_scale, command_gain=cfg.command_gain,
-                            translation_weight=cfg.translation_weight,
-                            risk_threshold=cfg.risk_threshold)  # fmt: skip
+def guided_config(cfg: EvalConfig, *, seed: int, alpha: float | None = None) -> ControllerConfig:
+    """The guided method's controller config of the evaluation config ``cfg`` (fitted, see ``for_model``) for one
+    run's ``seed``, at guidance strength ``alpha`` (None: the method's own)."""
+    return replace(cfg.guided, seed=seed, alpha=cfg.guided.alpha if alpha is None else alpha)
 
 
-def for_model(cfg: EvalConfig, model: DexGenModel, path: str | Path) -> EvalConfig:
-    """``cfg`` resolved (the suite's defaults filled in) and adapted to the model at ``path``: one plan per decision
-    for a model without a rotation predictor (an error if --candidates asked for more), mode_from_intent on for a
-    model with an unknown mode (an error if asked for with a model without)."""
-    explicit_candidates = cfg.candidates is not None
-    cfg = cfg.resolved()
-    if cfg.candidates > 1 and model.rotation is None:
-        if explicit_candidates:
-            raise ValueError(f"--candidates {cfg.candidates} needs a model with a rotation predictor; {path} has none")
-        cfg = replace(cfg, candidates=1)  # a model from before the rotation predictor: one plan per decision
-    if cfg.risk_threshold is not None and model.risk is None:
-        raise ValueError(f"--risk-threshold needs a model with a drop-risk critic (dexgen train-risk); {path} has none")
-    if cfg.mode_from_intent is None:
-        cfg = replace(cfg, mode_from_intent=model.cfg.unknown_mode is not None)
-    elif cfg.mode_from_intent and model.cfg.unknown_mode is None:
-        raise ValueError(f"--mode-from-intent needs a model trained with mode dropout; {path} has none")
-    return cfg
+def unguided_config(cfg: EvalConfig, *, seed: int) -> ControllerConfig:
+    """The unguided method's controller config: α 0, with the guided method's DDIM steps and replanning."""
+    return ControllerConfig(seed=seed, num_inference_steps=cfg.guided.num_inference_steps,
+                            replan_every=cfg.guided.replan_every)  # fmt: skip
+
+
+def for_model(cfg: EvalConfig, model: DexGenModel) -> EvalConfig:
+    """``cfg`` resolved (the suite's defaults filled in) with its guided method fitted to ``model``
+    (``fit_to_model``: one plan per decision for a model without a rotation predictor, no mode from the intent for
+    one without mode dropout; a ValueError for another setting the model cannot use)."""
+    return replace(cfg.resolved(), guided=fit_to_model(cfg.guided, model))
 
 
 def _names(spec: str | None) -> list[str]:
@@ -391,18 +306,17 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
     axes, sources = _names(cfg.axes), _names(cfg.sources)
     seeds, sweep = parse_ints("seeds", cfg.seeds), parse_floats("sweep", cfg.sweep, ge=0)
     check_sources(cfg.sources)
-    alphas = sorted({a for a in sweep if a > 0} | {cfg.alpha})
+    alpha = cfg.guided.alpha
+    alphas = sorted({a for a in sweep if a > 0} | {alpha})
     experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist), task="rotate", axis=a, wrist=cfg.wrist)
                for a in axes}  # fmt: skip
     ik = FingertipIK()
-    methods = list(METHODS) + (["partial"] if cfg.partial_noise_step is not None else [])
-    results = {s: {m: Episodes([], [], []) for m in methods} for s in sources}
+    results = {s: {m: Episodes([], [], []) for m in METHODS} for s in sources}
     swept = {s: {a: Episodes([], [], []) for a in alphas} for s in sources}
     frames: dict[str, list] = {}
     hand_objects: list[str] = []
-    risk_holds = [0, 0]  # the guided method's decisions made as holds (risk_threshold), and all its decisions
     rejected: dict[str, list[int]] = {}  # per controller method: outputs rejected as not finite, and all outputs
-    total = len(axes) * len(seeds) * (2 + len(sources) * (1 + len(alphas) + (len(methods) > len(METHODS))))
+    total = len(axes) * len(seeds) * (2 + len(sources) * (1 + len(alphas)))
     bar = tqdm(total=total, desc="eval", disable=not progress, unit="rollout")
     for axis in axes:
         axis_vec = parse_axis(axis)
@@ -417,10 +331,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
             ref = rollout(e, lambda obs, _t, x=experts[axis]: x.act(obs), record_tips=True)
             bar.update(1)
             e = env()
-            steps = cfg.num_inference_steps
-            ctrl = DexGenController(model, config=ControllerConfig(seed=seed, num_inference_steps=steps,
-                                                                    replan_every=cfg.replan_every),
-                                    batch=e.num_envs)  # fmt: skip
+            ctrl = DexGenController(model, config=unguided_config(cfg, seed=seed), batch=e.num_envs)
             plain = rollout(e, lambda obs, _t, c=ctrl, en=e: targets_to_actions(
                 en, c.act(frame_from_policy_obs(obs["policy"]))), record_tips=True)  # fmt: skip
             _count_rejected(rejected, "unguided", ctrl, f"axis {axis}, seed {seed}")
@@ -439,34 +350,22 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                 r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "raw") if first else None)
                 results[name]["raw"].extend(*_figures(r, np.stack(live.commands), axis_vec))
                 bar.update(1)
-                for alpha in alphas:
+                for a in alphas:
                     e = env()
-                    c = DexGenController(model, config=guided_config(cfg, alpha=alpha, seed=seed), batch=e.num_envs)
+                    c = DexGenController(model, config=guided_config(cfg, alpha=a, seed=seed), batch=e.num_envs)
                     live = LiveCommandPolicy(e, _source(cfg, name, axis, ref), seed, c.act)
-                    video = first and alpha == cfg.alpha
+                    video = first and a == alpha
                     r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "guided") if video else None)
                     figs = _figures(r, np.stack(live.commands), axis_vec)
-                    swept[name][alpha].extend(*figs)
+                    swept[name][a].extend(*figs)
                     where = f"axis {axis}, seed {seed}, source {name}"
-                    _count_rejected(rejected, "guided" if alpha == cfg.alpha else f"guided α={alpha:g}", c, where)
-                    if alpha == cfg.alpha:
+                    _count_rejected(rejected, "guided" if a == alpha else f"guided α={a:g}", c, where)
+                    if a == alpha:
                         results[name]["guided"].extend(*figs)
-                        risk_holds[0] += c.held_for_risk
-                        risk_holds[1] += c.decisions
-                    bar.update(1)
-                if "partial" in methods:
-                    e = env()
-                    ccfg = ControllerConfig(seed=seed, num_inference_steps=steps,
-                                            partial_noise_step=cfg.partial_noise_step)  # fmt: skip
-                    c = DexGenController(model, config=ccfg, batch=e.num_envs)
-                    live = LiveCommandPolicy(e, _source(cfg, name, axis, ref), seed, c.act)
-                    r = rollout(e, live, record_tips=True)
-                    results[name]["partial"].extend(*_figures(r, np.stack(live.commands), axis_vec))
-                    _count_rejected(rejected, "partial", c, f"axis {axis}, seed {seed}, source {name}")
                     bar.update(1)
     bar.close()
     return {"results": results, "swept": swept, "frames": frames, "hand_objects": hand_objects,
-            "risk_holds": risk_holds, "rejected": rejected}  # fmt: skip
+            "rejected": rejected}  # fmt: skip
 
 
 def _count_rejected(counts: dict[str, list[int]], method: str, ctrl: DexGenController, where: str) -> None:
@@ -511,9 +410,6 @@ def write_report(run: dict, cfg: EvalConfig, *, model_wrists: list[str] | None =
     if model_wrists is not None:
         summary["model_wrists"] = model_wrists
     summary["rejected_outputs"] = {m: {"rejected": r, "outputs": n} for m, (r, n) in run.get("rejected", {}).items()}
-    if cfg.risk_threshold is not None and run.get("risk_holds", [0, 0])[1] > 0:
-        held, decisions = run["risk_holds"]
-        summary["guided_held_for_risk_share"] = held / decisions  # of the guided method's decisions, every hand
     files = {"json": str(out / "eval.json"), "table": str(out / "eval.md")}
     if any(len(p) > 1 for p in summary["sweep"].values()):
         files["sweep_plot"] = str(sweep_plot(summary, out / "sweep.png"))
@@ -545,7 +441,7 @@ def load_for_eval(cfg: EvalConfig) -> tuple[EvalConfig, DexGenModel, str | Path]
     wrist = cfg.resolved().wrist
     path = cfg.checkpoint or shipped_model_path(wrist)
     model = load_model(path, wrist=wrist)
-    return for_model(cfg, model, path), model, path
+    return for_model(cfg, model), model, path
 
 
 def run_eval(cfg: EvalConfig) -> dict:

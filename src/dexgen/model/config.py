@@ -86,17 +86,12 @@ class ModelConfig:
     """Leading steps of Δx the inverse dynamics model sees (<= horizon)."""
     rotation_hidden: int = 256
     """Width of the object-rotation predictor (the object's mean angular velocity over the horizon from the
-    observation history and Δx), which the controller's rotation guidance differentiates; 0: no predictor."""
+    observation history and Δx), which ranks the controller's candidate plans and reads a command's intent; 0: no
+    predictor."""
     rotation_noise: float = 0.5
     """Largest standard deviation of the Gaussian noise added to the normalized Δx the rotation predictor sees in
     training (drawn uniformly per window). Guidance evaluates it on denoising estimates, and the gradient of a
     predictor fitted to clean motion only is exploited: it turned objects the wrong way."""
-    risk_hidden: int = 0
-    """Width of the drop-risk critic: the probability that the object leaves the hand within ``risk_window``
-    control steps, from the observation history alone (the controller's ``risk_threshold`` reads it); 0: no
-    critic. ``dexgen train-risk`` adds one to a trained model."""
-    risk_window: int = 40
-    """The drop-risk critic's label: the episode ends in a drop within this many control steps (40: 2 s)."""
 
     def __post_init__(self) -> None:
         if self.history < 1 or self.horizon < 1:
@@ -126,9 +121,6 @@ class ModelConfig:
             raise ValueError(f"joint_noise_std must be finite and >= 0, got {self.joint_noise_std}")
         if self.rotation_hidden < 0 or self.rotation_noise < 0:
             raise ValueError("rotation_hidden and rotation_noise must be >= 0")
-        if self.risk_hidden < 0 or self.risk_window < 1:
-            raise ValueError(f"risk_hidden must be >= 0 and risk_window >= 1, got {self.risk_hidden} and "
-                             f"{self.risk_window}")  # fmt: skip
 
     @property
     def unknown_mode(self) -> int | None:
@@ -147,6 +139,11 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> ModelConfig:
         """The config stored as ``d``; a ValueError naming unknown keys (a checkpoint from other code). Settings the
         record lacks take ``OLD_RECORD_DEFAULTS`` (how it was made), then the field defaults."""
+        d = dict(d)
+        if d.pop("risk_hidden", 0):
+            raise ValueError("the model has a drop-risk critic (risk_hidden > 0), which this code no longer reads: "
+                             "use the model it was added to")  # fmt: skip
+        d.pop("risk_window", None)  # records of that time carry the critic's settings even without one
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

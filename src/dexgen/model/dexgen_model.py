@@ -17,7 +17,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
 from dexgen.model.config import ModelConfig
-from dexgen.model.networks import Denoiser, DropRiskCritic, InverseDynamics, RotationPredictor
+from dexgen.model.networks import Denoiser, InverseDynamics, RotationPredictor
 from dexgen.model.normalizer import Normalizer
 
 Guide = Callable[[torch.Tensor, float], torch.Tensor]
@@ -50,10 +50,6 @@ class DexGenModel(nn.Module):
         if cfg.rotation_hidden > 0:
             self.rotation = RotationPredictor(cfg)
             self.angvel_norm = Normalizer((3,))
-        self.risk: DropRiskCritic | None = None
-        """The drop-risk critic (None when ``cfg.risk_hidden`` is 0)."""
-        if cfg.risk_hidden > 0:
-            self.risk = DropRiskCritic(cfg)
         if cfg.intent:
             self.intent_norm = Normalizer((cfg.intent_dim,))
             """Normalizer of the intent (object twist over the horizon) fitted on the training windows."""
@@ -169,14 +165,6 @@ class DexGenModel(nn.Module):
         pred = self.rotation(self.obs_norm.normalize(obs), x)
         return _window_mean((pred - self.angvel_norm.normalize(angvel)).pow(2).mean(dim=1), mask)
 
-    def risk_loss(self, obs: torch.Tensor, drops: torch.Tensor) -> torch.Tensor:
-        """Binary cross-entropy of the drop-risk critic for histories obs (B, H, D) and labels drops (B,) (1: the
-        object leaves the hand within ``cfg.risk_window`` steps)."""
-        if self.risk is None:
-            raise ValueError("this model has no drop-risk critic (risk_hidden is 0)")
-        logits = self.risk(self.obs_norm.normalize(obs))
-        return nn.functional.binary_cross_entropy_with_logits(logits, drops.to(logits.dtype))
-
     # ---- inference ----------------------------------------------------------------------------------------------
     def idm_targets(self, obs: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
         """Next joint targets (B, 16) rad for observation history (B, H, D) and fingertip motion (B, T, 4, 3) m
@@ -195,13 +183,6 @@ class DexGenModel(nn.Module):
             raise ValueError("this model has no rotation predictor: retrain it with this code (rotation_hidden > 0)")
         pred = self.rotation(self.obs_norm.normalize(obs), self.dx_norm.normalize(dx))
         return self.angvel_norm.unnormalize(pred)
-
-    def predict_drop_risk(self, obs: torch.Tensor) -> torch.Tensor:
-        """The probability (B,) that the object leaves the hand within ``cfg.risk_window`` control steps after
-        observation history ``obs`` (B, H, D)."""
-        if self.risk is None:
-            raise ValueError("this model has no drop-risk critic: add one with dexgen train-risk")
-        return torch.sigmoid(self.risk(self.obs_norm.normalize(obs)))
 
     def sampler(self, num_inference_steps: int | None = None) -> DDIMScheduler:
         """The DDIM scheduler for ``num_inference_steps`` (default: the config's), cached; a ValueError for a model
@@ -230,8 +211,6 @@ class DexGenModel(nn.Module):
         noise: torch.Tensor | None = None,
         mode: torch.Tensor | None = None,
         guide: Guide | None = None,
-        start: tuple[torch.Tensor, int] | None = None,
-        mode_scale: float = 1.0,
         intent: torch.Tensor | None = None,
         intent_scale: float = 1.0,
     ) -> torch.Tensor:
@@ -240,23 +219,13 @@ class DexGenModel(nn.Module):
         ``noise`` (B, T, 4, 3) is the initial sample (drawn from ``generator`` if None). ``guide``, if given, is
         applied at every denoising step k to the model's clean-sample estimate x0 in normalized units, with
         σ_k² = 1 - ᾱ_k the noise variance of the sample at that step; DDIM then steps from the guided estimate.
-        ``start = (x_n, k0)``: begin at the k0-th of the sampler's timesteps from the normalized sample x_n
-        instead of pure noise (the partial-noise variant: a forward-diffused command, then denoised).
-        ``mode_scale`` w: classifier-free guidance on the mode input, for a model trained with mode dropout: each
-        step's prediction is ``u + w (c - u)`` with c the prediction given ``mode`` and u given the unknown mode
-        (1: the mode as given, no extra cost; above 1 exaggerates what sets the primitive apart, e.g. turning
-        faster; hands whose mode is unknown are unaffected).
         ``intent`` (B, 6) or (6,), rad/s then m/s, palm frame: the desired object twist, for a model with an intent
         input; None samples with the null intent (the unconditional prior; ``intent_scale`` is then unused).
         ``intent_scale`` s: classifier-free guidance, each step's prediction is ``u + s (c - u)`` with c given the
         intent and u given the null intent (1: the intent as given; 0: exactly the unconditional sample; above 1
-        follows the intent more strongly). It cannot be combined with a ``mode_scale`` other than 1.
+        follows the intent more strongly).
         """
         self.check_obs(obs)
-        if not (math.isfinite(mode_scale) and mode_scale >= 0.0):
-            raise ValueError(f"mode_scale must be finite and >= 0, got {mode_scale}")
-        if mode_scale != 1.0 and self.cfg.unknown_mode is None:
-            raise ValueError("mode_scale needs a model trained with a mode input and mode dropout")
         if not (math.isfinite(intent_scale) and intent_scale >= 0.0):
             raise ValueError(f"intent_scale must be finite and >= 0, got {intent_scale}")
         sched = self.sampler(num_inference_steps)
@@ -268,36 +237,24 @@ class DexGenModel(nn.Module):
         if intent is not None and intent_scale == 0.0:
             given = null  # the unconditional prediction alone, exactly
         guided = intent is not None and intent_scale not in (0.0, 1.0)
-        if guided and mode_scale != 1.0:
-            raise ValueError("intent_scale and mode_scale cannot both be other than 1 (guide one condition at a time)")
         shape = (b, self.cfg.horizon, 4, 3)
         timesteps = sched.timesteps
-        if start is not None:
-            x, k0 = start
-            timesteps = timesteps[k0:]
-        elif noise is not None:
+        if noise is not None:
             if tuple(noise.shape) != shape:
                 raise ValueError(f"noise must have shape {shape}, got {tuple(noise.shape)}")
             x = noise
         else:
             x = torch.randn(shape, generator=generator)
         abar = sched.alphas_cumprod
-        scaled = mode_scale != 1.0
-        if scaled:  # conditional and unconditional side by side in one batch
-            unknown = torch.full_like(m, self.cfg.unknown_mode)
-            both = None if given is None else torch.cat([given, given])
-            films = self.denoiser.films(timesteps, torch.cat([obs_n, obs_n]), torch.cat([m, unknown]), both)
-            w = mode_scale
-        elif guided:  # the same for the intent: given and null side by side
+        if guided:  # conditional and unconditional side by side in one batch
             films = self.denoiser.films(timesteps, torch.cat([obs_n, obs_n]), None if m is None else torch.cat([m, m]),
                                         torch.cat([given, null]))  # fmt: skip
-            w = intent_scale
         else:
             films = self.denoiser.films(timesteps, obs_n, m, given)
         for k, t in enumerate(timesteps):
-            if scaled or guided:
+            if guided:
                 cond, uncond = self.denoiser.denoise(torch.cat([x, x]), [f[k] for f in films]).chunk(2)
-                out = uncond + w * (cond - uncond)
+                out = uncond + intent_scale * (cond - uncond)
             else:
                 out = self.denoiser.denoise(x, [f[k] for f in films])
             if guide is not None:

@@ -156,23 +156,3 @@ class RotationPredictor(nn.Module):
 
     def forward(self, obs: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat((obs.flatten(1), dx.flatten(1)), dim=-1))
-
-
-class DropRiskCritic(nn.Module):
-    """The logit of the object leaving the hand within ``cfg.risk_window`` control steps, from the observation
-    history alone (no object state: the controller never sees it).
-
-    ``forward(obs)``: obs (B, H, D) normalized; returns (B,) logits (see ``DexGenModel.predict_drop_risk``).
-    """
-
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        width = cfg.history * cfg.obs_dim
-        self.net = nn.Sequential(
-            nn.Linear(width, cfg.risk_hidden), nn.LayerNorm(cfg.risk_hidden), nn.Mish(),
-            nn.Linear(cfg.risk_hidden, cfg.risk_hidden), nn.LayerNorm(cfg.risk_hidden), nn.Mish(),
-            nn.Linear(cfg.risk_hidden, 1),
-        )  # fmt: skip
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs.flatten(1))[:, 0]

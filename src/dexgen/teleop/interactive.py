@@ -8,20 +8,16 @@ fingertip trajectory as a replay recording (``dexgen.teleop.commands``), ``--vid
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from dexgen.checks import check_choice, check_number
 from dexgen.controller.dexgen_controller import (
-    GUIDED_ALPHA,
-    GUIDED_CANDIDATES,
-    GUIDED_COMMAND_GAIN,
-    GUIDED_RIGID_ALPHA_SCALE,
-    GUIDED_TRANSLATION_WEIGHT,
+    SHIPPED_METHOD,
     ControllerConfig,
     DexGenController,
-    check_controller_settings,
+    fit_to_model,
     frame_from_policy_obs,
 )
 from dexgen.model.checkpoint import load_model, shipped_model_path
@@ -41,40 +37,10 @@ class TeleopConfig:
     """Object in the hand."""
     wrist: str = "palm_up"
     """Wrist orientation."""
-    alpha: float = GUIDED_ALPHA
-    """Guidance strength (default: the evaluated guided method's)."""
-    rotation_weight: float = 0.0
-    """Rotation guidance weight (turn the object as the keys ask, through the model's rotation predictor; 0: off)."""
-    candidates: int | None = None
-    """Plans per decision; more than one follows the plan whose predicted object rotation is closest to the keys'
-    (needs a model with a rotation predictor, e.g. the palm-down one). None: as the evaluated guided method, 8 for
-    a model with a rotation predictor, 1 for others."""
-    intent: str = "auto"
-    """How the keys' command is read into an intended object rotation for ranking candidates (auto, rigid,
-    predicted; see ``dexgen.controller.guidance.command_intent``). The keys make rigid turns, which auto reads
-    as rigid."""
-    intent_smoothing: float = 0.0
-    """Memory of the intent readings through the rotation predictor across decisions (see
-    ``ControllerConfig.intent_smoothing``); the keys' rigid turns are read exactly and never smoothed."""
-    ranking: str = "closest"
-    """How candidates are ranked against the intended rotation (closest, onward; see
-    ``dexgen.controller.guidance.intent_miss``)."""
-    mode_from_intent: bool | None = None
-    """Give the model the rotation primitive (+z or -z) that the keys' turn means (see
-    ``ControllerConfig.mode_from_intent``); None: on for a model trained with mode dropout (the palm-down one)."""
-    rigid_alpha_scale: float | None = None
-    """Multiplier of α for the keys' command, a rigid turn (see ``ControllerConfig.rigid_alpha_scale``); None: 0.1
-    (the evaluation's default) when the model is given the mode, 1 otherwise."""
-    command_gain: float = GUIDED_COMMAND_GAIN
-    """Factor on the keys' fingertip motion before the guided controller reads it (motion scaling, see
-    ``ControllerConfig.command_gain``; 1: the command as the keys set it; default the evaluated method's)."""
-    translation_weight: float = GUIDED_TRANSLATION_WEIGHT
-    """Factor on the common translation of the keys' fingertip motion (see ``ControllerConfig.translation_weight``;
-    default the evaluated method's)."""
-    risk_threshold: float | None = None
-    """Hold the object still, ignoring the keys, where the model's drop-risk critic (``dexgen train-risk``) gives a
-    drop within its window a probability above this (see ``ControllerConfig.risk_threshold``); None: off (the
-    evaluated method)."""
+    guided: ControllerConfig = field(default_factory=lambda: SHIPPED_METHOD)
+    """The guided method: the shipped one unless a flag here changes a setting (e.g. ``--guided.alpha 0.3``),
+    fitted to the model (``dexgen.controller.dexgen_controller.fit_to_model``); its seed is ``--seed``. The keys
+    make rigid turns, which the shipped method reads as rigid."""
     seconds: float = 60.0
     """Length of the teleoperation, seconds of simulated time (the episode restarts after a drop)."""
     keys: str | None = None
@@ -94,7 +60,6 @@ class TeleopConfig:
         check_choice("method", self.method, ("guided", "raw"))
         resolve_objects(self.object)
         check_wrist("wrist", self.wrist)
-        check_controller_settings(self)
         check_number("seconds", self.seconds, gt=0)
         if self.keys is not None:
             parse_keys(self.keys)
@@ -121,21 +86,7 @@ def run_teleop(cfg: TeleopConfig) -> dict:
     source = KeyboardIntent()
     if cfg.method == "guided":
         model = load_model(cfg.checkpoint or shipped_model_path(cfg.wrist), wrist=cfg.wrist)
-        moded = model.cfg.unknown_mode is not None if cfg.mode_from_intent is None else cfg.mode_from_intent
-        candidates = cfg.candidates
-        if candidates is None:
-            candidates = GUIDED_CANDIDATES if model.rotation is not None else 1
-        rigid_scale = cfg.rigid_alpha_scale
-        if rigid_scale is None:
-            rigid_scale = GUIDED_RIGID_ALPHA_SCALE if moded else 1.0
-        ctrl_cfg = ControllerConfig(alpha=cfg.alpha, seed=cfg.seed, rotation_weight=cfg.rotation_weight,
-                                    candidates=candidates, intent=cfg.intent, ranking=cfg.ranking,
-                                    intent_smoothing=cfg.intent_smoothing,
-                                    mode_from_intent=moded, rigid_alpha_scale=rigid_scale,
-                                    command_gain=cfg.command_gain,
-                                    translation_weight=cfg.translation_weight,
-                                    risk_threshold=cfg.risk_threshold)  # fmt: skip
-        ctrl = DexGenController(model, config=ctrl_cfg)
+        ctrl = DexGenController(model, config=replace(fit_to_model(cfg.guided, model), seed=cfg.seed))
 
         def act(frame, cmd):
             return ctrl.act(frame[0], cmd[0])[None]
@@ -187,8 +138,6 @@ def run_teleop(cfg: TeleopConfig) -> dict:
             time.sleep(max(0.0, env.dt - (time.perf_counter() - tick)))  # real time
     holds.append(held * env.dt)
     out = {"method": cfg.method, "object": cfg.object, "command": source.status(), "episodes_held_s": holds}
-    if cfg.method == "guided" and cfg.risk_threshold is not None:
-        out["decisions_held_for_risk"] = [ctrl.held_for_risk, ctrl.decisions]  # held, of all decisions
     if viewer is not None:
         viewer.close()
     if cfg.method == "guided":  # outputs not finite, replaced by the last safe targets

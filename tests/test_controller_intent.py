@@ -54,11 +54,13 @@ def test_the_twist_fit_recovers_a_known_twist_from_another_layout_with_tremor():
     twist = rigid_twist(cmd, layout, dt=DT).numpy()
     err = _axis_error_deg(twist[:, :3], omega)
     speed = np.linalg.norm(twist[:, :3], axis=1) / np.linalg.norm(omega, axis=1)
-    assert err.max() < 10.0 and np.abs(speed - 1.0).max() < 0.15  # every case: axis within 10°, speed within 15 %
+    assert err.max() < 12.0 and np.median(err) < 3.0  # the axis: within 12° in every case (here 9.6°), 3° median
+    assert np.abs(speed - 1.0).max() < 0.15  # the speed within 15 % in every case (here 11 %)
     assert ((twist[:, :3] * omega).sum(1) > 0).all()  # never turns the other way
     assert np.abs(twist[:, 3:] - v).max() < 3e-3  # translation within 3 mm/s (of about 10 mm/s)
     # the rotation reading before this fit (command_intent's "rigid": the last step's rigid turn of the robot's
-    # fingertips) on the same commands: here median axis error 12° against 2°, speed off by up to 47 %
+    # fingertips) on the same commands: median axis error 16° (at most 43°) against 1.7°, speed off by up to 43 %;
+    # its sign did not flip on these
     old = command_rotation(cmd, robot).numpy()
     assert np.median(_axis_error_deg(old, omega)) > 3 * np.median(err)
 

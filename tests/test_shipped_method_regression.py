@@ -20,7 +20,7 @@ STEPS = 6
 
 def _targets() -> np.ndarray:
     """(STEPS, 3, 16) joint targets, rad: three hands driven by frames of the sample dataset with three commands
-    (the frames' own future fingertip motion, a rigid turn of the fingertips about palm z, none for the last hand's
+    (the frames' own future fingertip motion, a rigid turn of the fingertips about palm z, zero for the last hand's
     first half), the shipped method at seed 5, replanning every step."""
     model = load_model(shipped_model_path("palm_down"))
     ctrl = DexGenController(model, config=replace(shipped_method(model), seed=5), batch=3)

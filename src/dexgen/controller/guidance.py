@@ -7,7 +7,9 @@ noise variance of the sample at step k (``DexGenModel.sample``). The step moves 
 the way to the command, capped at 1 (landing on it): a larger step would overshoot Dist's minimum.
 
 The controller also reads what a command means for the object: its intended rotation (``command_intent``), which
-ranks best-of-candidates plans and picks the denoiser's mode. The experts turn objects by finger gaiting, whose
+ranks best-of-candidates plans and picks the denoiser's mode, and, for a model with an intent input, its intended
+twist (``rigid_twist``: a least-squares rigid fit over the whole horizon of the command's fingertips in their own
+layout). The experts turn objects by finger gaiting, whose
 fingertips barely turn as a rigid body (in the palm-down data the correlation between the two is -0.09), so a
 command shaped like their motion is read through the model's rotation predictor, and a rigid turn of the fingertips
 (a keyboard's, a kinematic intent's) as that turn.
@@ -123,6 +125,25 @@ def command_rotation(command: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
     fingertips over the whole horizon (``command`` (B, T, 4, 3) m, fingertips now ``tips`` (B, 4, 3) m) divided by
     the horizon's duration."""
     return rigid_rotation(command[:, -1], tips) * CONTROL_HZ / command.shape[1]
+
+
+def rigid_twist(command: torch.Tensor, tips: torch.Tensor, *, dt: float = 1.0 / CONTROL_HZ) -> torch.Tensor:
+    """The object twist (B, 6) that a command's fingertip displacement field means: angular velocity ω (3, rad/s)
+    then translation velocity v (3, m/s), palm frame, constant over the horizon, fitted about the centroid of the
+    command's own fingertips.
+
+    ``command`` (B, T, 4, 3) m: fingertip displacements at steps 1..T (``dt`` s apart) relative to ``tips`` (B, 4, 3)
+    m, the fingertips the command starts from, in the command's own layout (a person's hand need not be the
+    robot's). Each step's rigid rotation θ_i is ``rigid_rotation`` (Kabsch) and its translation c_i the mean
+    displacement of the fingertips; ω and v are the least-squares slopes through the origin over all steps,
+    ``ω = Σ t_i θ_i / Σ t_i²`` with ``t_i = i dt`` (likewise v from c_i), so tremor and wavering speed average out
+    over the horizon rather than riding on its last step."""
+    b, t = command.shape[:2]
+    theta = rigid_rotation(command.flatten(0, 1), tips.repeat_interleave(t, dim=0)).view(b, t, 3)
+    shift = command.mean(dim=2)  # (B, T, 3) m: the centroid's displacement
+    times = dt * torch.arange(1, t + 1, dtype=command.dtype)
+    weights = times / times.pow(2).sum()  # least squares of x_i = rate * t_i
+    return torch.cat([torch.einsum("t,btc->bc", weights, theta), torch.einsum("t,btc->bc", weights, shift)], dim=-1)
 
 
 def rigid_fraction_of(command: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:

@@ -30,15 +30,16 @@ def check_frames(frames: np.ndarray, *, batch: int) -> np.ndarray:
 
 
 class ObservationHistory:
-    """The last ``history`` frames of ``batch`` hands, oldest first, (batch, history, FRAME_DIM).
+    """The last ``history`` frames of ``batch`` hands, oldest first, (batch, history, dim): ``dim`` FRAME_DIM, or
+    more for a model whose frames carry more (the gravity direction appended: FRAME_DIM + 3).
 
     After a reset the first frame pushed fills the whole history (as the dataset's windows repeat an episode's
     first frame), so the controller can act from its first step.
     """
 
-    def __init__(self, batch: int, history: int):
+    def __init__(self, batch: int, history: int, *, dim: int = FRAME_DIM):
         self.batch, self.history = batch, history
-        self.frames = np.zeros((batch, history, FRAME_DIM), dtype=np.float32)
+        self.frames = np.zeros((batch, history, dim), dtype=np.float32)
         self._fresh = np.ones(batch, dtype=bool)
 
     def reset(self, ids: np.ndarray | None = None) -> None:
@@ -46,7 +47,7 @@ class ObservationHistory:
         self._fresh[slice(None) if ids is None else ids] = True
 
     def push(self, frames: np.ndarray) -> np.ndarray:
-        """Append one frame per hand (batch, FRAME_DIM); returns the history (batch, history, FRAME_DIM)."""
+        """Append one frame per hand (batch, dim); returns the history (batch, history, dim)."""
         self.frames[:, :-1] = self.frames[:, 1:]
         self.frames[:, -1] = frames
         fresh = self._fresh

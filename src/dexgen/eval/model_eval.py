@@ -107,12 +107,14 @@ def _holding(r: Rollout) -> dict:
 
 
 def _val_windows(model: DexGenModel, dataset: str, *, max_windows: int, seed: int) -> dict:
-    """Up to ``max_windows`` validation windows of ``dataset`` (the split of the model's record), as NumPy arrays."""
+    """Up to ``max_windows`` validation windows of ``dataset`` (the split of the model's record), as NumPy arrays;
+    the observation frames end with the gravity direction for a model that observes it."""
     from dexgen.data.windows import MotionWindows
 
     split = model.record.get("dataset", {})
     val = MotionWindows(dataset, history=model.cfg.history, horizon=model.cfg.horizon, split="val",
-                        val_fraction=split.get("val_fraction", 0.05), seed=split.get("split_seed", 0))  # fmt: skip
+                        val_fraction=split.get("val_fraction", 0.05), seed=split.get("split_seed", 0),
+                        gravity=model.cfg.gravity_obs)  # fmt: skip
     rng = np.random.default_rng(seed)
     return val.batch(np.sort(rng.choice(len(val), size=min(max_windows, len(val)), replace=False)))
 

@@ -117,13 +117,11 @@ def test_collect_writes_complete_consistent_episodes(collected):
 
 @pytest.mark.parametrize("wrist, down", [("palm_up", [0, 0, -1]), ("palm_down", [0, 0, 1]), ("sideways", [0, 1, 0])])
 def test_gravity_in_the_palm_frame_follows_the_wrist(wrist, down):
-    from types import SimpleNamespace
-
     from dexgen.sim.hand_batch import HandBatch
     from dexgen.sim.objects import get_object
 
     sims = HandBatch([get_object("cube_60")], wrist=wrist, num_threads=1)
-    np.testing.assert_allclose(collect_rollout.palm_gravity(SimpleNamespace(sims=sims)), down, atol=1e-12)
+    np.testing.assert_allclose(sims.gravity_dir, down, atol=1e-12)
 
 
 def test_same_seed_same_file(collected, experts, tmp_path):

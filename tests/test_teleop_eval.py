@@ -230,3 +230,12 @@ def test_eval_json_is_strict_json_where_a_ratio_is_infinite(tmp_path):
 
     saved = json.loads(Path(summary["files"]["json"]).read_text(), parse_constant=refuse)
     assert saved["progress_ratio_guided_vs_expert"] is None
+
+
+def test_a_model_that_observes_gravity_and_takes_an_intent_runs_in_the_suites(tmp_path):
+    path = save_model(tiny_model(gravity_obs=True, obs_dim=47, intent=True), tmp_path / "m.safetensors")
+    base = dict(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.1, sweep="",
+                wrist="palm_down", out=str(tmp_path / "out"), json=True)  # fmt: skip
+    out = run_eval(EvalConfig(**base))  # the controller is given the palm-frame gravity of the env's wrist
+    for method in ("guided", "unguided"):
+        assert out["methods"][method]["episodes"] == 2

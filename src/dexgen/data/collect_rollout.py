@@ -59,7 +59,7 @@ class Rollout:
         self.limit = rng.integers(1, episode_steps + 1, size=n)
         self.buffers = {k: np.zeros((n, episode_steps, *f.shape), dtype=row_dtype(f)) for k, f in STEP_FIELDS.items()}
         self.names = [o.name for o in env.env_objects]
-        self.gravity_dir = palm_gravity(env)
+        self.gravity_dir = env.sims.gravity_dir
         self._assign(self.rows, switch=False)
         self.obs = env.get_observations()
 
@@ -178,13 +178,6 @@ class Rollout:
                     for i in open_]  # fmt: skip
         self.length[open_] = 0
         return episodes
-
-
-def palm_gravity(env) -> np.ndarray:
-    """The direction of nominal gravity in the palm frame of ``env``'s simulations, (3,) unit vector (the
-    environment's wrist orientation is fixed; a gravity curriculum scales gravity, not its direction)."""
-    g = np.asarray(env.sims.base_models[0].opt.gravity, dtype=float) @ env.sims.palm_rot  # world -> palm frame
-    return g / np.linalg.norm(g)
 
 
 def step_worker(rollouts: list[Rollout], *, stepped: int, quota: int) -> tuple[list, int, bool]:

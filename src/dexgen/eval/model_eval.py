@@ -267,7 +267,8 @@ def evaluate_model(model: DexGenModel, cfg: EvalModelConfig) -> dict:
             first = next(iter(experts.values()))
             env = _env(first, cfg, object_set)
             ctrl = DexGenController(model, config=ControllerConfig(num_inference_steps=cfg.num_inference_steps,
-                                                                   seed=cfg.seed), batch=env.num_envs)  # fmt: skip
+                                                                   seed=cfg.seed), batch=env.num_envs,
+                                   gravity_dir=env.sims.gravity_dir)  # fmt: skip
 
             def policy(obs, _t, env=env, ctrl=ctrl):
                 return targets_to_actions(env, ctrl.act(frame_from_policy_obs(obs["policy"])))

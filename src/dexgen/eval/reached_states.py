@@ -127,7 +127,8 @@ def reached_states(cfg: ReachedStatesConfig, *, progress: bool = True) -> dict:
             ref = rollout(env(), lambda obs, _t, x=experts[axis]: x.act(obs), record_tips=True)
             for name in names:
                 e = env()
-                ctrl = DexGenController(model, config=guided_config(ecfg, seed=seed), batch=e.num_envs)
+                ctrl = DexGenController(model, config=guided_config(ecfg, seed=seed), batch=e.num_envs,
+                                        gravity_dir=e.sims.gravity_dir)
                 live = LiveCommandPolicy(e, make_source(name, axis, ecfg.omega, ref), seed, ctrl.act)
                 every = max(1, round(cfg.every_s / e.dt))
                 found, steps = _snapshots(e, live, after=round(cfg.after_s / e.dt), every=every)

@@ -66,6 +66,13 @@ class HandBatch:
         return len(self.objects)
 
     @property
+    def gravity_dir(self) -> np.ndarray:
+        """The direction of nominal gravity in the palm frame, (3,) unit vector (fixed by the wrist orientation; a
+        gravity curriculum scales gravity, not its direction). A robot knows it from its arm."""
+        g = np.asarray(self.base_models[0].opt.gravity, dtype=float) @ self.palm_rot  # world -> palm frame
+        return g / np.linalg.norm(g)
+
+    @property
     def num_threads(self) -> int:
         return self.batch.nthread
 

@@ -54,9 +54,9 @@ def test_the_shipped_method_fitted_to_the_model_reaches_the_controller(monkeypat
     seen = {}
     real = interactive.DexGenController
 
-    def spy(model, *, config):
+    def spy(model, *, config, **kwargs):
         seen["config"] = config
-        return real(model, config=config)
+        return real(model, config=config, **kwargs)
 
     monkeypatch.setattr(interactive, "DexGenController", spy)
     for wrist in ("palm_down", "palm_up"):  # both shipped models have a rotation predictor and mode dropout

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from dexgen.sim import grasps
 from dexgen.sim.grasps import (
     GraspCache,
     GraspCacheError,
@@ -83,3 +84,17 @@ def test_creep_limit_drops_grasps_still_sliding_at_the_end_of_the_hold():
     kept = {tuple(q) for q in np.round(loose.hand_q, 9)}
     assert all(tuple(q) in kept for q in np.round(strict.hand_q, 9))
     assert strict.meta["config"]["max_creep"] == 0.001
+
+
+def test_sampling_goes_batch_by_batch_and_stops_once_enough_passed(monkeypatch):
+    obj = get_object("cube_60")
+    monkeypatch.setattr(grasps, "_BATCH", 16)
+    cfg = GraspGenConfig(candidates=160, keep=2, settle_s=0.5, hold_s=0.5)
+    cache = generate_grasps(obj, seed=1, config=cfg, num_threads=1)
+    simulated = cache.meta["candidates"]
+    assert simulated % 16 == 0 and simulated < 160  # stopped early, whole batches
+    assert cache.meta["passed"] >= 2 and len(cache) == 2
+    # a budget that is not a multiple of the batch is spent exactly
+    few = generate_grasps(obj, seed=1, config=GraspGenConfig(candidates=20, keep=64, settle_s=0.5, hold_s=0.5),
+                          num_threads=1)  # fmt: skip
+    assert few.meta["candidates"] == 20 and len(few) == few.meta["passed"] <= 20

@@ -111,7 +111,7 @@ class GraspsGenerateConfig:
     hand: str = "legacy"
     """Hand model: allegro (the Allegro Hand v4's kinematics) or legacy (the hand the shipped models know)."""
     candidates: int = 2048
-    """Candidate grasps simulated per object."""
+    """Most candidate grasps simulated per object (sampling stops once --keep have passed)."""
     keep: int = 64
     """Grasps kept per object."""
     hold_s: float = 2.0
@@ -159,7 +159,7 @@ def run_grasps_generate(cfg: GraspsGenerateConfig) -> dict:
         path = cache_path(obj.name, cfg.wrist, root=root, hand=cfg.hand)
         cache.save(path)
         out[obj.name] = {"kept": len(cache), "passed": cache.meta["passed"], "path": str(path)}
-        tqdm.write(f"{obj.name}: kept {len(cache)} of {cache.meta['passed']} passing / {cfg.candidates}")
+        tqdm.write(f"{obj.name}: kept {len(cache)} of {cache.meta['passed']} passing / {cache.meta['candidates']}")
     return out
 
 

@@ -4,6 +4,7 @@ A grasp is a hand at rest around an object: joint positions, joint targets and t
 Generation samples object placements above the palm and closing finger targets, settles for ``settle_s``, and
 keeps the grasps whose object stays in the hand (and barely moves) for ``hold_s`` more with the targets held fixed,
 has stopped sliding by the end of that hold (``max_creep``), and has at least ``min_contacts`` fingers touching it.
+Candidates are simulated in batches until enough have passed; one that fails during the hold stops there.
 Files are ``assets/grasps/<wrist>/<object>.npz``.
 """
 
@@ -115,7 +116,7 @@ class GraspGenConfig:
     """How grasps are sampled and filtered."""
 
     candidates: int = 256
-    """Candidate grasps simulated per object."""
+    """Most candidate grasps simulated per object (sampling stops once ``keep`` have passed)."""
     keep: int = 64
     """Grasps kept per object (the first that pass, in candidate order)."""
     settle_s: float = 1.0
@@ -158,6 +159,11 @@ def _closing_targets(rng: np.random.Generator, n: int, joint_range: np.ndarray, 
     return np.clip(rng.uniform(lo, hi, (n, C.NUM_JOINTS)), joint_range[:, 0], joint_range[:, 1])
 
 
+_BATCH = 1024
+"""Candidates simulated together; sampling goes on batch by batch until ``keep`` grasps passed or the budget is
+spent (memory grows with the batch: about 2 GB at 1,024)."""
+
+
 def generate_grasps(
     obj: ObjectSpec,
     *,
@@ -168,10 +174,51 @@ def generate_grasps(
     num_threads: int = 0,
     drop: DropConfig = DropConfig(),
 ) -> GraspCache:
-    """Sample, settle and filter grasps of ``obj``; returns the kept ones (possibly fewer than ``config.keep``)."""
+    """Sample, settle and filter grasps of ``obj``; returns the kept ones (possibly fewer than ``config.keep``).
+
+    Candidates are drawn in batches until ``config.keep`` have passed or ``config.candidates`` were simulated; a
+    candidate that fails a test during the hold is not simulated further, so a long hold costs little more than
+    the settling (most candidates fail early)."""
     rng = np.random.default_rng(seed)
-    n = config.candidates
-    sims = HandBatch([obj] * n, wrist=wrist, hand=hand, num_threads=num_threads)
+    size = min(config.candidates, _BATCH)
+    sims = HandBatch([obj] * size, wrist=wrist, hand=hand, num_threads=num_threads)
+    dt = sims.models[0].opt.timestep
+    found: list[tuple[np.ndarray, ...]] = []
+    simulated = passed = 0
+    while simulated < config.candidates and passed < config.keep:
+        n = min(size, config.candidates - simulated)
+        ok, rec = _try_candidates(sims, obj, rng, n, wrist, hand, config, drop, dt)
+        simulated += n
+        passed += int(ok.sum())
+        found.append(tuple(a[ok] for a in rec))
+    q, targets, pos, quat = (np.concatenate(a)[: config.keep] for a in zip(*found))
+    meta = {
+        "seed": seed,
+        "revision": revision(),
+        "config": asdict(config),
+        "candidates": simulated,
+        "passed": passed,
+        "kept": len(q),
+    }
+    quat = quat / np.linalg.norm(quat, axis=-1, keepdims=True)
+    return GraspCache(obj.name, wrist, q, targets, pos, quat, meta=meta, hand=hand)
+
+
+def _try_candidates(
+    sims: HandBatch,
+    obj: ObjectSpec,
+    rng: np.random.Generator,
+    n: int,
+    wrist: str,
+    hand: str,
+    config: GraspGenConfig,
+    drop: DropConfig,
+    dt: float,
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Settle and hold ``n`` new candidates in the first ``n`` simulations of ``sims``.
+
+    Returns (n,) bool which passed, and their recorded (hand_q (n, 16), targets (n, 16), object_pos (n, 3),
+    object_quat (n, 4)), palm frame."""
     ids = np.arange(n)
     quat, half = _resting_orientations(obj, rng, n)
     pos = np.column_stack(
@@ -187,42 +234,36 @@ def generate_grasps(
             m.opt.gravity[:] = 0.0
         sims.models_changed()
     sims.set_state(ids, hand_q=open_q, targets=targets, object_pos=pos, object_quat=quat)
-    dt = sims.models[0].opt.timestep
-    sims.step(round(config.settle_s / dt))
+    sims.step(round(config.settle_s / dt), ids)
     if not gravity_during_settle:
         for m, base in zip(sims.models, sims.base_models):
             m.opt.gravity[:] = base.opt.gravity
         sims.models_changed()
-    rec_q, rec_pos, rec_quat = sims.hand_q.copy(), *sims.object_pose()
+    rec_q = sims.hand_q[:n].copy()
+    rec_pos, rec_quat = (a[:n].copy() for a in sims.object_pose())
     contacts = np.array([sims.fingers_touching_object(i).sum() for i in range(n)])
-    # hold in 0.5 s chunks so an object that leaves and comes back is still caught
-    ok = ~dropped(rec_pos, drop)
+    ok = (contacts >= config.min_contacts) & ~dropped(rec_pos, drop)
+    conj = rec_quat * np.array([1, -1, -1, -1])
+
+    def still_ok() -> np.ndarray:  # drop, drift and turn so far
+        end_pos, end_quat = (a[:n] for a in sims.object_pose())
+        drift = np.linalg.norm(end_pos - rec_pos, axis=-1)
+        turn = np.linalg.norm(quat_to_rotvec(quat_mul(end_quat, conj)), axis=-1)
+        return ~dropped(end_pos, drop) & (drift < config.max_drift) & (turn < config.max_turn)
+
+    # hold in 0.5 s chunks so an object that leaves and comes back is still caught; a failed candidate stops
     chunks = max(1, round(config.hold_s / 0.5))
     creep_from = rec_pos
     for k in range(chunks):
         if k == chunks - 2:  # the start of the last second (or of the whole hold if it is shorter)
-            creep_from = sims.object_pose()[0].copy()
-        sims.step(round(0.5 / dt))
-        ok &= ~dropped(sims.object_pose()[0], drop)
-    end_pos, end_quat = sims.object_pose()
-    ok &= np.linalg.norm(end_pos - creep_from, axis=-1) < config.max_creep
-    drift = np.linalg.norm(end_pos - rec_pos, axis=-1)
-    turn = np.linalg.norm(quat_to_rotvec(quat_mul(end_quat, rec_quat * np.array([1, -1, -1, -1]))), axis=-1)
-    ok &= (drift < config.max_drift) & (turn < config.max_turn) & (contacts >= config.min_contacts)
-    kept = np.flatnonzero(ok)[: config.keep]
-    meta = {
-        "seed": seed,
-        "revision": revision(),
-        "config": asdict(config),
-        "candidates": n,
-        "passed": int(ok.sum()),
-        "kept": len(kept),
-    }
-    return GraspCache(
-        obj.name, wrist, rec_q[kept], targets[kept], rec_pos[kept], rec_quat[kept] / np.linalg.norm(
-            rec_quat[kept], axis=-1, keepdims=True
-        ), meta=meta, hand=hand,
-    )  # fmt: skip
+            creep_from = sims.object_pose()[0][:n].copy()
+        live = np.flatnonzero(ok)
+        if live.size == 0:
+            break
+        sims.step(round(0.5 / dt), live)
+        ok &= still_ok()
+    ok &= np.linalg.norm(sims.object_pose()[0][:n] - creep_from, axis=-1) < config.max_creep
+    return ok, (rec_q, targets, rec_pos, rec_quat)
 
 
 def check_grasps(

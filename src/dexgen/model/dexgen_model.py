@@ -60,6 +60,11 @@ class DexGenModel(nn.Module):
         self._samplers: dict[int, DDIMScheduler] = {}
         self.sampler()  # refuses a spacing this prediction type cannot start from, before any training
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live (the CPU unless training moved them)."""
+        return self.obs_norm.mean.device
+
     # ---- inputs -------------------------------------------------------------------------------------------------
     def check_obs(self, obs: torch.Tensor) -> None:
         """A ValueError naming the problem if ``obs`` is not a finite (B, H, D) observation history."""
@@ -78,8 +83,8 @@ class DexGenModel(nn.Module):
         if mode is None:
             if unknown is None:
                 raise ValueError("this model takes a mode input (primitive id); none given")
-            return torch.full((batch,), unknown, dtype=torch.int64)
-        m = torch.as_tensor(mode, dtype=torch.int64).expand(batch)
+            return torch.full((batch,), unknown, dtype=torch.int64, device=self.device)
+        m = torch.as_tensor(mode, dtype=torch.int64, device=self.device).expand(batch)
         if bool((m >= self.cfg.num_modes).any()):
             raise ValueError(f"mode ids must be below {self.cfg.num_modes}, got {int(m.max())}")
         if bool((m < 0).any()):
@@ -99,15 +104,15 @@ class DexGenModel(nn.Module):
                 raise ValueError("this model has no intent input (trained without --model.intent)")
             return None
         if intent is None:
-            return torch.zeros(batch, self.cfg.intent_dim + 1)
-        it = torch.as_tensor(intent, dtype=torch.float32)
+            return torch.zeros(batch, self.cfg.intent_dim + 1, device=self.device)
+        it = torch.as_tensor(intent, dtype=torch.float32, device=self.device)
         if it.shape[-1:] != (self.cfg.intent_dim,) or it.ndim > 2:
             raise ValueError(f"intent must have shape ({self.cfg.intent_dim},) or (B, {self.cfg.intent_dim}), "
                              f"got {tuple(it.shape)}")  # fmt: skip
         if not torch.isfinite(it).all():
             raise ValueError("intent holds NaN or inf")
         it = it.expand(batch, -1)
-        flag = torch.ones(batch, 1) if keep is None else keep.to(torch.float32).reshape(batch, 1)
+        flag = torch.ones(batch, 1, device=self.device) if keep is None else keep.to(torch.float32).reshape(batch, 1)
         return torch.cat((self.intent_norm.normalize(it) * flag, flag), dim=-1)
 
     # ---- training losses ----------------------------------------------------------------------------------------
@@ -128,8 +133,9 @@ class DexGenModel(nn.Module):
         where the null intent replaces it (None: the null intent for every window)."""
         obs_n, x0 = self.obs_norm.normalize(obs), self.dx_norm.normalize(dx)
         b = x0.shape[0]
-        noise = torch.randn(x0.shape, generator=generator)
-        t = torch.randint(0, self.cfg.num_train_timesteps, (b,), generator=generator)
+        # drawn on the CPU (``generator`` is a CPU generator) and moved: the same numbers on every device
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        t = torch.randint(0, self.cfg.num_train_timesteps, (b,), generator=generator).to(x0.device)
         noisy = self.train_scheduler.add_noise(x0, noise, t)
         cond = self.intent_condition(intent, b, keep=intent_keep)
         pred = self.denoiser(noisy, t, obs_n, self._mode(mode, b), cond)
@@ -160,8 +166,8 @@ class DexGenModel(nn.Module):
         if self.rotation is None:
             raise ValueError("this model has no rotation predictor (rotation_hidden is 0)")
         x = self.dx_norm.normalize(dx)
-        scale = torch.rand((x.shape[0], 1, 1, 1), generator=generator) * self.cfg.rotation_noise
-        x = x + scale * torch.randn(x.shape, generator=generator)
+        scale = torch.rand((x.shape[0], 1, 1, 1), generator=generator).to(x.device) * self.cfg.rotation_noise
+        x = x + scale * torch.randn(x.shape, generator=generator).to(x.device)
         pred = self.rotation(self.obs_norm.normalize(obs), x)
         return _window_mean((pred - self.angvel_norm.normalize(angvel)).pow(2).mean(dim=1), mask)
 

@@ -17,7 +17,7 @@ from dexgen.model.config import ModelConfig
 def timestep_embedding(t: torch.Tensor, dim: int, *, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding (B, dim) of diffusion timesteps t (B,) (integers or floats)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
     args = t.float()[:, None] * freqs[None]
     return torch.cat((torch.cos(args), torch.sin(args)), dim=-1)
 

@@ -4,11 +4,17 @@ A run lives in ``OUT/NAME/``: ``last.pt`` (everything needed to resume exactly: 
 learning-rate schedule, random states), ``model.safetensors`` + ``model.json`` (the EMA weights for use, written at
 every checkpoint), ``tb/`` (TensorBoard) and ``log.jsonl`` (one line per validation). Batches are drawn by a seeded
 generator whose state is checkpointed, so an interrupted run resumed with ``--resume`` continues the same sequence.
+
+Training runs on the CPU by default (``--device cuda`` on a GPU). Started by ``torchrun --nproc-per-node K``, K
+processes share every batch through PyTorch's DistributedDataParallel: each draws the same global batch indices
+and takes its slice, gradients are averaged, and process 0 validates and writes the run.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -70,6 +76,9 @@ class TrainModelConfig:
     """Seed of initialization, batch order, diffusion noise and the split."""
     threads: int = 0
     """Torch threads; 0 leaves PyTorch's default."""
+    device: str = "cpu"
+    """Torch device: cpu (the default; shipped weights are reproduced on it), cuda or cuda:N. Under ``torchrun``
+    each process takes the GPU of its LOCAL_RANK (NCCL), or the CPU (gloo)."""
     resume: bool = False
     """Continue OUT/NAME from its last checkpoint."""
     max_minutes: float = 0.0
@@ -93,6 +102,8 @@ class TrainModelConfig:
         check_number("ema_decay", self.ema_decay, ge=0, lt=1)
         check_number("val_fraction", self.val_fraction, gt=0, lt=1)
         check_number("max_minutes", self.max_minutes, ge=0)
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise TrainError(f"--device must be cpu, cuda or cuda:N, got {self.device!r}")
 
 
 class TrainError(ValueError):
@@ -155,8 +166,8 @@ def fit_normalizers(model: DexGenModel, train: MotionWindows, *, seed: int, samp
         model.intent_norm.set(np.zeros(INTENT_DIM), intent_scales(w["intent"]))
 
 
-def _tensors(w: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in w.items()}
+def _tensors(w: dict[str, np.ndarray], device: torch.device | None = None) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in w.items()}
 
 
 def noisy_joints(obs: torch.Tensor, std: float, gen: torch.Generator) -> torch.Tensor:
@@ -165,7 +176,7 @@ def noisy_joints(obs: torch.Tensor, std: float, gen: torch.Generator) -> torch.T
     if std == 0:
         return obs
     noise = torch.zeros_like(obs)
-    noise[..., :NUM_JOINTS] = std * torch.randn((*obs.shape[:-1], NUM_JOINTS), generator=gen)
+    noise[..., :NUM_JOINTS] = std * torch.randn((*obs.shape[:-1], NUM_JOINTS), generator=gen).to(obs.device)
     return obs + noise
 
 
@@ -175,12 +186,12 @@ def _losses(model: DexGenModel, b: dict[str, torch.Tensor], only: str, gen: torc
     if only in ("both", "diffusion"):
         mode = b["primitive_id"] if model.cfg.mode == "primitive" else None
         if mode is not None and model.cfg.mode_dropout > 0:
-            drop = torch.rand(mode.shape, generator=gen) < model.cfg.mode_dropout
+            drop = (torch.rand(mode.shape, generator=gen) < model.cfg.mode_dropout).to(mode.device)
             mode = torch.where(drop, torch.full_like(mode, -1), mode)
         intent = keep = None
         if model.cfg.intent:
             intent = b["intent"]
-            keep = torch.rand(len(intent), generator=gen) >= model.cfg.intent_dropout
+            keep = (torch.rand(len(intent), generator=gen) >= model.cfg.intent_dropout).to(intent.device)
         out["diffusion"] = model.diffusion_loss(obs, b["dx"], mask=b["dx_mask"], mode=mode, generator=gen,
                                                 intent=intent, intent_keep=keep)  # fmt: skip
     if only in ("both", "idm"):
@@ -237,8 +248,61 @@ def validate(model: DexGenModel, val: dict[str, torch.Tensor], only: str, *, see
     return out
 
 
-def train_model(cfg: TrainModelConfig) -> dict:
-    """Train (or resume) a model run; returns a summary with the run directory and the last validation."""
+class _Losses(torch.nn.Module):
+    """The training losses as one module, so that DistributedDataParallel can wrap them."""
+
+    def __init__(self, model: DexGenModel, only: str):
+        super().__init__()
+        self.model, self.only = model, only
+
+    def forward(self, batch: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        return _losses(self.model, batch, self.only, gen)
+
+
+def _process_group(cfg: TrainModelConfig) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) of this process; under torchrun (WORLD_SIZE > 1) it joins the process group."""
+    cuda = cfg.device.startswith("cuda")
+    if cuda and not torch.cuda.is_available():
+        raise TrainError(f"--device {cfg.device}: torch {torch.__version__} sees no CUDA device here")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, torch.device(cfg.device)
+    if cfg.batch_size % world:
+        raise TrainError(f"--batch-size {cfg.batch_size} does not split evenly among {world} processes")
+    import torch.distributed as dist
+
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return dist.get_rank(), world, device
+
+
+def _gather(obj, world: int) -> list:
+    """``obj`` of every process, in rank order (a list of one without a process group)."""
+    if world == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    dist.barrier()
+
+
+def _process_seed(seed: int, rank: int) -> int:
+    """Seed of the diffusion noise of process ``rank``: ``seed`` itself for process 0 (a single-process run)."""
+    return seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def train_model(cfg: TrainModelConfig) -> dict | None:
+    """Train (or resume) a model run; returns a summary with the run directory and the last validation (None in
+    the processes other than 0 of a distributed run)."""
     from diffusers.optimization import get_cosine_schedule_with_warmup
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
     from torch.utils.tensorboard import SummaryWriter
@@ -254,7 +318,15 @@ def train_model(cfg: TrainModelConfig) -> dict:
         _check_resume(ckpt, cfg, last)
     elif last.exists():
         raise TrainError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --name")
+    world_env = int(os.environ.get("WORLD_SIZE", "1"))
+    if ckpt is not None and ckpt.get("world_size", 1) != world_env:
+        raise TrainError(f"cannot resume {last}: it was trained by {ckpt.get('world_size', 1)} processes, "
+                         f"not {world_env}")  # fmt: skip
 
+    rank, world, device = _process_group(cfg)
+    lead = rank == 0
+    if not lead:  # reading a dataset may write its statistics into it: process 0 first, then the others
+        _barrier()
     try:
         margin = _drop_margin_steps(cfg.dataset, cfg.drop_margin_s)
         windows = {"history": cfg.model.history, "horizon": cfg.model.horizon, "val_fraction": cfg.val_fraction,
@@ -276,18 +348,28 @@ def train_model(cfg: TrainModelConfig) -> dict:
     }:
         raise TrainError(f"cannot resume {last}: it was trained on a dataset of {ckpt['data']['episodes']} episodes "
                          f"and {ckpt['data']['transitions']} transitions; {cfg.dataset} differs")  # fmt: skip
+    if lead and world > 1:
+        _barrier()
 
     torch.manual_seed(cfg.seed)
     model = DexGenModel(cfg.model)
     fit_normalizers(model, train, seed=cfg.seed)
-    params = list(model.denoiser.parameters()) if cfg.only != "idm" else []
-    params += list(model.idm.parameters()) if cfg.only != "diffusion" else []
-    params += list(model.rotation.parameters()) if cfg.only == "both" and model.rotation is not None else []
+    parts = {"denoiser": cfg.only != "idm", "idm": cfg.only != "diffusion", "rotation": cfg.only == "both"}
+    for name, trained in parts.items():
+        if getattr(model, name) is not None:
+            getattr(model, name).requires_grad_(trained)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = get_cosine_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    net: torch.nn.Module = _Losses(model, cfg.only)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(_process_seed(cfg.seed, rank))
     step, wall = 0, 0.0
     this_command = "dexgen " + " ".join(sys.argv[1:])
     history = []
@@ -297,28 +379,32 @@ def train_model(cfg: TrainModelConfig) -> dict:
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["lr_schedule"])
         rng.bit_generator.state = ckpt["numpy_rng"]
-        gen.set_state(ckpt["torch_gen"])
+        gen.set_state(ckpt["torch_gens"][rank] if world > 1 else ckpt["torch_gen"])
         step, wall, history = ckpt["step"], ckpt["wall_s"], list(ckpt["history"])
     history.append({"command": this_command, "revision": revision(), "threads": torch.get_num_threads(),
-                    "from_step": step, "to_step": step})  # fmt: skip
+                    "device": str(device), "processes": world, "from_step": step, "to_step": step})  # fmt: skip
     if step >= cfg.steps:
-        return {"run_dir": str(run_dir), "step": step, "model": str(run_dir / "model.safetensors")}
+        return {"run_dir": str(run_dir), "step": step, "model": str(run_dir / "model.safetensors")} if lead else None
 
     vrng = np.random.default_rng(cfg.seed + 1)
     vidx = np.sort(vrng.choice(len(val), size=min(cfg.val_windows, len(val)), replace=False))
-    val_batch = _tensors(val.batch(vidx))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=step)
-    bar = tqdm(total=cfg.steps, initial=step, desc=cfg.name, disable=not cfg.progress, unit="step")
+    val_batch = _tensors(val.batch(vidx), device)
+    writer = None
+    if lead:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        writer = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=step)
+    bar = tqdm(total=cfg.steps, initial=step, desc=cfg.name, disable=not (cfg.progress and lead), unit="step")
     t_process = time.perf_counter()
     t0 = t_process - wall
     metrics: dict[str, float] = {}
     running: dict[str, float] = {}
+    share = slice(rank * cfg.batch_size // world, (rank + 1) * cfg.batch_size // world)
     model.train()
     while step < cfg.steps:
-        b = _tensors(train.batch(rng.integers(len(train), size=cfg.batch_size)))
-        losses = _losses(model, b, cfg.only, gen)
+        # every process draws the whole batch's indices (the same generator) and trains on its share
+        b = _tensors(train.batch(rng.integers(len(train), size=cfg.batch_size)[share]), device)
+        losses = net(b, gen)
         loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -331,48 +417,72 @@ def train_model(cfg: TrainModelConfig) -> dict:
             v = v.item()
             running[k] = 0.98 * running.get(k, v) + 0.02 * v
         bar.update(1)
-        if step % 50 == 0:
+        if step % 50 == 0 and lead:
             bar.set_postfix({k: f"{v:.4f}" for k, v in running.items()})
             for k, v in losses.items():
                 writer.add_scalar(f"train/{k}", float(v.detach()), step)
             writer.add_scalar("train/lr", sched.get_last_lr()[0], step)
         if step % cfg.val_every == 0 or step == cfg.steps:
-            ema_model = ema.module.eval()
-            metrics = {f"val/{k}": v for k, v in validate(ema_model, val_batch, cfg.only, seed=cfg.seed).items()}
-            metrics.update({f"train/{k}": v for k, v in running.items()})
-            wall = time.perf_counter() - t0
-            for k, v in metrics.items():
-                if k.startswith("val/"):
-                    writer.add_scalar(k, v, step)
-            with open(run_dir / "log.jsonl", "a") as f:
-                f.write(dumps({"step": step, "wall_s": round(wall, 1), **metrics}) + "\n")
+            gens = _gather(gen.get_state(), world)
             history[-1]["to_step"] = step
-            with atomic_path(last) as tmp:
-                torch.save(
-                    {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                     "lr_schedule": sched.state_dict(), "numpy_rng": rng.bit_generator.state,
-                     "torch_gen": gen.get_state(), "step": step, "wall_s": wall, "config": _config_dict(cfg),
-                     "data": data, "history": history},
-                    tmp,
-                )  # fmt: skip
-            record = {
-                "command": history[0]["command"],
-                "seed": cfg.seed,
-                "revision": history[0]["revision"],
-                "dataset": {**data, "val_fraction": cfg.val_fraction, "split_seed": cfg.seed},
-                "training": {"steps": step, "wall_s": round(wall, 1), "only": cfg.only, "history": history},
-                "validation": metrics,
-            }
-            save_model(ema_model, run_dir / "model.safetensors", record=record)
-            writer.flush()
+            wall = time.perf_counter() - t0
+            if lead:
+                metrics = _checkpoint(run_dir, cfg, model=model, ema=ema, opt=opt, sched=sched, rng=rng, gens=gens,
+                                      step=step, wall=wall, data=data, history=history, val_batch=val_batch,
+                                      running=running, writer=writer)  # fmt: skip
             model.train()
             elapsed = time.perf_counter() - t_process
-            if cfg.max_minutes > 0 and elapsed > 60.0 * cfg.max_minutes and step < cfg.steps:
+            stop = cfg.max_minutes > 0 and elapsed > 60.0 * cfg.max_minutes and step < cfg.steps
+            if _gather(stop, world)[0]:  # process 0 decides for all
                 break
     bar.close()
+    if world > 1:
+        import torch.distributed as dist
+
+        sums = _gather(sum(float(p.detach().double().sum()) for p in model.parameters()), world)
+        dist.destroy_process_group()
+        if len(set(sums)) > 1:
+            raise RuntimeError(f"distributed training left the processes with different weights: {sums}")
+    if not lead:
+        return None
     writer.close()
     model_path = str(run_dir / "model.safetensors")
-    return {"run_dir": str(run_dir), "step": step, "wall_s": round(wall, 1), "model": model_path, **metrics}
+    return {"run_dir": str(run_dir), "step": step, "wall_s": round(wall, 1), "model": model_path,
+            "processes": world, **metrics}  # fmt: skip
+
+
+def _checkpoint(run_dir: Path, cfg: TrainModelConfig, *, model, ema, opt, sched, rng, gens, step, wall, data,
+                history, val_batch, running, writer) -> dict[str, float]:  # fmt: skip
+    """Validate the EMA weights, append to log.jsonl, write last.pt and the EMA model with its record; returns
+    the metrics."""
+    ema_model = ema.module.eval()
+    metrics = {f"val/{k}": v for k, v in validate(ema_model, val_batch, cfg.only, seed=cfg.seed).items()}
+    metrics.update({f"train/{k}": v for k, v in running.items()})
+    for k, v in metrics.items():
+        if k.startswith("val/"):
+            writer.add_scalar(k, v, step)
+    with open(run_dir / "log.jsonl", "a") as f:
+        f.write(dumps({"step": step, "wall_s": round(wall, 1), **metrics}) + "\n")
+    with atomic_path(run_dir / "last.pt") as tmp:
+        torch.save(
+            {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+             "lr_schedule": sched.state_dict(), "numpy_rng": rng.bit_generator.state,
+             "torch_gen": gens[0], **({"torch_gens": gens, "world_size": len(gens)} if len(gens) > 1 else {}),
+             "step": step, "wall_s": wall, "config": _config_dict(cfg), "data": data, "history": history},
+            tmp,
+        )  # fmt: skip
+    record = {
+        "command": history[0]["command"],
+        "seed": cfg.seed,
+        "revision": history[0]["revision"],
+        "dataset": {**data, "val_fraction": cfg.val_fraction, "split_seed": cfg.seed},
+        "training": {"steps": step, "wall_s": round(wall, 1), "only": cfg.only, "history": history},
+        "validation": metrics,
+    }
+    save_model(ema_model.to("cpu"), run_dir / "model.safetensors", record=record)
+    ema_model.to(model.device)
+    writer.flush()
+    return metrics
 
 
 def _drop_margin_steps(path: str, seconds: float) -> int:

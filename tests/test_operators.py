@@ -182,3 +182,48 @@ def test_the_open_loop_source_replays_its_recording_from_the_robot_grasp_centre(
     assert np.allclose(cmd, np.moveaxis(rec[1:9] - rec[0], 0, 1))
     src.reset(tips, rng=7)
     assert np.array_equal(src.command(0, tips), cmd)  # seeded
+
+
+def test_each_source_names_the_fingertips_its_command_starts_from():
+    import torch
+
+    from dexgen.controller.guidance import rigid_twist
+    from dexgen.teleop.commands import CorruptedExpert, KinematicIntent, ReplayCommand
+
+    robot = np.random.default_rng(0).normal(0.0, 0.03, (2, 4, 3)) + np.array([0.02, 0.0, 0.05])
+    kin = KinematicIntent("+z", 0.5)
+    kin.reset(robot)
+    kin.command(0, robot)
+    assert kin.command_tips() is None  # it moves the robot's own fingertips
+
+    ref = np.cumsum(np.random.default_rng(1).normal(0.0, 1e-3, (30, 2, 4, 3)), axis=0) + robot
+    expert = CorruptedExpert(ref, config="clean")
+    expert.command(5, robot)
+    np.testing.assert_array_equal(expert.command_tips(), ref[5])
+    replay = ReplayCommand(ref)
+    replay.reset(robot)
+    replay.command(7, robot)
+    np.testing.assert_array_equal(replay.command_tips(), ref[7])
+
+    # a closed-loop operator's command is a rigid turn of its own hand: the fit about that hand reads its speed,
+    # about the robot's fingertips it does not
+    op = ClosedLoopOperator("+z", np.pi / 2, params=OperatorParams.ideal(2, max_speed=0.5, gain=2.0))
+    op.reset(robot, rng=0)
+    quat, pos = np.tile([1.0, 0.0, 0.0, 0.0], (2, 1)), robot.mean(1)
+    for t in range(30):
+        op.observe(t, quat, pos)
+        cmd = op.command(t, robot)
+    own = op.command_tips()
+    assert own.shape == (2, 4, 3) and not np.allclose(own, robot)
+    twist = rigid_twist(torch.tensor(cmd), torch.tensor(own), dt=DT).numpy()
+    np.testing.assert_allclose(twist[:, :3], op.omega, atol=1e-6)
+    assert np.abs(op.omega[:, 2]).min() > 0.3  # turning by then
+    off = rigid_twist(torch.tensor(cmd), torch.tensor(robot), dt=DT).numpy()
+    assert np.abs(off[:, :3] - op.omega).max() > 0.05
+
+    human = HumanOpenLoop("tilted", "+z", 0.5, seconds=5.0)
+    assert human.command_tips() is None  # nothing commanded yet
+    human.reset(robot, rng=7)
+    human.command(3, robot)
+    rec = human_recording("tilted", "+z", 0.5, 5.0, centre=robot.mean(1), rng=operator_rng("dev", 7))
+    np.testing.assert_allclose(human.command_tips(), rec[3])

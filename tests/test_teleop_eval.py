@@ -239,3 +239,25 @@ def test_a_model_that_observes_gravity_and_takes_an_intent_runs_in_the_suites(tm
     out = run_eval(EvalConfig(**base))  # the controller is given the palm-frame gravity of the env's wrist
     for method in ("guided", "unguided"):
         assert out["methods"][method]["episodes"] == 2
+
+
+def test_the_guided_controller_reads_a_command_about_the_sources_own_fingertips(tmp_path, monkeypatch):
+    from dexgen.controller.dexgen_controller import DexGenController
+
+    given = []
+    act = DexGenController.act
+
+    def recording_act(self, observation, command=None, **kw):
+        if command is not None:
+            given.append(kw.get("command_tips"))
+        return act(self, observation, command, **kw)
+
+    monkeypatch.setattr(DexGenController, "act", recording_act)
+    path = save_model(tiny_model(gravity_obs=True, obs_dim=47, intent=True), tmp_path / "m.safetensors")
+    cfg = EvalConfig(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.2, sweep="",
+                     wrist="palm_down", sources="kinematic,human:tilted", out=str(tmp_path / "out"),
+                     json=True)  # fmt: skip
+    run_eval(cfg)
+    own = [t for t in given if t is not None]
+    assert any(t is None for t in given)  # the kinematic source turns the robot's own fingertips
+    assert own and all(t.shape[1:] == (4, 3) and np.isfinite(t).all() for t in own)  # the person's hand

@@ -261,9 +261,10 @@ def check_human_sources(cfg: EvalConfig) -> None:
 
 def raw_teleop(ik):
     """The raw-teleoperation method's ``act(frame, command)``: IK (``ik``, a ``FingertipIK``) of the command's first
-    step from the observed joint positions and fingertips of the controller frame (N, 44)."""
+    step from the observed joint positions and fingertips of the controller frame (N, 44). The command's own
+    fingertip layout (``command_tips``) is not used: raw teleoperation moves the robot's fingertips by the command."""
 
-    def act(frame: np.ndarray, cmd: np.ndarray) -> np.ndarray:
+    def act(frame: np.ndarray, cmd: np.ndarray, *, command_tips: np.ndarray | None = None) -> np.ndarray:
         tips = frame[:, 32:44].reshape(-1, 4, 3).astype(np.float64)
         return ik.solve_batch(frame[:, :16].astype(np.float64), tips + cmd[:, 0])
 
@@ -278,8 +279,9 @@ def _commands_afterwards(source: CommandSource, tips: np.ndarray, seed: int) -> 
 
 class LiveCommandPolicy:
     """A ``rollout`` policy: asks ``source`` for a command every step, turns it into joint targets with
-    ``act(frame, command)`` (a controller's or the IK baseline's) and records the commands in ``commands``
-    (one (N, T, 4, 3) array per step, metres, palm frame)."""
+    ``act(frame, command, command_tips=)`` (a controller's or the IK baseline's; ``command_tips`` the source's own
+    fingertip layout, ``CommandSource.command_tips``) and records the commands in ``commands`` (one (N, T, 4, 3)
+    array per step, metres, palm frame)."""
 
     def __init__(self, env: HandEnv, source: CommandSource, seed: int, act):
         self.env, self.source, self.act = env, source, act
@@ -289,7 +291,8 @@ class LiveCommandPolicy:
     def __call__(self, obs, t):
         cmd = self.source.command(t, self.env.fingertips())
         self.commands.append(cmd)
-        return targets_to_actions(self.env, self.act(frame_from_policy_obs(obs["policy"]), cmd))
+        frame = frame_from_policy_obs(obs["policy"])
+        return targets_to_actions(self.env, self.act(frame, cmd, command_tips=self.source.command_tips()))
 
 
 def _figures(r: Rollout, commands: np.ndarray, axis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -112,6 +112,12 @@ class CommandSource:
         step ``t`` (0 at the episode start)."""
         raise NotImplementedError
 
+    def command_tips(self) -> np.ndarray | None:
+        """(N, 4, 3) the fingertips, metres, palm frame, that the last ``command``'s motion starts from, in the
+        source's own layout (a person's hand, a recorded hand), for a controller that reads the intended object
+        motion from the command (``DexGenController.act(..., command_tips=)``); None: the robot's fingertips."""
+        return None
+
 
 def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
@@ -333,6 +339,10 @@ class CorruptedExpert(CommandSource):
         self.rng = _generator(rng)
         self.drift = self.rng.normal(0.0, 1.0, (self.num_hands, 3)) * self.config.bias  # (N, 3) m per step
 
+    def command_tips(self) -> np.ndarray | None:
+        """The recorded fingertips (N, 4, 3) the last command's window starts from (the recorded hand's layout)."""
+        return getattr(self, "_tips", None)
+
     def clean(self, t: int) -> np.ndarray:
         """(N, T, 4, 3) the uncorrupted command at control step ``t``."""
         return relative_window(self.ref, np.full(self.num_hands, int(t)), self.end, self.horizon)
@@ -344,6 +354,7 @@ class CorruptedExpert(CommandSource):
         tau = np.full(n, int(t) - cfg.lag_steps)
         if cfg.time_jitter_steps:
             tau = tau + self.rng.integers(-cfg.time_jitter_steps, cfg.time_jitter_steps + 1, n)
+        self._tips = self.ref[np.clip(tau, 0, self.end), np.arange(n)]  # where this window starts
         dx = relative_window(self.ref, tau, self.end, self.horizon) * cfg.scale
         if cfg.bias:
             dx = dx + np.arange(1, self.horizon + 1)[None, :, None, None] * self.drift[:, None, None]
@@ -499,6 +510,9 @@ class ReplayCommand(CommandSource):
         if self._expert is None:
             raise RuntimeError("ReplayCommand.command before reset")
         return self._expert.command(t, tips)
+
+    def command_tips(self) -> np.ndarray | None:
+        return None if self._expert is None else self._expert.command_tips()
 
 
 SOURCES = ("kinematic", "corrupted", "replay")

@@ -436,8 +436,13 @@ class ClosedLoopOperator(CommandSource):
         self.omega = _lag(self.omega, omega, self.params.motor_lag_s, self.dt)
         self.velocity = _lag(self.velocity, velocity, self.params.motor_lag_s, self.dt)
         cmd = self.hand.command(self.omega, self.velocity, t * self.dt)
+        self._tips = self.hand.tips  # the operator's own hand (tremor-free), where this command starts
         self.hand.advance(self.omega, self.velocity)
         return cmd
+
+    def command_tips(self) -> np.ndarray | None:
+        """The operator's own fingertips (N, 4, 3), palm frame, that the last command turns (its hand's layout)."""
+        return getattr(self, "_tips", None)
 
 
 FAMILIES = ("pauses", "reversal", "tilted", "retarget")
@@ -554,3 +559,6 @@ class HumanOpenLoop(CommandSource):
         if self._replay is None:
             raise RuntimeError("HumanOpenLoop.command before reset")
         return self._replay.command(t, tips)
+
+    def command_tips(self) -> np.ndarray | None:
+        return None if self._replay is None else self._replay.command_tips()

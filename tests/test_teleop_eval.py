@@ -261,3 +261,17 @@ def test_the_guided_controller_reads_a_command_about_the_sources_own_fingertips(
     own = [t for t in given if t is not None]
     assert any(t is None for t in given)  # the kinematic source turns the robot's own fingertips
     assert own and all(t.shape[1:] == (4, 3) and np.isfinite(t).all() for t in own)  # the person's hand
+
+
+def test_tracked_human_hand_keypoints_are_a_command_source(tmp_path):
+    from dexgen.teleop.human_hand import HUMAN_DEMO
+
+    path = save_model(tiny_model(), tmp_path / "m.safetensors")
+    base = dict(checkpoint=str(path), objects="cube_60", axes="+z", seeds="1", seconds=0.2, sweep="",
+                wrist="palm_down", out=str(tmp_path / "out"), json=True)  # fmt: skip
+    out = run_eval(EvalConfig(**base, sources=f"keypoints:{HUMAN_DEMO}"))
+    assert out["methods"]["guided"]["episodes"] >= 1 and out["methods"]["raw"]["episodes"] >= 1
+    with pytest.raises(ValueError, match="no keypoint file"):
+        run_eval(EvalConfig(**base, sources=f"keypoints:{tmp_path / 'missing.npz'}"))
+    with pytest.raises(ValueError, match="needs robot_tips"):
+        run_eval(EvalConfig(**base, sources=f"keypoints:{HUMAN_DEMO}", keypoint_calibration=str(HUMAN_DEMO)))

@@ -66,6 +66,7 @@ from dexgen.teleop.commands import (
     episode_ends,
     parse_axis,
 )
+from dexgen.teleop.human_hand import HUMAN_CALIBRATION, HumanHandSource, Retarget, fit_retarget, load_keypoints
 from dexgen.teleop.operators import FAMILIES, HumanOpenLoop, check_seeds
 
 METHODS = ("raw", "unguided", "guided", "expert")
@@ -105,8 +106,12 @@ class EvalConfig:
     """Commanded rotation axes, comma-separated (each needs a shipped expert)."""
     sources: str | None = None
     """Command sources: kinematic (rigid rotation at --omega), corrupted:<preset>, replay:<file.npz> (a
-    recording, e.g. from dexgen teleop --record; see dexgen.teleop.commands) and human:<family> (a simulated
-    operator's open-loop turn at --omega: pauses, reversal, tilted or retarget; see dexgen.teleop.operators)."""
+    recording, e.g. from dexgen teleop --record; see dexgen.teleop.commands), human:<family> (a simulated
+    operator's open-loop turn at --omega: pauses, reversal, tilted or retarget; see dexgen.teleop.operators) and
+    keypoints:<file.npz> (tracked human hand keypoints, retargeted; see dexgen.teleop.human_hand)."""
+    keypoint_calibration: str | None = None
+    """The calibration (a keypoint file with robot_tips) that retargets keypoints:<file> sources; None: the
+    shipped synthetic operator's (dexgen.teleop.human_hand.HUMAN_CALIBRATION)."""
     seeds: str | None = None
     """Comma-separated seeds (initial grasps, physics, observation noise, command corruption, sampling)."""
     episodes: int | None = None
@@ -200,9 +205,9 @@ def _names(spec: str | None) -> list[str]:
 
 def check_source_name(name: str) -> None:
     """A ValueError unless ``name`` is a command source ``make_source`` knows: kinematic, corrupted:<preset> (a name
-    of ``dexgen.teleop.commands.PRESETS``), replay:<file.npz> (its file is read by ``check_sources``) or
-    human:<family> (a name of ``dexgen.teleop.operators.FAMILIES``)."""
-    if name == "kinematic" or name.startswith("replay:"):
+    of ``dexgen.teleop.commands.PRESETS``), replay:<file.npz> or keypoints:<file.npz> (their files are read by
+    ``check_sources``) or human:<family> (a name of ``dexgen.teleop.operators.FAMILIES``)."""
+    if name == "kinematic" or name.startswith(("replay:", "keypoints:")):
         return
     if name.startswith("corrupted:"):
         corruption(name.split(":", 1)[1])
@@ -212,24 +217,36 @@ def check_source_name(name: str) -> None:
         if family not in FAMILIES:
             raise ValueError(f"unknown human-like family {family!r} in {name}; expected one of {', '.join(FAMILIES)}")
         return
-    raise ValueError(f"unknown command source {name!r}; expected kinematic, corrupted:<preset>, replay:<file.npz> "
-                     f"or human:<family>")  # fmt: skip
+    raise ValueError(f"unknown command source {name!r}; expected kinematic, corrupted:<preset>, replay:<file.npz>, "
+                     f"human:<family> or keypoints:<file.npz>")  # fmt: skip
 
 
-def check_sources(spec: str) -> None:
+def check_sources(spec: str, *, calibration: str | None = None) -> None:
     """Check every command source of ``spec`` (comma-separated) before any rollout: the names, and each replay
-    recording read in full (a one-line ValueError naming the file and its problem)."""
+    recording or keypoint file read in full, with the keypoint calibration (a one-line ValueError naming the file
+    and its problem)."""
     for name in _names(spec):
         check_source_name(name)
         if name.startswith("replay:"):
             ReplayCommand(name.split(":", 1)[1], name=name)
+        if name.startswith("keypoints:"):
+            HumanHandSource(keypoint_retarget(calibration), name.split(":", 1)[1], name=name)
+
+
+def keypoint_retarget(calibration: str | None) -> Retarget:
+    """The retargeting fitted to a calibration file (None: the shipped synthetic operator's)."""
+    kp, _, robot = load_keypoints(calibration or HUMAN_CALIBRATION)
+    if robot is None:
+        raise ValueError(f"{calibration}: a calibration needs robot_tips (the motion the person followed)")
+    return fit_retarget(kp, robot)
 
 
 def make_source(name: str, axis: str, omega: float, ref: Rollout, *, operators: str | None = None,
-                seconds: float = 60.0) -> CommandSource:  # fmt: skip
-    """The command source named ``name`` (kinematic, corrupted:<preset>, replay:<file.npz>, human:<family>) for
-    commanded ``axis``; ``ref``: the expert's recorded rollout (with tips) the corrupted sources corrupt;
-    ``operators`` (None: dev) and ``seconds`` (the horizon): the human-like families' population and length."""
+                seconds: float = 60.0, calibration: str | None = None) -> CommandSource:  # fmt: skip
+    """The command source named ``name`` (kinematic, corrupted:<preset>, replay:<file.npz>, human:<family>,
+    keypoints:<file.npz>) for commanded ``axis``; ``ref``: the expert's recorded rollout (with tips) the corrupted
+    sources corrupt; ``operators`` (None: dev) and ``seconds`` (the horizon): the human-like families' population
+    and length; ``calibration``: the keypoint calibration file (None: the shipped one)."""
     if name == "kinematic":
         return KinematicIntent(axis, omega, name="kinematic")
     if name.startswith("corrupted:"):
@@ -239,12 +256,15 @@ def make_source(name: str, axis: str, omega: float, ref: Rollout, *, operators: 
     if name.startswith("human:"):
         return HumanOpenLoop(name.split(":", 1)[1], axis, omega, operators=operators or "dev", seconds=seconds + 1.0,
                              name=name)  # fmt: skip
-    raise ValueError(f"unknown command source {name!r}; expected kinematic, corrupted:<preset>, replay:<file.npz> "
-                     f"or human:<family>")  # fmt: skip
+    if name.startswith("keypoints:"):
+        return HumanHandSource(keypoint_retarget(calibration), name.split(":", 1)[1], name=name)
+    raise ValueError(f"unknown command source {name!r}; expected kinematic, corrupted:<preset>, replay:<file.npz>, "
+                     f"human:<family> or keypoints:<file.npz>")  # fmt: skip
 
 
 def _source(cfg: EvalConfig, name: str, axis: str, ref: Rollout) -> CommandSource:
-    return make_source(name, axis, cfg.omega, ref, operators=cfg.operators, seconds=cfg.seconds)
+    return make_source(name, axis, cfg.omega, ref, operators=cfg.operators, seconds=cfg.seconds,
+                       calibration=cfg.keypoint_calibration)  # fmt: skip
 
 
 def check_human_sources(cfg: EvalConfig) -> None:
@@ -308,7 +328,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
 
     axes, sources = _names(cfg.axes), _names(cfg.sources)
     seeds, sweep = parse_ints("seeds", cfg.seeds), parse_floats("sweep", cfg.sweep, ge=0)
-    check_sources(cfg.sources)
+    check_sources(cfg.sources, calibration=cfg.keypoint_calibration)
     alpha = cfg.guided.alpha
     alphas = sorted({a for a in sweep if a > 0} | {alpha})
     experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist), task="rotate", axis=a, wrist=cfg.wrist)

@@ -440,6 +440,10 @@ def train_model(cfg: TrainModelConfig) -> dict | None:
         import torch.distributed as dist
 
         sums = _gather(sum(float(p.detach().double().sum()) for p in model.parameters()), world)
+        # DDP's reducer holds the process group: drop it first, so that the group ends inside
+        # destroy_process_group; ended later by a destructor holding the GIL, gloo's worker thread deadlocks on it
+        del net
+        dist.barrier()
         dist.destroy_process_group()
         if len(set(sums)) > 1:
             raise RuntimeError(f"distributed training left the processes with different weights: {sums}")

@@ -109,6 +109,8 @@ def test_bad_keypoints_and_calibrations_are_named(tmp_path):
     kp, dt, robot = load_keypoints(path)
     assert dt == 0.1 and robot is None and np.array_equal(kp, still)
     live = HumanHandSource(fit)
+    with pytest.raises(RuntimeError, match="feed before reset"):
+        live.feed(np.zeros((21, 3)))
     live.reset(np.zeros((1, 4, 3)))
     with pytest.raises(ValueError, match="21 landmarks"):
         live.feed(np.zeros((1, 4, 3)))

@@ -174,6 +174,7 @@ class HumanHandSource(CommandSource):
             self.recorded = Recording(retarget.apply(keypoints), _check_dt(dt, name))  # (S, 4, 3) retargeted
         self._replay: ReplayCommand | None = None
         self._live: list[np.ndarray] = []
+        self.num_hands: int | None = None
 
     def reset(self, tips: np.ndarray, *, rng: np.random.Generator | int | None = None) -> None:
         self.num_hands = _check_tips(tips).shape[0]
@@ -186,6 +187,8 @@ class HumanHandSource(CommandSource):
         """Live: the newest frame, keypoints (21, 3) for every hand or (N, 21, 3), metres, wrist frame."""
         if self.recorded is not None:
             raise RuntimeError("this source replays a recording; feed keypoints to a live one (keypoints=None)")
+        if self.num_hands is None:
+            raise RuntimeError("HumanHandSource.feed before reset")
         tips = self.retarget.apply(keypoints)
         self._live.append(np.broadcast_to(tips, (self.num_hands, 4, 3)).copy())
         del self._live[: -(self.window + 1)]

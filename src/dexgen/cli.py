@@ -13,6 +13,7 @@ dexgen bench controller --json        # latency of one control decision on one t
 dexgen eval --suite quick --json      # raw teleop vs DexGen unguided / guided vs the RL expert
 dexgen eval-pool RUN_A RUN_B --json   # pool runs of one setting on disjoint seeds into one summary
 dexgen teleop                         # drive the hand from the keyboard (axis and speed of a rotation)
+dexgen web                            # teleoperate the simulated hand from a browser (http://127.0.0.1:8080)
 dexgen serve --port 8765              # serve the controller to a hand driver and an operator (websockets)
 dexgen bench serve --json             # round trip of one act request to a local server
 """
@@ -226,6 +227,7 @@ COMMANDS: dict[str, tuple[type | str, Callable | str]] = {
         "dexgen.eval.controller_bench:bench_controller",
     ),
     "serve": ("dexgen.teleop.server:ServeConfig", "dexgen.teleop.server:run_serve"),
+    "web": ("dexgen.teleop.web:WebConfig", "dexgen.teleop.web:run_web"),
     "bench serve": ("dexgen.eval.serve_bench:BenchServeConfig", "dexgen.eval.serve_bench:bench_serve"),
 }
 """Command words -> (config class, runner taking the config), either given directly or as "module:name" so that

@@ -227,8 +227,8 @@ def test_garbage_frames_and_stalled_clients_cost_nothing_but_an_error_reply():
 
     server = _server()
     with WebsocketServer(server) as ws:
-        stalled = connect(ws.url, proxy=None, legacy=True)  # opens and never sends
-        raw = connect(ws.url, proxy=None, legacy=True)
+        stalled = connect(ws.url, proxy=None)  # opens and never sends
+        raw = connect(ws.url, proxy=None)
         raw.send("hello")
         assert "text frame" in unpack(raw.recv(timeout=5))["error"]
         raw.send(b"\x00\xff\xfe")
@@ -342,3 +342,20 @@ def test_the_serve_command_serves_a_checkpoint_until_its_time_is_up(tmp_path):
         assert client.act(_frame(), keypoints=demo[0]).shape == (16,)
     thread.join(timeout=30)
     assert result["requests"] == 3 and result["errors"] == 0
+
+
+def test_act_from_joint_readings_adds_the_fingertips_by_forward_kinematics():
+    from dexgen.teleop.ik import FingertipIK
+
+    frame = _frame(0)
+    frame[32:44] = FingertipIK().forward(frame[:16]).ravel()
+    whole = _ask(_server(), op="act", observation=frame)
+    readings = _ask(_server(), op="act", joints=frame[:16], targets=frame[16:32])
+    np.testing.assert_allclose(readings["targets"], whole["targets"], atol=1e-6)
+    bad = _ask(_server(), op="act", joints=frame[:12], targets=frame[16:32])
+    assert bad["ok"] is False and "joints must have shape (16,)" in bad["error"]
+    missing = _ask(_server(), op="act", joints=frame[:16])
+    assert missing["ok"] is False and "'targets' is missing" in missing["error"]
+    assert _ask(_server(), op="metadata")["hand"] == "legacy"
+    with pytest.raises(ValueError, match="one of them"):
+        PolicyClient.act(None, frame, joints=frame[:16])

@@ -80,7 +80,7 @@ def bench_serve(cfg: BenchServeConfig) -> dict:
         url = f"ws://127.0.0.1:{ours.recv()}"
         from websockets.sync.client import connect
 
-        stalled = connect(url, proxy=None, legacy=True)  # connected, never sends
+        stalled = connect(url, proxy=None)  # connected, never sends
         roundtrip, compute, errors, held = [], [], 0, 0
         with PolicyClient(url, timeout_s=5.0) as client:
             meta = client.metadata()

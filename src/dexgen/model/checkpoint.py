@@ -14,7 +14,7 @@ from dexgen.data.windows import OBS_FIELDS
 from dexgen.files import atomic_path, check_weights_hash, file_sha256
 from dexgen.model.config import ModelConfig
 from dexgen.model.dexgen_model import DexGenModel
-from dexgen.sim.constants import DEFAULT_WRIST
+from dexgen.sim.constants import DEFAULT_HAND, DEFAULT_WRIST
 from dexgen.strict_json import dumps
 
 FORMAT = "dexgen-model"
@@ -42,6 +42,12 @@ def shipped_model_path(wrist: str = DEFAULT_WRIST) -> Path:
 def model_wrists(model: DexGenModel) -> list[str]:
     """The wrist orientations of the model's training data (records from before they were stored: palm up)."""
     return list(getattr(model, "record", {}).get("dataset", {}).get("wrists", [DEFAULT_WRIST]))
+
+
+def model_hand(model: DexGenModel) -> str:
+    """The hand model (``constants.HANDS``) whose experts made the model's training data (records from before it was
+    stored: the default hand)."""
+    return str(getattr(model, "record", {}).get("dataset", {}).get("hand", DEFAULT_HAND))
 
 
 def model_primitives(model: DexGenModel) -> list[str] | None:

@@ -32,6 +32,7 @@ from dexgen.model.checkpoint import data_signature, save_model
 from dexgen.model.config import GRAVITY_DIM, ModelConfig
 from dexgen.model.dexgen_model import NUM_JOINTS, TARGETS, DexGenModel
 from dexgen.provenance import revision
+from dexgen.sim.constants import DEFAULT_HAND
 from dexgen.strict_json import dumps
 
 PARTS = ("both", "diffusion", "idm")
@@ -123,10 +124,11 @@ def _dataset_info(ds: MotionWindows) -> dict:
             keys = ("command", "seed", "revision", "episodes_at_open")
             made["then"] = [{k: o.get(k) for k in keys} for o in openings]
         wrists = sorted(set(r.episode_info("wrist")))
+        hand = str(r.attrs.get("hand", DEFAULT_HAND))  # datasets from before it was stored: the default hand
         version = r.version
     seen = [PRIMITIVES[i] for i in np.unique(ds._arrays.primitive_id)]
     return {"path": str(ds.path), "episodes": int(len(ds._arrays.ends)), "transitions": int(ds._arrays.transitions),
-            "wrists": wrists, "primitives_seen": seen, "generated_by": made, **data_signature(),
+            "wrists": wrists, "hand": hand, "primitives_seen": seen, "generated_by": made, **data_signature(),
             "schema_version": version}  # fmt: skip
 
 

@@ -4,8 +4,9 @@ operator's input device on another process or machine.
     client = PolicyClient("ws://robot-pc:8765")
     meta = client.metadata()            # joint order and limits, control rate, horizon, frame layout
     client.reset()
+    targets = hand.joints()             # at the start, hold the pose the hand is in
     while running:                      # at meta["control_hz"]
-        targets = client.act(frame)     # frame (44,): joint positions, targets in force, fingertips (palm frame)
+        targets = client.act(joints=hand.joints(), targets=targets)  # (16,) rad each; or act(frame), frame (44,)
         hand.command_joints(targets)    # (16,) radians, meta["joint_names"] order
 
 A reply that does not come within ``timeout_s`` (a stalled network or server) returns the last targets again, with
@@ -40,7 +41,7 @@ class PolicyClient:
 
         try:
             self._ws = connect(url, open_timeout=connect_timeout_s, compression=None, max_size=8 * 2**20,
-                               proxy=None, legacy=True)  # fmt: skip
+                               proxy=None)  # fmt: skip
         except (OSError, TimeoutError) as e:
             raise ServerError(f"cannot reach a dexgen server at {url}: {e}") from None
         except Exception as e:  # websockets' handshake errors (another service on that port)
@@ -88,12 +89,19 @@ class PolicyClient:
         self.request("reset", timeout_s=max(self.timeout_s, 2.0), **fields)
         self.last_targets, self.last_held = None, False
 
-    def act(self, observation, *, command=None, keypoints=None, intent=None, gravity_dir=None) -> np.ndarray:
-        """Joint targets (16,) radians for the observation frame (44,); optionally with the operator's command
-        inline: ``command`` (T, 4, 3) fingertip motion, metres, palm frame; ``keypoints`` (21, 3) a tracked human
-        hand, metres, wrist frame; ``intent`` (6,) object twist. Without a reply in ``timeout_s`` the last targets
-        again (``last_held``); a TimeoutError only if there are none yet."""
-        fields = {"observation": np.asarray(observation, dtype=np.float32)}
+    def act(self, observation=None, *, joints=None, targets=None, command=None, keypoints=None, intent=None,
+            gravity_dir=None) -> np.ndarray:  # fmt: skip
+        """Joint targets (16,) radians for the observation frame (44,), or for the hand's ``joints`` (16,) and the
+        ``targets`` (16,) in force, radians (the server adds the fingertips by forward kinematics); optionally with
+        the operator's command inline: ``command`` (T, 4, 3) fingertip motion, metres, palm frame; ``keypoints``
+        (21, 3) a tracked human hand, metres, wrist frame; ``intent`` (6,) object twist. Without a reply in
+        ``timeout_s`` the last targets again (``last_held``); a TimeoutError only if there are none yet."""
+        if (observation is None) == (joints is None):
+            raise ValueError("give the observation frame or the joints (with the targets in force), one of them")
+        if observation is not None:
+            fields = {"observation": np.asarray(observation, dtype=np.float32)}
+        else:
+            fields = {"joints": np.asarray(joints, dtype=np.float64), "targets": np.asarray(targets, dtype=np.float64)}
         for name, value in (("command", command), ("keypoints", keypoints), ("intent", intent),
                             ("gravity_dir", gravity_dir)):  # fmt: skip
             if value is not None:

@@ -48,9 +48,11 @@ class FingertipIK:
             control steps, each solve warm-started from the measured joints, rather than in one jump.
         max_step: largest norm of one finger's joint update per iteration, radians.
         tolerance: a solve stops early once every solved fingertip is closer than this to its target, metres.
+        hand: the hand model whose kinematics are solved (``constants.HANDS``).
     """
 
-    def __init__(self, *, damping: float = 0.01, iterations: int = 10, max_step: float = 0.2, tolerance: float = 1e-4):
+    def __init__(self, *, damping: float = 0.01, iterations: int = 10, max_step: float = 0.2, tolerance: float = 1e-4,
+                 hand: str = C.DEFAULT_HAND):  # fmt: skip
         # Zero damping would make J J^T singular at a straight finger or with joints held at limits.
         if not (np.isfinite(damping) and damping > 0):
             raise ValueError(f"damping must be finite and positive, got {damping}")
@@ -66,7 +68,7 @@ class FingertipIK:
         self.tolerance = float(tolerance)
 
         # The object is irrelevant to hand kinematics; any compiled hand model has the same chains.
-        self.model = build_model(resolve_objects("train")[0])
+        self.model = build_model(resolve_objects("train")[0], hand=hand)
         self.data = mujoco.MjData(self.model)
         self.index = ModelIndex(self.model)
         self.joint_range = self.index.joint_range.copy()

@@ -42,7 +42,7 @@ from dexgen.controller.dexgen_controller import (
 from dexgen.controller.observation import FRAME_DIM, check_frames
 from dexgen.data.schema import CONTROL_HZ
 from dexgen.data.windows import OBS_FIELDS
-from dexgen.model.checkpoint import load_model, model_wrists, shipped_model_path
+from dexgen.model.checkpoint import load_model, model_hand, model_wrists, shipped_model_path
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.sim import constants as C
 from dexgen.sim.hand import check_wrist, wrist_quat
@@ -70,7 +70,7 @@ class PolicyServer:
     Args:
         model: the DexGen model.
         config: the controller's method (fitted to the model).
-        joint_range: (16, 2) joint limits, radians; None: the default hand's.
+        joint_range: (16, 2) joint limits, radians; None: those of the hand the model was trained on.
         gravity_dir: (3,) gravity in the palm frame for a model that observes it (``reset`` may change it).
         retarget: the operator's human-hand retargeting, for ``keypoints`` commands (``calibrate`` may set it).
         command_timeout_s: an operator stream silent this long counts as stalled.
@@ -84,11 +84,13 @@ class PolicyServer:
                  model_name: str = "") -> None:  # fmt: skip
         check_number("command_timeout_s", command_timeout_s, gt=0)
         check_number("restart_after_s", restart_after_s, gt=0)
+        self.hand = model_hand(model)
         if joint_range is None:
             from dexgen.sim.hand import joint_range as hand_joint_range
 
-            joint_range = hand_joint_range()
+            joint_range = hand_joint_range(self.hand)
         self.model, self.joint_range = model, np.asarray(joint_range, dtype=np.float64)
+        self._fk = None  # forward kinematics of the model's hand, made at the first request that needs it
         if model.cfg.gravity_obs and gravity_dir is None:
             raise ValueError("this model observes gravity: give the server a gravity direction (or a wrist)")
         self.ctrl = DexGenController(model, config=config, joint_range=self.joint_range, gravity_dir=gravity_dir)
@@ -155,7 +157,7 @@ class PolicyServer:
         cfg = self.model.cfg
         return {
             "protocol": PROTOCOL_VERSION, "model": self.model_name, "model_revision": record.get("revision"),
-            "wrists": model_wrists(self.model), "joint_names": list(C.JOINT_NAMES),
+            "hand": self.hand, "wrists": model_wrists(self.model), "joint_names": list(C.JOINT_NAMES),
             "joint_lower": self.joint_range[:, 0].tolist(), "joint_upper": self.joint_range[:, 1].tolist(),
             "control_hz": CONTROL_HZ, "horizon": cfg.horizon, "history": cfg.history, "frame_dim": FRAME_DIM,
             "frame_fields": [f"{name}[{n}]" for name, n in zip(OBS_FIELDS, (16, 16, 12))],
@@ -210,11 +212,7 @@ class PolicyServer:
 
     def _op_act(self, message: dict, conn) -> dict:
         now = self.clock()
-        obs = array_field(message, "observation", required=True)
-        if obs.shape != (FRAME_DIM,):
-            raise ValueError(f"observation must have shape ({FRAME_DIM},) (joint positions, joint targets in force, "
-                             f"fingertips), got {obs.shape}")  # fmt: skip
-        frame = check_frames(obs[None], batch=1)[0]
+        frame = self._frame(message)
         kind, value = self._command_of(message)
         gravity = array_field(message, "gravity_dir")
         if gravity is not None:
@@ -258,6 +256,30 @@ class PolicyServer:
         return {"targets": targets, "held": False, "restarted": bool(restarted),
                 "rejected": self.ctrl.rejected > rejected, "step": self._step - 1,
                 "compute_ms": 1e3 * self.ctrl.latencies_s[-1]}  # fmt: skip
+
+    def _frame(self, message: dict) -> np.ndarray:
+        """The observation frame (44,) of an ``act`` request: given whole (``observation``), or from the joint
+        readings (``joints`` and the ``targets`` in force, (16,) each, radians) with the fingertips by the forward
+        kinematics of the model's hand."""
+        if message.get("observation") is None and message.get("joints") is not None:
+            joints = array_field(message, "joints")
+            targets = array_field(message, "targets", required=True)
+            for name, value in (("joints", joints), ("targets", targets)):
+                if value.shape != (C.NUM_JOINTS,):
+                    raise ValueError(f"{name} must have shape ({C.NUM_JOINTS},) (radians, joint_names order), got "
+                                     f"{value.shape}")  # fmt: skip
+            check_frames(np.concatenate([joints, targets, np.zeros(12)])[None], batch=1)  # finite, in range
+            if self._fk is None:
+                from dexgen.teleop.ik import FingertipIK
+
+                self._fk = FingertipIK(hand=self.hand)
+            obs = np.concatenate([joints, targets, self._fk.forward(joints).ravel()])
+        else:
+            obs = array_field(message, "observation", required=True)
+        if obs.shape != (FRAME_DIM,):
+            raise ValueError(f"observation must have shape ({FRAME_DIM},) (joint positions, joint targets in force, "
+                             f"fingertips), got {obs.shape}")  # fmt: skip
+        return check_frames(obs[None], batch=1)[0]
 
     def _held_targets(self, frame: np.ndarray) -> np.ndarray:
         """The last targets sent, or before any, the targets in force, within the joint limits."""

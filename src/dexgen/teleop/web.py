@@ -196,7 +196,6 @@ class HandSession:
                     "recording": self.recording is not None}  # fmt: skip
 
 
-
 def geom_meshes(model) -> list[tuple[int, np.ndarray, np.ndarray, tuple[int, int, int]]]:
     """(geom id, vertices (V, 3), faces (F, 3), colour) of every visible solid geom of a MuJoCo model, in the geom's
     own frame (planes and invisible geoms left out)."""
@@ -310,8 +309,7 @@ class WebPage:
             "assist": gui.add_checkbox("Assist (DexGen)", initial_value=r["assist"]),
             "alpha": gui.add_slider("Guidance α", min=0.0, max=1.0, step=0.05, initial_value=r["alpha"]),
             "axis": gui.add_dropdown("Axis (X, Y, Z, R)", AXES, initial_value=r["axis"]),
-            "speed": gui.add_slider("Speed, rad/s (↑ ↓ space)", min=0.0, max=2.0, step=0.05,
-                                    initial_value=r["speed"]),  # fmt: skip
+            "speed": gui.add_slider("Speed, rad/s (↑ ↓ space)", 0.0, 2.0, 0.05, r["speed"]),
             "object": gui.add_dropdown("Object", names, initial_value=r["object"]),
             "wrist": gui.add_dropdown("Wrist", WRISTS, initial_value=r["wrist"]),
             "reset": gui.add_button("Reset"),
@@ -325,6 +323,7 @@ class WebPage:
                 if self.drives(event.client):
                     fn(event)
                     self._sync_controls()
+
             return wrapped
 
         h["assist"].on_update(driver_only(lambda e: s.set_assist(e.target.value)))

@@ -91,6 +91,7 @@ def test_the_page_in_a_browser_shows_the_hand_turns_it_and_toggles_the_assist(tm
                 assert time.monotonic() < deadline, "the page did not load"
                 time.sleep(0.5)
         page.wait_for_selector("text=You drive.", timeout=30_000)
+        page.wait_for_selector("text=/assist on \\(α 0.45\\)/", timeout=60_000)  # the model has loaded
         time.sleep(2.0)
         # the hand is drawn: the palm's and fingers' grey fills part of the view
         shot = np.asarray(_png(page.screenshot(clip={"x": 250, "y": 150, "width": 400, "height": 450})))
@@ -107,6 +108,13 @@ def test_the_page_in_a_browser_shows_the_hand_turns_it_and_toggles_the_assist(tm
             if max(turned) >= 20:
                 break
         assert max(turned) >= 20, f"the object turned at most {max(turned)}° about +z"
+        # the record button writes a replay recording
+        page.get_by_role("button", name="Record").click()
+        time.sleep(1.0)
+        page.get_by_role("button", name="Stop recording").click()
+        page.wait_for_selector("text=/saved/", timeout=5_000)
+        (saved,) = tmp_path.glob("web_*.npz")
+        assert len(load_recording(saved).tips) >= 10
         # a second tab watches
         watcher = browser.new_page(viewport={"width": 1000, "height": 700})
         watcher.goto(url)

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import torch
 
+from dexgen.controller.config import INTENTS
 from dexgen.data.schema import CONTROL_HZ
 from dexgen.model.dexgen_model import DexGenModel, Guide
-
-INTENTS = ("auto", "rigid", "predicted")
-"""How best-of-candidates reads a command's intended object rotation (see ``command_intent``)."""
 
 
 def _step_fraction(weight: float, sigma2: float) -> float:

@@ -22,14 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from dexgen.checks import check_int, check_number
-from dexgen.controller.dexgen_controller import (
-    SHIPPED_METHOD,
-    ControllerConfig,
-    DexGenController,
-    fit_to_model,
-    frame_from_policy_obs,
-)
-from dexgen.model.checkpoint import ModelCheckpointError, load_model, shipped_model_path
+from dexgen.controller.config import SHIPPED_METHOD, ControllerConfig
+from dexgen.controller.observation import FRAME_DIM
 from dexgen.sim.constants import GRASP_CENTRE
 from dexgen.sim.hand import check_wrist
 from dexgen.sim.objects import resolve_objects
@@ -89,19 +83,28 @@ class HandSession:
     Thread-safe: the page's callbacks change the command and the settings while a thread steps.
     """
 
-    def __init__(self, cfg: WebConfig) -> None:
+    def __init__(self, cfg: WebConfig, *, background: bool = False) -> None:
         self.cfg = cfg
         self.lock = threading.RLock()
         self.source = KeyboardIntent(axis=cfg.axis, omega=cfg.speed)
-        self.assist, self.alpha = cfg.assist, cfg.guided.alpha
+        self.want_assist, self.alpha = cfg.assist, cfg.guided.alpha
         self.recording: list[np.ndarray] | None = None
         self.message = ""
         self.episodes = 0
-        self.load(cfg.object, cfg.wrist)
+        self._generation = 0
+        self.model_ready_s: float | None = None
+        """Seconds the first model took to load (None while it loads)."""
+        self.load(cfg.object, cfg.wrist, background=background)
 
-    def load(self, obj: str, wrist: str) -> None:
-        """Put ``obj`` in the hand at wrist orientation ``wrist`` (a new episode; the assist turns off where no
-        model ships for the wrist)."""
+    @property
+    def assist(self) -> bool:
+        """Whether the guided controller drives the hand (on when asked for and its model is loaded)."""
+        return self.want_assist and self.ctrl is not None
+
+    def load(self, obj: str, wrist: str, *, background: bool = False) -> None:
+        """Put ``obj`` in the hand at wrist orientation ``wrist`` (a new episode) and load the model for the wrist,
+        in a thread with ``background`` (the hand runs raw IK until it is ready); where no model ships for the
+        wrist, the assist stays off and ``message`` says why."""
         from dexgen.sim.env import EnvConfig, HandEnv
         from dexgen.teleop.ik import FingertipIK
 
@@ -110,16 +113,39 @@ class HandSession:
                                          seed=self.cfg.seed, episode_seconds=3600.0, num_threads=1))  # fmt: skip
             self.object, self.wrist = obj, wrist
             self.ctrl = None
-            try:
-                model = load_model(self.cfg.checkpoint or shipped_model_path(wrist), wrist=wrist)
-                config = replace(fit_to_model(self.cfg.guided, model), seed=self.cfg.seed, alpha=self.alpha)
-                self.ctrl = DexGenController(model, config=config, gravity_dir=self.env.sims.gravity_dir)
-                self.source.horizon = model.cfg.horizon
-            except ModelCheckpointError as e:
-                self.message = f"no assist for {wrist}: {e}"
-                self.assist = False
             self.ik = FingertipIK()
+            self._generation += 1
             self._start_episode()
+        if background:
+            threading.Thread(target=self._load_model, args=(wrist, self._generation), daemon=True).start()
+        else:
+            self._load_model(wrist, self._generation)
+
+    def _load_model(self, wrist: str, generation: int) -> None:
+        start = time.perf_counter()
+        self.message = "loading the model..."
+        import torch
+
+        from dexgen.controller.dexgen_controller import DexGenController, fit_to_model
+        from dexgen.model.checkpoint import load_model, shipped_model_path
+
+        torch.set_num_threads(1)
+        try:
+            model = load_model(self.cfg.checkpoint or shipped_model_path(wrist), wrist=wrist)
+            config = replace(fit_to_model(self.cfg.guided, model), seed=self.cfg.seed, alpha=self.alpha)
+        except ValueError as e:  # no model for the wrist, or a model that does not fit
+            with self.lock:
+                if generation == self._generation:
+                    self.message = f"no assist for {wrist}: {e}"
+            return
+        with self.lock:
+            if generation != self._generation:  # another object or wrist was chosen meanwhile
+                return
+            self.ctrl = DexGenController(model, config=config, gravity_dir=self.env.sims.gravity_dir)
+            self.source.horizon = model.cfg.horizon
+            self.message = ""
+            if self.model_ready_s is None:
+                self.model_ready_s = time.perf_counter() - start
 
     def _start_episode(self) -> None:
         self.obs = self.env.get_observations()
@@ -144,7 +170,7 @@ class HandSession:
     def set_assist(self, on: bool) -> bool:
         """Turn the assist on or off; returns whether it is on (it stays off without a model)."""
         with self.lock:
-            self.assist = bool(on) and self.ctrl is not None
+            self.want_assist = bool(on)
             if self.ctrl is not None:
                 self.ctrl.reset()
             return self.assist
@@ -168,7 +194,7 @@ class HandSession:
         """One control step of the hand under the current command and method."""
         with self.lock:
             env = self.env
-            frame = frame_from_policy_obs(self.obs["policy"])
+            frame = self.obs["policy"][:, :FRAME_DIM]
             cmd = self.source.command(self.t, env.fingertips())
             if self.assist:
                 targets = self.ctrl.act(frame[0], cmd[0])[None]
@@ -191,7 +217,8 @@ class HandSession:
     def readout(self) -> dict:
         with self.lock:
             return {"held_s": self.held_steps * self.env.dt, "turned_deg": float(np.degrees(self.turned)),
-                    "axis": self.source.axis, "speed": self.source.omega, "assist": self.assist,
+                    "axis": self.source.axis, "speed": self.source.omega, "assist": self.want_assist,
+                    "assist_ready": self.assist,
                     "alpha": self.alpha, "object": self.object, "wrist": self.wrist, "drops": self.episodes,
                     "recording": self.recording is not None}  # fmt: skip
 
@@ -367,7 +394,10 @@ class WebPage:
 
     @staticmethod
     def _readout_text(r: dict) -> str:
-        method = f"assist on (α {r['alpha']:.2f})" if r["assist"] else "assist off (raw IK)"
+        if r["assist"] and not r["assist_ready"]:
+            method = "assist waiting for its model (raw IK meanwhile)"
+        else:
+            method = f"assist on (α {r['alpha']:.2f})" if r["assist"] else "assist off (raw IK)"
         return (f"Held **{r['held_s']:.1f} s** · turned **{r['turned_deg']:.0f}°** about {r['axis']} · "
                 f"command {r['speed']:.2f} rad/s · {method} · drops {r['drops']}")  # fmt: skip
 
@@ -382,12 +412,10 @@ class WebPage:
 def run_web(cfg: WebConfig, *, stop: threading.Event | None = None) -> dict:
     """The web command: serve the page and step the hand in real time until interrupted, ``--seconds`` have
     passed or ``stop`` is set."""
-    import torch
     import viser
 
     start = time.perf_counter()
-    torch.set_num_threads(1)
-    session = HandSession(cfg)
+    session = HandSession(cfg, background=True)  # the model loads (torch, diffusers) while the page starts
     try:
         server = viser.ViserServer(host=cfg.host, port=cfg.port, verbose=False)
     except OSError as e:
@@ -397,12 +425,14 @@ def run_web(cfg: WebConfig, *, stop: threading.Event | None = None) -> dict:
     session.step()
     page.update()
     start_s = time.perf_counter() - start
-    print(f"dexgen web: {url} (started in {start_s:.1f} s); Ctrl-C stops", flush=True)
-    dt, steps, late, step_s = session.env.dt, 0, 0, []
+    print(f"dexgen web: {url} (started in {start_s:.1f} s; the assist loads its model); Ctrl-C stops", flush=True)
+    dt, steps, late, step_s, ready_at = session.env.dt, 0, 0, [], None  # figures count from the model's arrival
     begin = next_tick = time.perf_counter()
     try:
         while (cfg.seconds is None or time.perf_counter() - begin < cfg.seconds) and not (stop and stop.is_set()):
             tick = time.perf_counter()
+            if ready_at is None and session.model_ready_s is not None:
+                ready_at, steps, late, step_s = tick, 0, 0, []
             session.step()
             page.update()
             if steps % 5 == 0:
@@ -420,8 +450,9 @@ def run_web(cfg: WebConfig, *, stop: threading.Event | None = None) -> dict:
         pass
     finally:
         server.stop()
-    elapsed = time.perf_counter() - begin
+    elapsed = time.perf_counter() - (ready_at or begin)
     ms = 1e3 * np.array(step_s or [0.0])
-    return {"url": url, "start_s": round(start_s, 2), "steps": steps, "control_hz": round(steps / elapsed, 2),
+    return {"url": url, "start_s": round(start_s, 2), "model_loaded": ready_at is not None, "steps": steps,
+            "control_hz": round(steps / elapsed, 2),
             "step_ms_p50": float(np.percentile(ms, 50)), "step_ms_p95": float(np.percentile(ms, 95)),
-            "late_steps": late, **session.readout()}  # fmt: skip
+            "late_steps": late, "model_ready_s": session.model_ready_s, **session.readout()}  # fmt: skip

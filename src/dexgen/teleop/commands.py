@@ -55,7 +55,7 @@ _AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
 _NUM_TIPS = len(C.FINGERS)
 
 
-def _check_tips(tips: np.ndarray, *, n: int | None = None, name: str = "tips") -> np.ndarray:
+def check_tips(tips: np.ndarray, *, n: int | None = None, name: str = "tips") -> np.ndarray:
     """``tips`` as a float64 array (N, 4, 3) (N = ``n`` when given); a one-line ValueError otherwise."""
     arr = np.asarray(tips, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[1:] != (_NUM_TIPS, 3):
@@ -105,7 +105,7 @@ class CommandSource:
     def reset(self, tips: np.ndarray, *, rng: np.random.Generator | int | None = None) -> None:
         """Start an episode for N hands with fingertips ``tips`` (N, 4, 3), metres, palm frame; ``rng`` (a Generator
         or a seed; None: seed 0, so runs repeat) draws any randomness of the episode."""
-        _check_tips(tips)
+        check_tips(tips)
 
     def command(self, t: int, tips: np.ndarray) -> np.ndarray:
         """(N, T, 4, 3) fingertip motion, metres, palm frame, relative to ``tips`` (N, 4, 3), the fingertips at control
@@ -163,7 +163,7 @@ class KinematicIntent(CommandSource):
         self.name = name
 
     def command(self, t: int, tips: np.ndarray) -> np.ndarray:
-        tips = _check_tips(tips)
+        tips = check_tips(tips)
         n = tips.shape[0]
         centre = tips.mean(axis=1) if isinstance(self.centre, str) else np.broadcast_to(self.centre, (n, 3))
         rel = (tips - centre[:, None])[:, None]  # (N, 1, 4, 3)
@@ -335,7 +335,7 @@ class CorruptedExpert(CommandSource):
         """Start an episode; ``tips`` (N, 4, 3) only checks N (None: skip); draws the drift of each hand from ``rng``
         (a Generator or a seed; None: seed 0)."""
         if tips is not None:
-            _check_tips(tips, n=self.num_hands)
+            check_tips(tips, n=self.num_hands)
         self.rng = _generator(rng)
         self.drift = self.rng.normal(0.0, 1.0, (self.num_hands, 3)) * self.config.bias  # (N, 3) m per step
 
@@ -350,7 +350,7 @@ class CorruptedExpert(CommandSource):
     def command(self, t: int, tips: np.ndarray | None = None) -> np.ndarray:
         cfg, n = self.config, self.num_hands
         if tips is not None:
-            _check_tips(tips, n=n)
+            check_tips(tips, n=n)
         tau = np.full(n, int(t) - cfg.lag_steps)
         if cfg.time_jitter_steps:
             tau = tau + self.rng.integers(-cfg.time_jitter_steps, cfg.time_jitter_steps + 1, n)
@@ -374,7 +374,7 @@ class Recording(NamedTuple):
     """Sample period, seconds."""
 
 
-def _check_dt(dt: float, where: str) -> float:
+def check_dt(dt: float, where: str) -> float:
     try:
         value = float(dt)
     except (TypeError, ValueError):
@@ -414,7 +414,7 @@ def save_recording(path: str | Path, tips: np.ndarray, *, dt: float = DT) -> Pat
     path = Path(path)
     where = f"recording {path}"
     arr = _check_recording_tips(tips, where)
-    dt = _check_dt(dt, where)
+    dt = check_dt(dt, where)
     _check_duration(arr, dt, where)
     with atomic_path(path, suffix=".tmp.npz") as tmp:
         np.savez(tmp, tips=arr, dt=np.array(dt))
@@ -444,7 +444,7 @@ def load_recording(path: str | Path) -> Recording:
             raise ValueError(f"{where}: not a readable .npz file ({type(err).__name__})") from None
     if dt.size != 1:
         raise ValueError(f"{where}: dt must be a scalar, got shape {dt.shape}")
-    recording = Recording(_check_recording_tips(tips, where), _check_dt(dt.reshape(()).item(), where))
+    recording = Recording(_check_recording_tips(tips, where), check_dt(dt.reshape(()).item(), where))
     _check_duration(recording.tips, recording.dt, where)
     return recording
 
@@ -487,8 +487,8 @@ class ReplayCommand(CommandSource):
             recording = load_recording(recording)
         elif not isinstance(recording, Recording):
             recording = Recording(_check_recording_tips(recording, "recording"), dt)
-        self.dt = _check_dt(dt, "replay")
-        _check_duration(recording.tips, _check_dt(recording.dt, "replay"), "replay")
+        self.dt = check_dt(dt, "replay")
+        _check_duration(recording.tips, check_dt(recording.dt, "replay"), "replay")
         tips = resample(recording.tips, recording.dt, self.dt)
         self.tips = tips if tips.ndim == 4 else tips[:, None]  # (S, N or 1, 4, 3)
         self.config = corruption(config)
@@ -497,7 +497,7 @@ class ReplayCommand(CommandSource):
         self._expert: CorruptedExpert | None = None
 
     def reset(self, tips: np.ndarray, *, rng: np.random.Generator | int | None = None) -> None:
-        n = _check_tips(tips).shape[0]
+        n = check_tips(tips).shape[0]
         ref = self.tips
         if ref.shape[1] == 1:
             ref = np.broadcast_to(ref, (ref.shape[0], n, _NUM_TIPS, 3))

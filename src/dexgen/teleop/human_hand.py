@@ -29,7 +29,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from dexgen.files import atomic_path
-from dexgen.teleop.commands import DT, HORIZON, CommandSource, Recording, ReplayCommand, _check_dt, _check_tips
+from dexgen.teleop.commands import DT, HORIZON, CommandSource, Recording, ReplayCommand, check_dt, check_tips
 
 NUM_LANDMARKS = 21
 """Landmarks per frame, MediaPipe Hands' order."""
@@ -121,7 +121,7 @@ def save_keypoints(path: str | Path, keypoints, *, dt: float = DT, robot_tips=No
             raise ValueError(f"robot_tips must be ({len(kp)}, 4, 3), got {extra['robot_tips'].shape}")
     path = Path(path)
     with atomic_path(path, suffix=".tmp.npz") as tmp:
-        np.savez_compressed(tmp, keypoints=kp, dt=np.float64(_check_dt(dt, str(path))), **extra)
+        np.savez_compressed(tmp, keypoints=kp, dt=np.float64(check_dt(dt, str(path))), **extra)
     return path
 
 
@@ -143,7 +143,7 @@ def load_keypoints(path: str | Path) -> tuple[np.ndarray, float, np.ndarray | No
     kp = check_keypoints(kp, str(path))
     if kp.ndim != 3 or len(kp) < 2:
         raise ValueError(f"{path}: keypoints must be (S, {NUM_LANDMARKS}, 3) with S >= 2, got {kp.shape}")
-    return kp, _check_dt(dt, str(path)), robot
+    return kp, check_dt(dt, str(path)), robot
 
 
 class HumanHandSource(CommandSource):
@@ -171,13 +171,13 @@ class HumanHandSource(CommandSource):
         self.window = max(1, int(round(velocity_window_s / DT)))
         self.recorded = None
         if keypoints is not None:
-            self.recorded = Recording(retarget.apply(keypoints), _check_dt(dt, name))  # (S, 4, 3) retargeted
+            self.recorded = Recording(retarget.apply(keypoints), check_dt(dt, name))  # (S, 4, 3) retargeted
         self._replay: ReplayCommand | None = None
         self._live: list[np.ndarray] = []
         self.num_hands: int | None = None
 
     def reset(self, tips: np.ndarray, *, rng: np.random.Generator | int | None = None) -> None:
-        self.num_hands = _check_tips(tips).shape[0]
+        self.num_hands = check_tips(tips).shape[0]
         self._live = []
         if self.recorded is not None:
             self._replay = ReplayCommand(self.recorded, horizon=self.horizon, name=self.name)
@@ -196,7 +196,7 @@ class HumanHandSource(CommandSource):
     def command(self, t: int, tips: np.ndarray) -> np.ndarray:
         if self._replay is not None:
             return self._replay.command(t, tips)
-        _check_tips(tips, n=self.num_hands)
+        check_tips(tips, n=self.num_hands)
         if not self._live:
             raise RuntimeError("HumanHandSource.command before any keypoints were fed")
         frames = len(self._live) - 1

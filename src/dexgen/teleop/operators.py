@@ -32,7 +32,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from dexgen.sim.rotations import axis_angle_quat, quat_conj, quat_mul, quat_to_rotvec
-from dexgen.teleop.commands import DT, HORIZON, CommandSource, ReplayCommand, _check_tips, parse_axis, rotate
+from dexgen.teleop.commands import DT, HORIZON, CommandSource, ReplayCommand, check_tips, parse_axis, rotate
 
 NOMINAL_TEMPLATE = np.array(
     [
@@ -358,7 +358,7 @@ class ClosedLoopOperator(CommandSource):
         self.params: OperatorParams | None = None
 
     def reset(self, tips: np.ndarray, *, rng: np.random.Generator | int | None = None) -> None:
-        n = _check_tips(tips).shape[0]
+        n = check_tips(tips).shape[0]
         self.rng = _generator(rng)
         self.params = self.fixed if self.fixed is not None else sample_operators(self.ranges, n, self.rng)
         if self.params.num_hands != n:
@@ -427,7 +427,7 @@ class ClosedLoopOperator(CommandSource):
     def command(self, t: int, tips: np.ndarray) -> np.ndarray:
         if self.hand is None:
             raise RuntimeError("ClosedLoopOperator.command before observe")
-        _check_tips(tips, n=self.params.num_hands)
+        check_tips(tips, n=self.params.num_hands)
         if len(self.seen) != t + 1:
             raise ValueError(f"command({t}) needs observe({t}) first")
         omega, velocity = self.wanted(*self.perceived(t))
@@ -547,7 +547,7 @@ class HumanOpenLoop(CommandSource):
         self._replay: ReplayCommand | None = None
 
     def reset(self, tips: np.ndarray, *, rng: np.random.Generator | int | None = None) -> None:
-        tips = _check_tips(tips)
+        tips = check_tips(tips)
         # a seed draws from the operator set's own stream (``operator_rng``), as in the closed-loop suites
         rng = rng if isinstance(rng, np.random.Generator) else operator_rng(self.operators, 0 if rng is None else rng)
         rec = human_recording(self.family, self.axis, self.omega, self.seconds, centre=tips.mean(axis=1),

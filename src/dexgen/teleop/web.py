@@ -385,12 +385,17 @@ class WebPage:
         """Show every tab the settings in force (a key press or another tab may have changed them)."""
         r = self.session.readout()
         with self.lock:
-            for h in self.gui.values():
+            for h in self._connected_guis():
                 for name in ("assist", "alpha", "axis", "speed", "object", "wrist"):
                     if h[name].value != r[name]:
                         h[name].value = r[name]
                 h["record"].label = "Stop recording" if r["recording"] else "Record"
                 h["message"].content = self.session.message
+
+    def _connected_guis(self) -> list[dict]:
+        """The controls of the tabs still connected (a tab may have gone before its disconnect callback ran)."""
+        live = self.server.get_clients()
+        return [h for cid, h in self.gui.items() if cid in live]
 
     @staticmethod
     def _readout_text(r: dict) -> str:
@@ -404,7 +409,7 @@ class WebPage:
     def refresh_readout(self) -> None:
         text = self._readout_text(self.session.readout())
         with self.lock:
-            for h in self.gui.values():
+            for h in self._connected_guis():
                 h["readout"].content = text
         self._sync_controls()
 

@@ -164,3 +164,17 @@ def test_bad_inputs_raise_clear_errors(ik):
 def test_bad_settings_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FingertipIK(**kwargs)
+
+
+def test_follow_moves_the_fingertips_by_the_commands_first_step():
+    ik = FingertipIK()
+    q = np.tile(ik.joint_range.mean(1), (2, 1))
+    tips = np.stack([ik.forward(qi) for qi in q])
+    frames = np.concatenate([q, q, tips.reshape(2, 12)], axis=1)
+    command = np.zeros((2, 8, 4, 3))
+    command[:, 0, :, 2] = 0.005  # every fingertip 5 mm up, then whatever follows
+    command[:, 1:] = 1.0
+    out = ik.follow(frames, command)
+    np.testing.assert_array_equal(out, ik.solve_batch(q, tips + command[:, 0]))
+    moved = np.stack([ik.forward(o) for o in out]) - tips
+    assert np.abs(moved[..., 2] - 0.005).max() < 1e-3

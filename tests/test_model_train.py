@@ -36,6 +36,7 @@ def test_training_reduces_the_loss_and_writes_a_usable_model(tmp_path, dataset):
     assert model.record["training"]["steps"] == 120
     assert model.record["dataset"]["episodes"] > 0
     assert model.record["dataset"]["wrists"] == ["palm_up"]  # read from the dataset's episodes
+    assert model.record["dataset"]["hand"] == "legacy"  # the experts' hand, for the server's forward kinematics
     assert model.record["dataset"]["primitives_seen"] == ["rotate+z", "rotate-z"]  # the two experts' steps
     assert model.record["dataset"]["generated_by"]["command"].startswith("dexgen collect")
     assert (tmp_path / "runs/t/tb").is_dir()

@@ -12,11 +12,11 @@ import torch
 from dexgen.cli import main
 from dexgen.controller.dexgen_controller import ControllerConfig
 from dexgen.sim.constants import JOINT_NAMES
-from dexgen.sim.hand import joint_range
+from dexgen.sim.hand import joint_range, wrist_gravity_dir
 from dexgen.teleop.client import PolicyClient, ServerError
 from dexgen.teleop.human_hand import HUMAN_CALIBRATION, HUMAN_DEMO, load_keypoints
 from dexgen.teleop.protocol import PROTOCOL_VERSION, pack, unpack
-from dexgen.teleop.server import PolicyServer, WebsocketServer, wrist_gravity_dir
+from dexgen.teleop.server import PolicyServer, WebsocketServer
 from model_helpers import tiny_model
 
 RANGE = joint_range()
@@ -206,7 +206,14 @@ def test_a_model_that_observes_gravity_takes_its_direction():
     server = PolicyServer(model, config=ControllerConfig(), joint_range=RANGE, gravity_dir=wrist_gravity_dir("palm_up"))
     assert _ask(server, op="act", observation=_frame(), gravity_dir=[0.0, 1.0, 0.0])["ok"]
     np.testing.assert_allclose(wrist_gravity_dir("palm_up"), [0, 0, -1], atol=1e-9)
-    np.testing.assert_allclose(wrist_gravity_dir("palm_down"), [0, 0, 1], atol=1e-9)
+
+
+@pytest.mark.parametrize("wrist", ["palm_up", "palm_down", "sideways"])
+def test_a_wrists_gravity_direction_is_the_simulators(wrist):
+    from dexgen.sim.env import EnvConfig, HandEnv
+
+    env = HandEnv(EnvConfig(num_envs=1, objects="cube_60", wrist=wrist, num_threads=1))
+    np.testing.assert_allclose(wrist_gravity_dir(wrist), env.sims.gravity_dir, atol=1e-9)
 
 
 def test_the_client_over_websockets():

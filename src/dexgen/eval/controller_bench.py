@@ -52,7 +52,7 @@ class BenchControllerConfig:
         check_int("threads", self.threads, ge=1)
 
 
-def _frames(model, cfg: BenchControllerConfig, n: int) -> np.ndarray:
+def recorded_frames(model, cfg: BenchControllerConfig, n: int) -> np.ndarray:
     """(n, 44) observation frames of one hand run by the unguided controller from a cached grasp."""
     from dexgen.sim.env import EnvConfig, HandEnv
 
@@ -79,7 +79,7 @@ def bench_controller(cfg: BenchControllerConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     path = cfg.checkpoint or shipped_model_path(cfg.wrist)
     model = load_model(path, wrist=cfg.wrist)
-    frames = _frames(model, cfg, 100)
+    frames = recorded_frames(model, cfg, 100)
     out: dict = {"checkpoint": str(path), "wrist": cfg.wrist, "threads": torch.get_num_threads(),
                  "batch": 1, "num_inference_steps": cfg.guided.num_inference_steps or model.cfg.num_inference_steps,
                  "decisions": cfg.decisions}  # fmt: skip

@@ -58,7 +58,7 @@ def _serve(cfg, pipe) -> None:
 def bench_serve(cfg: BenchServeConfig) -> dict:
     import torch
 
-    from dexgen.eval.controller_bench import BenchControllerConfig, _frames
+    from dexgen.eval.controller_bench import BenchControllerConfig, recorded_frames
     from dexgen.model.checkpoint import load_model, shipped_model_path
     from dexgen.teleop.client import PolicyClient, ServerError
     from dexgen.teleop.commands import KinematicIntent
@@ -67,7 +67,7 @@ def bench_serve(cfg: BenchServeConfig) -> dict:
     torch.set_num_threads(1)
     path = cfg.checkpoint or shipped_model_path(cfg.wrist)
     model = load_model(path, wrist=cfg.wrist)
-    frames = _frames(model, BenchControllerConfig(wrist=cfg.wrist, seed=cfg.seed), 100)
+    frames = recorded_frames(model, BenchControllerConfig(wrist=cfg.wrist, seed=cfg.seed), 100)
     intent = KinematicIntent("+z", 1.0, horizon=model.cfg.horizon, centre="nominal")
     serve_cfg = ServeConfig(port=0, wrist=cfg.wrist, checkpoint=str(path), guided=replace(cfg.guided), seed=cfg.seed,
                             command_timeout_s=10.0, restart_after_s=10.0)  # fmt: skip

@@ -285,8 +285,7 @@ def raw_teleop(ik):
     fingertip layout (``command_tips``) is not used: raw teleoperation moves the robot's fingertips by the command."""
 
     def act(frame: np.ndarray, cmd: np.ndarray, *, command_tips: np.ndarray | None = None) -> np.ndarray:
-        tips = frame[:, 32:44].reshape(-1, 4, 3).astype(np.float64)
-        return ik.solve_batch(frame[:, :16].astype(np.float64), tips + cmd[:, 0])
+        return ik.follow(frame, cmd)
 
     return act
 

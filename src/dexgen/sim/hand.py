@@ -43,6 +43,14 @@ def wrist_quat(wrist: str) -> np.ndarray:
     return np.array(WRIST_QUATS[wrist])
 
 
+def wrist_gravity_dir(wrist: str) -> np.ndarray:
+    """(3,) unit direction of gravity in the palm frame for a wrist orientation (world gravity along -z), as
+    ``HandBatch.gravity_dir`` has it for a simulated hand; a robot knows it from its arm."""
+    from dexgen.sim.rotations import quat_conj, quat_to_mat
+
+    return quat_to_mat(quat_conj(wrist_quat(wrist))) @ np.array([0.0, 0.0, -1.0])
+
+
 def _lookat_xyaxes(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> list[float]:
     """Camera x and y axes (MuJoCo's xyaxes) for a camera at ``eye`` looking at ``target``."""
     back = eye - target

@@ -167,6 +167,14 @@ class FingertipIK:
                 q[sl] = np.clip(q[sl] + dq, self._lower[sl], self._upper[sl])
         return q
 
+    def follow(self, frames: np.ndarray, command: np.ndarray) -> np.ndarray:
+        """Raw teleoperation: joint targets (N, 16), radians, that move the fingertips by the command's first step,
+        from controller frames (N, 44) (joint positions, targets in force, fingertips, palm frame) and commands
+        (N, T, 4, 3), metres, relative to those fingertips; solved from the measured joints."""
+        frames = np.asarray(frames, dtype=np.float64)
+        tips = frames[:, 32:44].reshape(-1, C.NUM_FINGERTIPS, 3)
+        return self.solve_batch(frames[:, : C.NUM_JOINTS], tips + np.asarray(command, dtype=np.float64)[:, 0])
+
     def solve_batch(self, q: np.ndarray, targets: np.ndarray, *, mask: np.ndarray | None = None) -> np.ndarray:
         """``solve`` for N hands: q (N, 16) radians, targets (N, 4, 3) metres palm frame, optional mask (N, 4) bool.
 

@@ -97,7 +97,7 @@ def run_teleop(cfg: TeleopConfig) -> dict:
         ik = FingertipIK()
 
         def act(frame, cmd):
-            return ik.solve_batch(frame[:, :16].astype(np.float64), frame[:, 32:44].reshape(1, 4, 3) + cmd[:, 0])
+            return ik.follow(frame, cmd)
 
     viewer = data = None
     if scripted is None:

@@ -45,21 +45,13 @@ from dexgen.data.windows import OBS_FIELDS
 from dexgen.model.checkpoint import load_model, model_hand, model_wrists, shipped_model_path
 from dexgen.model.dexgen_model import DexGenModel
 from dexgen.sim import constants as C
-from dexgen.sim.hand import check_wrist, wrist_quat
+from dexgen.sim.hand import check_wrist, wrist_gravity_dir
 from dexgen.teleop.human_hand import HumanHandSource, Retarget, check_keypoints, fit_retarget, load_keypoints
 from dexgen.teleop.protocol import PROTOCOL_VERSION, ProtocolError, array_field, check_request, pack, unpack
 
 OPS = ("metadata", "reset", "act", "command", "calibrate")
 """Requests the server answers (see the module docstring)."""
 log = logging.getLogger("dexgen.serve")
-
-
-def wrist_gravity_dir(wrist: str) -> np.ndarray:
-    """(3,) the direction of gravity in the palm frame for a wrist orientation (world gravity along -z)."""
-    from scipy.spatial.transform import Rotation
-
-    w, x, y, z = wrist_quat(wrist)
-    return Rotation.from_quat([x, y, z, w]).inv().apply([0.0, 0.0, -1.0])
 
 
 class PolicyServer:
@@ -113,7 +105,7 @@ class PolicyServer:
                 op = check_request(message, OPS)
                 reply = getattr(self, f"_op_{op}")(message, conn)
                 reply.update(ok=True)
-            except (ValueError, RuntimeError) as e:  # bad input: ProtocolError, a check's ValueError
+            except ValueError as e:  # bad input: ProtocolError, a check's ValueError
                 self.calls["errors"] += 1
                 reply = {"ok": False, "error": str(e).splitlines()[0] if str(e) else type(e).__name__}
             except Exception as e:  # a bug must not take the hand's server down: report it, log it, go on

@@ -150,7 +150,6 @@ class HandSession:
     def _start_episode(self) -> None:
         self.obs = self.env.get_observations()
         self.t, self.held_steps = 0, 0
-        self.start_quat = self.env.object_pose()[1][0].copy()
         self.turned = 0.0  # rad about the commanded axis, summed step by step
         if self.ctrl is not None:
             self.ctrl.reset()
@@ -199,8 +198,7 @@ class HandSession:
             if self.assist:
                 targets = self.ctrl.act(frame[0], cmd[0])[None]
             else:
-                targets = self.ik.solve_batch(frame[:, :16].astype(np.float64),
-                                              frame[:, 32:44].reshape(1, 4, 3) + cmd[:, 0])  # fmt: skip
+                targets = self.ik.follow(frame, cmd)
             before = env.object_pose()[1][0].copy()
             self.obs, _, done, _ = env.step(targets)
             self.t += 1

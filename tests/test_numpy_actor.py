@@ -71,3 +71,35 @@ def test_bad_files_are_one_line_errors(tmp_path):
 def test_does_not_import_torch():
     code = "import sys; import dexgen.rl.numpy_actor; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_an_input_that_never_varied_in_training_is_pinned_to_its_training_value(tmp_path):
+    """A held-out object of a shape family no training object has sets a shape-code entry whose running std is 0:
+    both actors act as if it had its training value, where the bare normalizer would scale it by 100."""
+    import torch
+
+    from collect_helpers import make_random_expert
+
+    path = make_random_expert(tmp_path / "s.safetensors", "rotate", "+z", hidden=(24,), shape_obs=True)
+    expert = Expert.load(path)
+    norm = expert.actor.obs_normalizer
+    width = norm._std.shape[1]
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        norm._mean.copy_(torch.randn(1, width, generator=gen))
+        norm._std.copy_(torch.rand(1, width, generator=gen) + 0.1)
+        norm._std[0, -4] = 0.0  # the ellipsoid's entry of the shape code: never set by a training object
+    expert.save(path)
+    torch_actor, numpy_actor = Expert.load(path), NumpyActor.load(path)
+    obs = _observations(torch_actor.record, seed=2)
+    privileged = torch_actor.record["obs_dims"]["privileged"]
+    trained_value = float(norm._mean[0, -4])
+    as_trained = {**obs, "privileged": obs["privileged"].copy()}
+    as_trained["privileged"][:, privileged - 4] = trained_value
+    expected = torch_actor.act(as_trained)
+    np.testing.assert_allclose(torch_actor.act(obs), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(numpy_actor.act(obs), expected, rtol=1e-4, atol=1e-5)
+    # the other inputs still count
+    moved = {**obs, "privileged": obs["privileged"].copy()}
+    moved["privileged"][:, privileged - 5] += 1.0
+    assert np.abs(torch_actor.act(moved) - torch_actor.act(obs)).max() > 1e-3

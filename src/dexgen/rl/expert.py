@@ -18,6 +18,7 @@ from tensordict import TensorDict
 from dexgen.files import file_sha256
 from dexgen.rl.config import PPOConfig
 from dexgen.rl.expert_files import ExpertError, read_expert_files
+from dexgen.rl.numpy_actor import constant_inputs
 from dexgen.sim.constants import DEFAULT_WRIST
 from dexgen.strict_json import dumps
 
@@ -56,6 +57,23 @@ class Expert:
     def __init__(self, actor: torch.nn.Module, record: dict):
         self.actor = actor.eval()
         self.record = record
+        self._pinned = self._constant_inputs()
+
+    def _constant_inputs(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{group: (columns, training values)} of the actor inputs that never varied in training, which ``act``
+        pins to their training value (see ``dexgen.rl.numpy_actor.constant_inputs``)."""
+        norm = getattr(self.actor, "obs_normalizer", None)
+        if not hasattr(norm, "_std"):
+            return {}
+        std, mean = norm._std.detach().cpu().numpy()[0], norm._mean.detach().cpu().numpy()[0]
+        pinned, start = {}, 0
+        for group in self.actor.obs_groups:
+            width = int(self.record["obs_dims"][group])
+            cols = np.flatnonzero(constant_inputs(std[start : start + width]))
+            if cols.size:
+                pinned[group] = (cols, mean[start + cols])
+            start += width
+        return pinned
 
     @property
     def task(self) -> str:
@@ -112,6 +130,11 @@ class Expert:
 
     @torch.inference_mode()
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        """(N, 16) deterministic actions for observation groups (N, dim) each."""
+        """(N, 16) deterministic actions for observation groups (N, dim) each; inputs that never varied in training
+        are pinned to their training value."""
+        obs = dict(obs)
+        for group, (cols, values) in self._pinned.items():
+            obs[group] = np.array(obs[group], dtype=np.float32)
+            obs[group][:, cols] = values
         td = TensorDict({k: torch.as_tensor(v) for k, v in obs.items()}, batch_size=[len(obs["policy"])])
         return self.actor(td).numpy().astype(np.float64)

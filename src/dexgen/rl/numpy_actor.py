@@ -3,7 +3,8 @@
 The collector's workers act with this instead of ``dexgen.rl.expert.Expert``: importing torch and rsl-rl takes
 about 2.5 s here, which was half of a short collection's start-up. It computes what rsl-rl's ``MLPModel`` computes
 in inference (concatenate the actor's observation groups, normalize them with the saved running statistics, then
-the MLP); ``tests/test_numpy_actor.py`` checks that it matches the torch actor.
+the MLP), with the inputs that never varied in training pinned as ``dexgen.rl.expert.Expert`` does;
+``tests/test_numpy_actor.py`` checks that it matches the torch actor.
 """
 
 from __future__ import annotations
@@ -18,6 +19,19 @@ NORMALIZER_EPS = 1e-2
 """Added to the running standard deviation by rsl-rl's ``EmpiricalNormalization`` (its default, which the experts'
 actors use)."""
 
+CONSTANT_STD = 1e-6
+"""An actor input whose running standard deviation is below this never varied in training (e.g. the shape-code
+entry of a shape family no training object has)."""
+
+
+def constant_inputs(std: np.ndarray) -> np.ndarray:
+    """Bool mask of the actor inputs that never varied in training, from the normalizer's std (..., dim).
+
+    At inference such an input is pinned to its training value (normalized: 0). The weights that read it were never
+    trained (their gradient is 0 while it is constant), and any other value is scaled by 1 / NORMALIZER_EPS = 100:
+    a held-out ellipsoid, the one object of its shape family, was fed a 100-sigma input and dropped 3 times in 4."""
+    return np.asarray(std).reshape(-1) < CONSTANT_STD
+
 ACTIVATIONS = {
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
     "relu": lambda x: np.maximum(x, 0),
@@ -31,7 +45,8 @@ class NumpyActor:
 
     def __init__(self, layers: list[tuple[np.ndarray, np.ndarray]], mean: np.ndarray, std: np.ndarray,
                  groups: list[str], activation: str, record: dict):  # fmt: skip
-        self.layers, self.mean, self.scale = layers, mean, 1.0 / (std + NORMALIZER_EPS)
+        scale = np.where(constant_inputs(std), 0.0, 1.0 / (std + NORMALIZER_EPS)).astype(np.float32)
+        self.layers, self.mean, self.scale = layers, mean, scale
         self.groups, self.activation, self.record = groups, ACTIVATIONS[activation], record
 
     @classmethod

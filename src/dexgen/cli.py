@@ -154,8 +154,9 @@ def run_grasps_generate(cfg: GraspsGenerateConfig) -> dict:
     command = "dexgen " + " ".join(sys.argv[1:])
     out = {}
     for i, obj in enumerate(tqdm(objects, desc="objects")):
-        cache = generate_grasps(obj, wrist=cfg.wrist, hand=cfg.hand, seed=cfg.seed + i, config=gen,
-                                num_threads=cfg.threads)
+        cache = generate_grasps(
+            obj, wrist=cfg.wrist, hand=cfg.hand, seed=cfg.seed + i, config=gen, num_threads=cfg.threads
+        )
         cache.meta["command"] = command
         if len(cache) == 0:
             tqdm.write(f"warning: no grasp of {obj.name} passed; nothing written")

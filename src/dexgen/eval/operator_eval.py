@@ -278,16 +278,21 @@ def run_operator_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = 
                 if method == "expert":
                     policy = _goal_expert_policy(e, expert, tracker)
                 elif method == "unguided":
-                    ctrl = DexGenController(model, config=unguided_config(cfg, seed=seed), batch=e.num_envs,
-                                           gravity_dir=e.sims.gravity_dir)
+                    ctrl = DexGenController(
+                        model, config=unguided_config(cfg, seed=seed), batch=e.num_envs, gravity_dir=e.sims.gravity_dir
+                    )
                     policy = lambda obs, _t, c=ctrl, en=e: targets_to_actions(  # noqa: E731
                         en, c.act(frame_from_policy_obs(obs["policy"]))
                     )
                 else:
                     act = raw_act
                     if method == "guided":
-                        ctrl = DexGenController(model, config=guided_config(cfg, seed=seed), batch=e.num_envs,
-                                               gravity_dir=e.sims.gravity_dir)
+                        ctrl = DexGenController(
+                            model,
+                            config=guided_config(cfg, seed=seed),
+                            batch=e.num_envs,
+                            gravity_dir=e.sims.gravity_dir,
+                        )
                         act = ctrl.act
                     operator = ClosedLoopOperator(goal.axis, goal.angle, operators=cfg.operators,
                                                   turn_only=cfg.goal_rule == "turn", name="operator")  # fmt: skip

@@ -173,8 +173,12 @@ def pool_runs(paths: list[str] | tuple[str, ...], *, alpha: float | None = None)
             for source, per_method in episodes.items():
                 for method, figures in per_method.items():
                     e = results.setdefault(source, {}).setdefault(method, Episodes([], [], []))
-                    e.extend(*([np.nan if v is None else v for v in figures[k]]  # null: not a number
-                               for k in ("holding_s", "progress_rad_per_s", "follow_error_mm")))
+                    e.extend(
+                        *(
+                            [np.nan if v is None else v for v in figures[k]]  # null: not a number
+                            for k in ("holding_s", "progress_rad_per_s", "follow_error_mm")
+                        )
+                    )
         except (AttributeError, KeyError, TypeError) as e:
             raise PoolError(f"{path} has malformed per_episode figures ({type(e).__name__}: {e})") from None
     methods = {tuple(pm) for pm in results.values()}

@@ -65,10 +65,22 @@ class ReachedStatesConfig:
 
     def __post_init__(self) -> None:
         sources = self.sources if self.sources not in ("full", "quick") else None
-        EvalConfig(objects=self.objects, wrist=self.wrist, axes=self.axes, sources=sources, seeds=self.seeds,
-                   episodes=self.episodes, seconds=self.seconds, threads=self.threads)  # the checks of dexgen eval
-        if not (np.isfinite(self.after_s) and np.isfinite(self.every_s)) or self.after_s < 0 or self.every_s <= 0 \
-                or self.seconds <= self.after_s:
+        EvalConfig(
+            objects=self.objects,
+            wrist=self.wrist,
+            axes=self.axes,
+            sources=sources,
+            seeds=self.seeds,
+            episodes=self.episodes,
+            seconds=self.seconds,
+            threads=self.threads,
+        )  # the checks of dexgen eval
+        if (
+            not (np.isfinite(self.after_s) and np.isfinite(self.every_s))
+            or self.after_s < 0
+            or self.every_s <= 0
+            or self.seconds <= self.after_s
+        ):
             raise ValueError(f"need 0 <= after_s < seconds and every_s > 0, got after_s {self.after_s}, every_s "
                              f"{self.every_s}, seconds {self.seconds}")  # fmt: skip
 
@@ -127,8 +139,9 @@ def reached_states(cfg: ReachedStatesConfig, *, progress: bool = True) -> dict:
             ref = rollout(env(), lambda obs, _t, x=experts[axis]: x.act(obs), record_tips=True)
             for name in names:
                 e = env()
-                ctrl = DexGenController(model, config=guided_config(ecfg, seed=seed), batch=e.num_envs,
-                                        gravity_dir=e.sims.gravity_dir)
+                ctrl = DexGenController(
+                    model, config=guided_config(ecfg, seed=seed), batch=e.num_envs, gravity_dir=e.sims.gravity_dir
+                )
                 live = LiveCommandPolicy(e, make_source(name, axis, ecfg.omega, ref), seed, ctrl.act)
                 every = max(1, round(cfg.every_s / e.dt))
                 found, steps = _snapshots(e, live, after=round(cfg.after_s / e.dt), every=every)

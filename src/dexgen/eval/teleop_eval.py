@@ -353,8 +353,9 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
             ref = rollout(e, lambda obs, _t, x=experts[axis]: x.act(obs), record_tips=True)
             bar.update(1)
             e = env()
-            ctrl = DexGenController(model, config=unguided_config(cfg, seed=seed), batch=e.num_envs,
-                                   gravity_dir=e.sims.gravity_dir)
+            ctrl = DexGenController(
+                model, config=unguided_config(cfg, seed=seed), batch=e.num_envs, gravity_dir=e.sims.gravity_dir
+            )
             plain = rollout(e, lambda obs, _t, c=ctrl, en=e: targets_to_actions(
                 en, c.act(frame_from_policy_obs(obs["policy"]))), record_tips=True)  # fmt: skip
             _count_rejected(rejected, "unguided", ctrl, f"axis {axis}, seed {seed}")
@@ -375,8 +376,12 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
                 bar.update(1)
                 for a in alphas:
                     e = env()
-                    c = DexGenController(model, config=guided_config(cfg, alpha=a, seed=seed), batch=e.num_envs,
-                                        gravity_dir=e.sims.gravity_dir)
+                    c = DexGenController(
+                        model,
+                        config=guided_config(cfg, alpha=a, seed=seed),
+                        batch=e.num_envs,
+                        gravity_dir=e.sims.gravity_dir,
+                    )
                     live = LiveCommandPolicy(e, _source(cfg, name, axis, ref), seed, c.act)
                     video = first and a == alpha
                     r = rollout(e, live, record_tips=True, on_step=_recorder(e, frames, "guided") if video else None)

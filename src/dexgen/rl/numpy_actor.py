@@ -28,9 +28,10 @@ def constant_inputs(std: np.ndarray) -> np.ndarray:
     """Bool mask of the actor inputs that never varied in training, from the normalizer's std (..., dim).
 
     At inference such an input is pinned to its training value (normalized: 0). The weights that read it were never
-    trained (their gradient is 0 while it is constant), and any other value is scaled by 1 / NORMALIZER_EPS = 100:
-    a held-out ellipsoid, the one object of its shape family, was fed a 100-sigma input and dropped 3 times in 4."""
+    trained (their gradient is 0 while it is constant), and any other value would be scaled by 1 / NORMALIZER_EPS
+    = 100 (docs/results.md, "Inputs that never varied in training")."""
     return np.asarray(std).reshape(-1) < CONSTANT_STD
+
 
 ACTIVATIONS = {
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),

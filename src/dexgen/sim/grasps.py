@@ -64,8 +64,9 @@ class GraspCache:
                 targets=self.targets,
                 object_pos=self.object_pos,
                 object_quat=self.object_quat,
-                meta=np.array(json.dumps({"object": self.object_name, "wrist": self.wrist, "hand": self.hand,
-                                          **self.meta})),  # fmt: skip
+                meta=np.array(
+                    json.dumps({"object": self.object_name, "wrist": self.wrist, "hand": self.hand, **self.meta})
+                ),  # fmt: skip
             )
 
 

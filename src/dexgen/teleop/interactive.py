@@ -86,8 +86,9 @@ def run_teleop(cfg: TeleopConfig) -> dict:
     source = KeyboardIntent()
     if cfg.method == "guided":
         model = load_model(cfg.checkpoint or shipped_model_path(cfg.wrist), wrist=cfg.wrist)
-        ctrl = DexGenController(model, config=replace(fit_to_model(cfg.guided, model), seed=cfg.seed),
-                                gravity_dir=env.sims.gravity_dir)
+        ctrl = DexGenController(
+            model, config=replace(fit_to_model(cfg.guided, model), seed=cfg.seed), gravity_dir=env.sims.gravity_dir
+        )
 
         def act(frame, cmd):
             return ctrl.act(frame[0], cmd[0])[None]

@@ -98,3 +98,29 @@ def test_sampling_goes_batch_by_batch_and_stops_once_enough_passed(monkeypatch):
     few = generate_grasps(obj, seed=1, config=GraspGenConfig(candidates=20, keep=64, settle_s=0.5, hold_s=0.5),
                           num_threads=1)  # fmt: skip
     assert few.meta["candidates"] == 20 and len(few) == few.meta["passed"] <= 20
+
+
+def test_palm_contact_tells_an_object_on_the_palm_from_one_above_it():
+    from dexgen.sim import constants as C
+    from dexgen.sim.hand_batch import HandBatch
+
+    obj = get_object("cube_60")
+    sims = HandBatch([obj, obj], wrist="palm_up", num_threads=1)
+    half = obj.half_extent(2)
+    lying = np.array(
+        [[0.0, 0.0, C.PALM_HALF_THICKNESS + half - 0.0005], [0.0, 0.0, C.PALM_HALF_THICKNESS + half + 0.05]]
+    )
+    open_q = np.tile(np.array(C.OPEN_POSE), (2, 1))
+    sims.set_state(
+        np.arange(2), hand_q=open_q, targets=open_q, object_pos=lying, object_quat=np.tile([1.0, 0, 0, 0], (2, 1))
+    )
+    sims.step(2)
+    assert sims.palm_touches_object(0) and not sims.palm_touches_object(1)
+
+
+def test_check_reports_the_share_of_grasps_on_the_palm():
+    obj = get_object("cube_60")
+    cache = load_grasps(obj.name, "palm_up")
+    report = check_grasps([cache], objects={obj.name: obj}, seconds=0.5, num_threads=1)
+    share = report["per_object"]["cube_60"]["palm_contact"]
+    assert report["palm_contact"] == share and share > 0.5  # palm up, the object rests on the palm

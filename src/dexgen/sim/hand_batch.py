@@ -158,6 +158,15 @@ class HandBatch:
         ang = np.einsum("nij,nj->ni", obj_rot, v[:, 3:]) @ self.palm_rot
         return lin, ang
 
+    def palm_touches_object(self, sim: int) -> bool:
+        """Whether the palm touches the object in simulation ``sim`` (slow path, for tools)."""
+        data = self.batch.get_data(sim)
+        model, obj, palm = self.models[sim], self.index.object_geom, self.index.palm_body
+        return any(
+            (g0 == obj and model.geom_bodyid[g1] == palm) or (g1 == obj and model.geom_bodyid[g0] == palm)
+            for g0, g1 in data.contact.geom[: data.ncon]
+        )
+
     def fingers_touching_object(self, sim: int) -> np.ndarray:
         """(4,) bool: which fingers (any link) touch the object in simulation ``sim`` (slow path, for tools)."""
         data = self.batch.get_data(sim)

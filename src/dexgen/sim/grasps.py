@@ -66,7 +66,7 @@ class GraspCache:
                 object_quat=self.object_quat,
                 meta=np.array(
                     json.dumps({"object": self.object_name, "wrist": self.wrist, "hand": self.hand, **self.meta})
-                ),  # fmt: skip
+                ),
             )
 
 

@@ -389,10 +389,10 @@ def summarize_operator(run: dict, cfg: EvalConfig) -> dict:
         "success_ratio_smoothing": "add-one: (successes + 1) / (episodes + 2) per method",
         "success_ratio_guided_vs_raw_unsmoothed": (
             guided["success_rate"] / raw["success_rate"] if raw["successes"] else None
-        ),  # fmt: skip
+        ),
         "holding_ratio_guided_vs_raw": (
             guided["holding_s_median"] / raw["holding_s_median"] if raw["holding_s_median"] > 0 else None
-        ),  # fmt: skip
+        ),
         "holding_ratio_ci95": list(median_ratio_ci(pooled["guided"]["hold_s"], pooled["raw"]["hold_s"])),
         "at_goal_fraction": at_goal,
         "held_fraction": held_fractions({m: p["hold_s"].tolist() for m, p in pooled.items()}, seconds=cfg.seconds),

@@ -278,8 +278,9 @@ def check_grasps(
     """Hold every cached grasp for ``seconds`` with fixed targets and nominal physics.
 
     Returns {"hold_rate", "grasps", "held", "palm_contact", "per_object": {name: {"grasps", "held", "hold_rate",
-    "palm_contact"}}}; ``palm_contact`` is the share of grasps whose object touches the palm after the first 0.5 s
-    (an object pressed against the palm can roll there, but cannot turn about an axis parallel to it).
+    "on_palm", "palm_contact"}}}; ``on_palm`` counts the grasps whose object touches the palm after the first 0.5 s
+    and ``palm_contact`` is their share (an object pressed against the palm can roll there, but cannot turn about
+    an axis parallel to it).
     """
     by_wrist: dict[str, list[GraspCache]] = {}
     for c in caches:
@@ -293,23 +294,22 @@ def check_grasps(
         cat = {k: np.concatenate([getattr(c, k) for c in group]) for k in _ARRAYS}
         sims.set_state(np.arange(len(objs)), **cat)
         held = np.ones(len(objs), dtype=bool)
-        palm = np.zeros(len(objs), dtype=bool)
         dt = sims.models[0].opt.timestep
         for k in range(max(1, round(seconds / 0.5))):
             sims.step(round(0.5 / dt))
             held &= ~dropped(sims.object_pose()[0], drop)
             if k == 0:
-                palm = np.array([sims.palm_touches_object(i) for i in range(len(objs))])
+                on_palm = np.array([sims.palm_touches_object(i) for i in range(len(objs))])
         start = 0
         for c in group:
-            h, on_palm = held[start : start + len(c)], palm[start : start + len(c)]
+            h, p = held[start : start + len(c)], on_palm[start : start + len(c)]
             start += len(c)
             key = c.object_name if len(by_wrist) == 1 else f"{c.object_name}@{wrist}"
             per_object[key] = {"grasps": len(c), "held": int(h.sum()), "hold_rate": float(h.mean()),
-                               "palm_contact": float(on_palm.mean())}  # fmt: skip
+                               "on_palm": int(p.sum()), "palm_contact": float(p.mean())}  # fmt: skip
     total = sum(v["grasps"] for v in per_object.values())
     held_total = sum(v["held"] for v in per_object.values())
-    on_palm_total = sum(v["palm_contact"] * v["grasps"] for v in per_object.values())
+    on_palm_total = sum(v["on_palm"] for v in per_object.values())
     return {
         "hold_rate": held_total / max(total, 1),
         "grasps": total,

@@ -60,6 +60,16 @@ def test_shipped_cache_covers_every_object():
         assert "revision" in cache.meta and "command" in cache.meta
 
 
+@pytest.mark.parametrize("wrist", ["palm_up", "palm_down", "sideways"])
+def test_shipped_allegro_caches_cover_every_object(wrist):
+    from dexgen.sim.objects import resolve_objects
+
+    for obj in resolve_objects("all"):
+        cache = load_grasps(obj.name, wrist, hand="allegro")  # checks shapes, finiteness, object, wrist and hand
+        assert len(cache) >= 1, obj.name
+        assert cache.meta["config"]["hold_s"] == 20.0 and "command" in cache.meta, obj.name
+
+
 def test_generation_and_check_on_a_tiny_budget():
     obj = get_object("cube_60")
     cfg = GraspGenConfig(candidates=48, keep=4, settle_s=0.5, hold_s=0.5)

@@ -99,3 +99,19 @@ def test_a_joint_reaches_a_step_target_in_about_two_control_steps_without_ringin
 def test_unknown_hand_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="unknown hand 'bogus'; expected one of legacy, allegro"):
         hand_xml("bogus")
+
+
+def test_contacts_are_hard_on_the_allegro_and_unchanged_on_the_legacy_hand():
+    obj = resolve_objects("train")[0]
+    allegro, legacy = build_model(obj, hand="allegro"), build_model(obj, hand="legacy")
+    obj_geom = ModelIndex(allegro).object_geom
+    # the object takes its contact properties from the hand file's "object" class
+    colliding = np.flatnonzero(allegro.geom_contype > 0)  # every geom but the floor
+    np.testing.assert_allclose(allegro.geom_solimp[colliding, :2], np.tile([0.99, 0.999], (len(colliding), 1)))
+    np.testing.assert_allclose(allegro.geom_friction[obj_geom], [0.8, 0.01, 0.0001])
+    g = ModelIndex(legacy).object_geom
+    np.testing.assert_allclose(legacy.geom_solimp[g, :3], [0.9, 0.95, 0.001])  # MuJoCo's default
+    np.testing.assert_allclose(legacy.geom_solref[g], [0.01, 1.0])
+    np.testing.assert_allclose(legacy.geom_friction[g], [0.8, 0.01, 0.0001])
+    assert (legacy.geom_contype[g], legacy.geom_conaffinity[g], legacy.geom_condim[g]) == (2, 1, 3)
+    assert (allegro.geom_contype[obj_geom], allegro.geom_conaffinity[obj_geom]) == (2, 1)

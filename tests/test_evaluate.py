@@ -113,7 +113,8 @@ def test_zero_environments_are_refused_not_replaced_by_the_training_count():
 def test_training_settings_are_refused_by_their_own_names():
     for field, value, message in (("envs", -7, "envs must be at least 1, got -7"),
                                   ("episode_seconds", float("nan"), "episode_seconds must be finite and > 0"),
-                                  ("wrist", "bogus", "wrist must be one of")):  # fmt: skip
+                                  ("wrist", "bogus", "wrist must be one of"),
+                                  ("grasp_dir", "/nowhere", "grasp_dir '/nowhere' has no palm_up/")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
             TrainExpertConfig(**{field: value})
 
@@ -221,3 +222,22 @@ def test_hold_still_keeps_the_grasp_and_gravity_scales_the_physics():
     assert heavy["overall"]["angvel_rad_per_s"] != still["overall"]["angvel_rad_per_s"]  # gravity acts
     with pytest.raises(ValueError, match="gravity"):
         EvalExpertConfig(gravity=1.5)
+
+
+def test_training_starts_from_the_grasp_dir_and_evaluation_from_the_shipped_grasps(tmp_path):
+    from dexgen.sim.grasps import GraspCache, cache_path, load_grasps
+
+    shipped = load_grasps("cube_60", "palm_up")
+    first_two = (getattr(shipped, k)[:2] for k in ("hand_q", "targets", "object_pos", "object_quat"))
+    GraspCache("cube_60", "palm_up", *first_two, meta=dict(shipped.meta)).save(
+        cache_path("cube_60", "palm_up", root=tmp_path)
+    )
+    cfg = TrainExpertConfig(envs=1, objects="cube_60", threads=1, grasp_dir=str(tmp_path))
+    assert len(make_env(cfg).grasps["cube_60"]) == 2
+    tiny = tiny_config(tmp_path / "runs", iterations=1, run_name="g", objects="cube_60", grasp_dir=str(tmp_path))
+    run = train_expert(tiny, progress=False)
+    from dexgen.rl.evaluate import expert_env
+
+    env = expert_env(expert_from_checkpoint(Path(run["run_dir"]) / "last.pt"), objects="cube_60", episodes=1,
+                     seconds=0.5, seed=0, threads=1)  # fmt: skip
+    assert len(env.grasps["cube_60"]) == len(shipped)

@@ -84,7 +84,7 @@ def test_generation_and_check_on_a_tiny_budget():
 
 def test_creep_limit_drops_grasps_still_sliding_at_the_end_of_the_hold():
     obj = get_object("cube_60")
-    base = dict(candidates=48, keep=48, settle_s=0.5, hold_s=1.0)
+    base = dict(candidates=48, keep=48, settle_s=0.5, hold_s=1.0, pinch_share=0.0)
     loose = generate_grasps(obj, wrist="palm_down", seed=1, config=GraspGenConfig(**base, max_creep=np.inf),
                             num_threads=1)  # fmt: skip
     strict = generate_grasps(obj, wrist="palm_down", seed=1, config=GraspGenConfig(**base, max_creep=0.001),
@@ -99,15 +99,31 @@ def test_creep_limit_drops_grasps_still_sliding_at_the_end_of_the_hold():
 def test_sampling_goes_batch_by_batch_and_stops_once_enough_passed(monkeypatch):
     obj = get_object("cube_60")
     monkeypatch.setattr(grasps, "_BATCH", 16)
-    cfg = GraspGenConfig(candidates=160, keep=2, settle_s=0.5, hold_s=0.5)
+    cfg = GraspGenConfig(candidates=160, keep=2, settle_s=0.5, hold_s=0.5, pinch_share=0.0)
     cache = generate_grasps(obj, seed=1, config=cfg, num_threads=1)
     simulated = cache.meta["candidates"]
     assert simulated % 16 == 0 and simulated < 160  # stopped early, whole batches
     assert cache.meta["passed"] >= 2 and len(cache) == 2
     # a budget that is not a multiple of the batch is spent exactly
-    few = generate_grasps(obj, seed=1, config=GraspGenConfig(candidates=20, keep=64, settle_s=0.5, hold_s=0.5),
-                          num_threads=1)  # fmt: skip
+    cfg = GraspGenConfig(candidates=20, keep=64, settle_s=0.5, hold_s=0.5, pinch_share=0.0)
+    few = generate_grasps(obj, seed=1, num_threads=1, config=cfg)
     assert few.meta["candidates"] == 20 and len(few) == few.meta["passed"] <= 20
+
+
+def test_pinch_grasps_hold_the_object_between_the_digits_away_from_the_palm():
+    obj = get_object("cube_45")
+    cfg = GraspGenConfig(candidates=256, keep=8, settle_s=0.5, hold_s=1.0, pinch_share=0.5)
+    cache = generate_grasps(obj, wrist="palm_down", hand="allegro", seed=0, config=cfg, num_threads=1)
+    kinds = cache.meta["kinds"]
+    assert kinds["wrap"]["kept"] == 4 and kinds["pinch"]["kept"] >= 1
+    assert len(cache) == kinds["wrap"]["kept"] + kinds["pinch"]["kept"]
+    pinch = GraspCache(obj.name, "palm_down", *(getattr(cache, k)[4:] for k in ("hand_q", "targets", "object_pos",
+                       "object_quat")), hand="allegro")  # fmt: skip
+    report = check_grasps([pinch], objects={obj.name: obj}, seconds=1.0, num_threads=1)
+    assert report["palm_contact"] == 0.0 and report["hold_rate"] > 0.5
+    wrap = GraspCache(obj.name, "palm_down", *(getattr(cache, k)[:4] for k in ("hand_q", "targets", "object_pos",
+                      "object_quat")), hand="allegro")  # fmt: skip
+    assert check_grasps([wrap], objects={obj.name: obj}, seconds=0.5, num_threads=1)["palm_contact"] > 0.0
 
 
 def test_palm_contact_tells_an_object_on_the_palm_from_one_above_it():

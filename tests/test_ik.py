@@ -3,7 +3,7 @@ import pytest
 
 from dexgen.sim import constants as C
 from dexgen.sim.env import EnvConfig, HandEnv
-from dexgen.teleop.ik import FingertipIK
+from dexgen.sim.ik import FingertipIK
 
 
 @pytest.fixture(scope="module")

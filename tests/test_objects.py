@@ -55,3 +55,28 @@ def test_shape_code_names_the_geom_type_and_half_extents_not_the_object():
     np.testing.assert_allclose(code[3, len(SHAPES) :], [0.02, 0.02, 0.045])  # the caps lengthen a capsule
     held_out = shape_code(HELDOUT_OBJECTS)  # held-out objects are coded in the same terms
     assert held_out.shape == (len(HELDOUT_OBJECTS), SHAPE_CODE_DIM) and (held_out[:, len(SHAPES) :] > 0).all()
+
+
+@pytest.mark.parametrize("name", ["cube_45", "cuboid_60x40x30", "sphere_r30", "cylinder_r20_h90", "capsule_r20_l50",
+                                  "ellipsoid_35x25x20"])  # fmt: skip
+def test_surface_along_finds_the_surface_and_its_outward_normal(name):
+    obj = get_object(name)
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=(200, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    points, normals = obj.surface_along(d)
+    np.testing.assert_allclose(obj.signed_distance(points), 0.0, atol=1e-9)
+    np.testing.assert_allclose(np.cross(points, d), 0.0, atol=1e-12)  # on the ray
+    assert (np.einsum("ni,ni->n", points, d) > 0).all()
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0)
+    assert (obj.signed_distance(points + 1e-4 * normals) > 0).all()
+    assert (obj.signed_distance(points - 1e-4 * normals) < 0).all()
+
+
+def test_signed_distance_of_a_box_face_and_a_sphere():
+    box, ball = get_object("cuboid_60x40x30"), get_object("sphere_r30")
+    points, normals = box.surface_along(np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]))
+    np.testing.assert_allclose(points, [[0.03, 0, 0], [0, 0, -0.015]], atol=1e-12)
+    np.testing.assert_allclose(normals, [[1, 0, 0], [0, 0, -1]], atol=1e-6)
+    assert box.signed_distance(np.zeros(3)) == pytest.approx(-0.015)
+    assert ball.signed_distance(np.array([0.05, 0.0, 0.0])) == pytest.approx(0.02)

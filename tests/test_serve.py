@@ -352,7 +352,7 @@ def test_the_serve_command_serves_a_checkpoint_until_its_time_is_up(tmp_path):
 
 
 def test_act_from_joint_readings_adds_the_fingertips_by_forward_kinematics():
-    from dexgen.teleop.ik import FingertipIK
+    from dexgen.sim.ik import FingertipIK
 
     frame = _frame(0)
     frame[32:44] = FingertipIK().forward(frame[:16]).ravel()

@@ -114,7 +114,7 @@ class GraspsGenerateConfig:
     hand: str = "legacy"
     """Hand model: allegro (the Allegro Hand v4's kinematics) or legacy (the hand the shipped models know)."""
     candidates: int = 32768
-    """Most candidate grasps simulated per object (sampling stops once --keep have passed)."""
+    """Most candidate grasps simulated per object and grasp kind (sampling stops once --keep have passed)."""
     keep: int = 64
     """Grasps kept per object."""
     hold_s: float = 20.0
@@ -123,6 +123,9 @@ class GraspsGenerateConfig:
     max_creep: float = 0.001
     """Largest object displacement during the last second of the hold, metres (an object still sliding then tends
     to fall later)."""
+    pinch_share: float = 0.0
+    """Share of the kept grasps that hold the object between thumb and fingers away from the palm (the rest wrap
+    the digits over an object on the palm); each kind gets --candidates. The shipped caches have none."""
     seed: int = 0
     """Seed (object i uses seed + i)."""
     out_dir: str | None = None
@@ -136,6 +139,7 @@ class GraspsGenerateConfig:
         check_int("keep", self.keep, ge=1)
         check_number("hold_s", self.hold_s, gt=0)
         check_number("max_creep", self.max_creep, ge=0)
+        check_number("pinch_share", self.pinch_share, ge=0, le=1)
         check_int("threads", self.threads, ge=0)
 
 
@@ -149,7 +153,13 @@ def run_grasps_generate(cfg: GraspsGenerateConfig) -> dict:
     wrist_quat(cfg.wrist)
     hand_xml(cfg.hand)
     objects = resolve_objects(cfg.objects)
-    gen = GraspGenConfig(candidates=cfg.candidates, keep=cfg.keep, hold_s=cfg.hold_s, max_creep=cfg.max_creep)
+    gen = GraspGenConfig(
+        candidates=cfg.candidates,
+        keep=cfg.keep,
+        hold_s=cfg.hold_s,
+        max_creep=cfg.max_creep,
+        pinch_share=cfg.pinch_share,
+    )
     root = Path(cfg.out_dir) if cfg.out_dir else None
     command = "dexgen " + " ".join(sys.argv[1:])
     out = {}
@@ -164,7 +174,10 @@ def run_grasps_generate(cfg: GraspsGenerateConfig) -> dict:
         path = cache_path(obj.name, cfg.wrist, root=root, hand=cfg.hand)
         cache.save(path)
         out[obj.name] = {"kept": len(cache), "passed": cache.meta["passed"], "path": str(path)}
-        tqdm.write(f"{obj.name}: kept {len(cache)} of {cache.meta['passed']} passing / {cache.meta['candidates']}")
+        kinds = ", ".join(
+            f"{k} {v['kept']} of {v['passed']} passing / {v['candidates']}" for k, v in cache.meta["kinds"].items()
+        )
+        tqdm.write(f"{obj.name}: kept {len(cache)} ({kinds})")
     return out
 
 

@@ -245,7 +245,7 @@ def run_operator_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = 
     ``{"outcomes": {goal: {method: [outcome per seed]}}, "frames", "hand_objects", "dt"}``."""
     from tqdm import tqdm
 
-    from dexgen.teleop.ik import FingertipIK
+    from dexgen.sim.ik import FingertipIK
 
     goals, seeds = check_operator_config(cfg)
     experts = {a: Expert.load(shipped_expert_path("rotate", a, cfg.wrist)) for a in {g.axis for g in goals}}

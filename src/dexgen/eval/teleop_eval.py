@@ -4,7 +4,7 @@ For every commanded rotation axis x seed, the RL expert of that axis is run firs
 chosen objects (one episode per simulation); its fingertip trajectory is the reference of the corrupted-expert
 command sources. Then, from the same initial states, for every command source, each method runs for the horizon:
 
-- ``raw``: raw teleoperation, damped least-squares IK of the command's first step (``dexgen.teleop.ik``);
+- ``raw``: raw teleoperation, damped least-squares IK of the command's first step (``dexgen.sim.ik``);
 - ``unguided``: the DexGen controller with α = 0 (ignores the command);
 - ``guided``: the DexGen controller guided toward the command: the shipped method
   (``dexgen.controller.dexgen_controller.SHIPPED_METHOD``), or the settings ``--guided.*`` give;
@@ -323,7 +323,7 @@ def run_suite(model: DexGenModel, cfg: EvalConfig, *, progress: bool = True) -> 
     """Run the evaluation ``cfg`` (resolved) with ``model``; returns the results (see ``write_report``)."""
     from tqdm import tqdm
 
-    from dexgen.teleop.ik import FingertipIK
+    from dexgen.sim.ik import FingertipIK
 
     axes, sources = _names(cfg.axes), _names(cfg.sources)
     seeds, sweep = parse_ints("seeds", cfg.seeds), parse_floats("sweep", cfg.sweep, ge=0)

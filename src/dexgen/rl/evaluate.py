@@ -75,8 +75,8 @@ def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, s
                axis: str | None = None, wrist: str | None = None) -> HandEnv:  # fmt: skip
     """The environment ``expert`` was trained in (its record's settings: task, wrist, action scale, ...), with
     ``episodes`` simulations per object of ``objects`` (a set or names), ``seconds`` per episode, seeded by ``seed``;
-    ``axis`` and ``wrist`` replace the commanded axis and the wrist orientation. Environments built alike start from
-    identical states."""
+    ``axis`` and ``wrist`` replace the commanded axis and the wrist orientation. Episodes start from the shipped grasp
+    caches, whichever the expert trained from. Environments built alike start from identical states."""
     names = [o.name for o in resolve_objects(objects)]
     cfg = config_from_dict({k: v for k, v in expert.record["env"].items() if k != "ppo"})
     cfg = replace(
@@ -88,6 +88,7 @@ def expert_env(expert: Expert, objects: str, *, episodes: int, seconds: float, s
         axis=axis or cfg.axis,
         sphere_share=0.0,  # evaluated about the axes named, never drawn over the sphere
         wrist=wrist or cfg.wrist,
+        grasp_dir=None,  # the shipped grasps, so that experts trained from other caches compare on the same starts
     )
     env = make_env(cfg, num_envs=len(names) * episodes, seed=seed)
     if env.obs_dims != expert.record["obs_dims"]:

@@ -130,6 +130,9 @@ class TrainExpertConfig:
     """Wrist orientation."""
     hand: str = C.DEFAULT_HAND
     """Hand model: allegro (the Allegro Hand v4's kinematics) or legacy (the hand the shipped experts know)."""
+    grasp_dir: str | None = None
+    """Root of the grasp caches to start episodes from (``<dir>/<wrist>/<object>.npz``, as ``dexgen grasps
+    generate --out-dir`` writes them); None uses the caches shipped for the hand."""
     gravity: GravityCurriculum = field(default_factory=GravityCurriculum)
     """Gravity curriculum (off by default: full gravity throughout)."""
     shape_obs: bool = False
@@ -156,6 +159,8 @@ class TrainExpertConfig:
         check_int("critic_warmup", self.critic_warmup, ge=0)
         check_wrist("wrist", self.wrist)
         check_choice("hand", self.hand, C.HANDS)
+        if self.grasp_dir is not None and not Path(self.grasp_dir, self.wrist).is_dir():
+            raise ValueError(f"grasp_dir {self.grasp_dir!r} has no {self.wrist}/ folder of grasp caches")
         check_number("sphere_share", self.sphere_share, ge=0.0, le=1.0)
         check_number("translate_min", self.translate_min, ge=0.0)
         check_number("translate_max", self.translate_max, gt=0.0)
@@ -214,6 +219,7 @@ def make_env(cfg: TrainExpertConfig, *, num_envs: int | None = None, seed: int |
         object_weights=cfg.object_weights,
         wrist=cfg.wrist,
         hand=cfg.hand,
+        grasp_dir=cfg.grasp_dir,
         shape_obs=cfg.shape_obs,
         episode_seconds=cfg.episode_seconds,
         action_mode="relative",

@@ -1,11 +1,19 @@
 """Grasp cache: stable initial grasps per object and wrist orientation, generated in simulation.
 
 A grasp is a hand at rest around an object: joint positions, joint targets and the object pose (palm frame).
-Generation samples object placements above the palm and closing finger targets, settles for ``settle_s``, and
-keeps the grasps whose object stays in the hand (and barely moves) for ``hold_s`` more with the targets held fixed,
-has stopped sliding by the end of that hold (``max_creep``), and has at least ``min_contacts`` fingers touching it.
-Candidates are simulated in batches until enough have passed; one that fails during the hold stops there.
-Files are ``assets/grasps/<wrist>/<object>.npz``.
+Two kinds are sampled:
+
+- *wrap*: the object rests on the palm and random targets curl the digits over it; most press it against the palm,
+  where it can roll but not turn about an axis parallel to the palm.
+- *pinch*: the thumb opposes one to three fingers across an object held away from the palm. The digits start a few
+  millimetres off the object's surface (placed there by fingertip IK) and their targets lie inside it along the
+  surface normal, so they squeeze the object between them rather than pull it toward the palm.
+
+Generation settles each candidate for ``settle_s`` and keeps the grasps whose object stays in the hand (and barely
+moves) for ``hold_s`` more with the targets held fixed, has stopped sliding by the end of that hold
+(``max_creep``), and has at least ``min_contacts`` digits touching it; a pinch grasp must also keep the object off
+the palm for the whole hold. Candidates are simulated in batches until enough have passed; one that fails during
+the hold stops there. Files are ``assets/grasps/<wrist>/<object>.npz``.
 """
 
 from __future__ import annotations
@@ -22,8 +30,9 @@ from dexgen.provenance import revision
 from dexgen.sim import constants as C
 from dexgen.sim.hand import wrist_quat
 from dexgen.sim.hand_batch import HandBatch
+from dexgen.sim.ik import FingertipIK
 from dexgen.sim.objects import ObjectSpec
-from dexgen.sim.rotations import axis_angle_quat, quat_mul, quat_to_rotvec
+from dexgen.sim.rotations import axis_angle_quat, quat_mul, quat_to_mat, quat_to_rotvec
 from dexgen.sim.termination import DropConfig, dropped
 
 _ARRAYS = {"hand_q": (C.NUM_JOINTS,), "targets": (C.NUM_JOINTS,), "object_pos": (3,), "object_quat": (4,)}
@@ -117,7 +126,8 @@ class GraspGenConfig:
     """How grasps are sampled and filtered."""
 
     candidates: int = 256
-    """Most candidate grasps simulated per object (sampling stops once ``keep`` have passed)."""
+    """Most candidate grasps simulated per object and kind (sampling stops once that kind's share of ``keep``
+    has passed)."""
     keep: int = 64
     """Grasps kept per object (the first that pass, in candidate order)."""
     settle_s: float = 1.0
@@ -134,6 +144,10 @@ class GraspGenConfig:
     within 10 s, and a 1 mm limit over 2.5-3.5 s would have caught 26 and 48 of them."""
     min_contacts: int = 2
     """Fewest fingers (thumb included) touching the object when the grasp is recorded."""
+    pinch_share: float = 0.0
+    """Share of the kept grasps that are pinch grasps (the object held away from the palm); the rest are wrap
+    grasps. Each kind has its own budget of ``candidates``. The shipped caches are wrap grasps only: training the
+    palm-down rotation expert from half pinch starts did not turn it faster about palm x / y (docs/results.md)."""
 
 
 def _resting_orientations(obj: ObjectSpec, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -184,22 +198,28 @@ def generate_grasps(
     size = min(config.candidates, _BATCH)
     sims = HandBatch([obj] * size, wrist=wrist, hand=hand, num_threads=num_threads)
     dt = sims.models[0].opt.timestep
+    pinch_keep = round(config.keep * config.pinch_share)
     found: list[tuple[np.ndarray, ...]] = []
-    simulated = passed = 0
-    while simulated < config.candidates and passed < config.keep:
-        n = min(size, config.candidates - simulated)
-        ok, rec = _try_candidates(sims, obj, rng, n, wrist, hand, config, drop, dt)
-        simulated += n
-        passed += int(ok.sum())
-        found.append(tuple(a[ok] for a in rec))
-    q, targets, pos, quat = (np.concatenate(a)[: config.keep] for a in zip(*found))
+    kinds = {}
+    for kind, want in (("wrap", config.keep - pinch_keep), ("pinch", pinch_keep)):
+        simulated = passed = 0
+        while simulated < config.candidates and passed < want:
+            n = min(size, config.candidates - simulated)
+            try_candidates = _try_candidates if kind == "wrap" else _try_pinch_candidates
+            ok, rec = try_candidates(sims, obj, rng, n, wrist, hand, config, drop, dt)
+            found.append(tuple(a[ok][: want - passed] for a in rec))
+            simulated += n
+            passed += int(ok.sum())
+        kinds[kind] = {"candidates": simulated, "passed": passed, "kept": min(passed, want)}
+    q, targets, pos, quat = (np.concatenate(a) for a in zip(*found))
     meta = {
         "seed": seed,
         "revision": revision(),
         "config": asdict(config),
-        "candidates": simulated,
-        "passed": passed,
+        "candidates": sum(v["candidates"] for v in kinds.values()),
+        "passed": sum(v["passed"] for v in kinds.values()),
         "kept": len(q),
+        "kinds": kinds,
     }
     quat = quat / np.linalg.norm(quat, axis=-1, keepdims=True)
     return GraspCache(obj.name, wrist, q, targets, pos, quat, meta=meta, hand=hand)
@@ -244,13 +264,26 @@ def _try_candidates(
     rec_pos, rec_quat = (a[:n].copy() for a in sims.object_pose())
     contacts = np.array([sims.fingers_touching_object(i).sum() for i in range(n)])
     ok = (contacts >= config.min_contacts) & ~dropped(rec_pos, drop)
+    ok &= _hold(sims, n, ok, rec_pos, rec_quat, config, drop, dt, off_palm=False)
+    return ok, (rec_q, targets, rec_pos, rec_quat)
+
+
+def _hold(sims: HandBatch, n: int, ok: np.ndarray, rec_pos: np.ndarray, rec_quat: np.ndarray, config: GraspGenConfig,
+          drop: DropConfig, dt: float, *, off_palm: bool) -> np.ndarray:  # fmt: skip
+    """Hold the first ``n`` simulations of ``sims`` (those with ``ok``) for ``config.hold_s`` with their targets
+    fixed; (n,) bool: the ones that pass the hold's tests (with ``off_palm``, the palm never touching the object
+    at the end of a 0.5 s chunk too)."""
+    ok = ok.copy()
     conj = rec_quat * np.array([1, -1, -1, -1])
 
-    def still_ok() -> np.ndarray:  # drop, drift and turn so far
+    def still_ok(live: np.ndarray) -> np.ndarray:  # drop, drift and turn so far (and the palm)
         end_pos, end_quat = (a[:n] for a in sims.object_pose())
         drift = np.linalg.norm(end_pos - rec_pos, axis=-1)
         turn = np.linalg.norm(quat_to_rotvec(quat_mul(end_quat, conj)), axis=-1)
-        return ~dropped(end_pos, drop) & (drift < config.max_drift) & (turn < config.max_turn)
+        good = ~dropped(end_pos, drop) & (drift < config.max_drift) & (turn < config.max_turn)
+        if off_palm:
+            good[live] &= [not sims.palm_touches_object(int(i)) for i in live]
+        return good
 
     # hold in 0.5 s chunks so an object that leaves and comes back is still caught; a failed candidate stops
     chunks = max(1, round(config.hold_s / 0.5))
@@ -262,8 +295,97 @@ def _try_candidates(
         if live.size == 0:
             break
         sims.step(round(0.5 / dt), live)
-        ok &= still_ok()
-    ok &= np.linalg.norm(sims.object_pose()[0][:n] - creep_from, axis=-1) < config.max_creep
+        ok &= still_ok(live)
+    return ok & (np.linalg.norm(sims.object_pose()[0][:n] - creep_from, axis=-1) < config.max_creep)
+
+
+_PINCH_FINGERS = ((0,), (1,), (0, 1), (1, 2), (0, 1, 2))
+"""The fingers (indices into ``constants.FINGERS``) that oppose the thumb in a pinch candidate, drawn uniformly."""
+
+
+def _pinch_candidates(obj: ObjectSpec, rng: np.random.Generator, n: int, hand: str, ik: FingertipIK,
+                      tip_radius: float) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """``n`` pinch candidates: start joints (n, 16) with the chosen digits' tips 7 mm off the object's surface and
+    the others open, squeezing targets (n, 16), object centres (n, 3) and orientations (n, 4) (palm frame), and
+    (n,) bool whether IK reached every start position within 3 mm.
+
+    Random closing targets give a thumb and finger layout; the object, randomly oriented, is centred between the
+    thumb tip and the opposing fingertips, and each chosen digit is placed on the surface where the ray from the
+    centre toward it leaves the object. Its target lies ``depth`` (2-5 cm, random per candidate) inside the
+    surface along the normal there: a squeeze of up to the servo's torque cap."""
+    q0 = _closing_targets(rng, n, ik.joint_range, hand)
+    chosen = np.zeros((n, C.NUM_FINGERTIPS), dtype=bool)
+    chosen[:, -1] = True  # the thumb
+    for i, pick in enumerate(rng.integers(len(_PINCH_FINGERS), size=n)):
+        chosen[i, list(_PINCH_FINGERS[pick])] = True
+    tips = np.stack([ik.forward(q) for q in q0])
+    fingers = (tips[:, :-1] * chosen[:, :-1, None]).sum(1) / chosen[:, :-1].sum(1, keepdims=True)
+    centre = 0.5 * (fingers + tips[:, -1])
+    quat = rng.normal(size=(n, 4))
+    quat /= np.linalg.norm(quat, axis=-1, keepdims=True)
+    rot = quat_to_mat(quat)  # object -> palm frame
+    depth = rng.uniform(0.02, 0.05, n)
+    start, squeeze = np.empty((n, C.NUM_FINGERTIPS, 3)), np.empty((n, C.NUM_FINGERTIPS, 3))
+    for f in range(C.NUM_FINGERTIPS):
+        toward = tips[:, f] - centre
+        toward /= np.linalg.norm(toward, axis=-1, keepdims=True)
+        point, normal = obj.surface_along(np.einsum("nji,nj->ni", rot, toward))
+        point, normal = centre + np.einsum("nij,nj->ni", rot, point), np.einsum("nij,nj->ni", rot, normal)
+        start[:, f] = point + (tip_radius + 0.007) * normal
+        squeeze[:, f] = point + (tip_radius - depth[:, None]) * normal
+    q_start = ik.solve_batch(q0, start, mask=chosen)
+    open_q = np.broadcast_to(np.array(C.OPEN_POSE), q_start.shape)
+    per_joint = np.repeat(chosen, C.NUM_JOINTS // C.NUM_FINGERTIPS, axis=1)
+    q_start = np.where(per_joint, q_start, open_q)
+    miss = np.stack([np.linalg.norm(ik.forward(q) - s, axis=-1) for q, s in zip(q_start, start)])
+    reached = ((miss < 0.003) | ~chosen).all(axis=1)
+    targets = np.where(per_joint, ik.solve_batch(q_start, squeeze, mask=chosen), open_q)
+    return q_start, targets, centre, quat, reached
+
+
+def _try_pinch_candidates(
+    sims: HandBatch,
+    obj: ObjectSpec,
+    rng: np.random.Generator,
+    n: int,
+    wrist: str,
+    hand: str,
+    config: GraspGenConfig,
+    drop: DropConfig,
+    dt: float,
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """``_try_candidates`` for pinch grasps (same returns).
+
+    The digits close for ``settle_s`` on an object 10^4 times heavier and without gravity, so it stays where it was
+    placed; then mass and gravity come back and the grasp settles ``settle_s`` more before it is recorded. A
+    candidate passes with the thumb and a finger on the object, the palm off it, and the hold's tests."""
+    ik = FingertipIK(hand=hand, iterations=30)
+    tip_radius = float(sims.models[0].geom_size[sims.index.fingertip_geoms[0], 0])
+    q_start, targets, pos, quat, reached = _pinch_candidates(obj, rng, n, hand, ik, tip_radius)
+    ids = np.arange(n)
+    body = sims.index.object_body
+    for m in sims.models:
+        m.opt.gravity[:] = 0.0
+        m.body_mass[body] *= 1e4
+        m.body_inertia[body] *= 1e4
+    sims.models_changed()
+    sims.set_state(ids, hand_q=q_start, targets=targets, object_pos=pos, object_quat=quat)
+    # a digit or the palm already on the object at the start would push it, not squeeze it
+    clear = np.array([not (sims.fingers_touching_object(i).any() or sims.palm_touches_object(i)) for i in ids])
+    ok = reached & clear
+    sims.step(round(config.settle_s / dt), ids)
+    for m, base in zip(sims.models, sims.base_models):
+        m.opt.gravity[:] = base.opt.gravity
+        m.body_mass[body] = base.body_mass[body]
+        m.body_inertia[body] = base.body_inertia[body]
+    sims.models_changed()
+    sims.step(round(config.settle_s / dt), ids)
+    rec_q = sims.hand_q[:n].copy()
+    rec_pos, rec_quat = (a[:n].copy() for a in sims.object_pose())
+    touching = np.array([sims.fingers_touching_object(i) for i in ids])
+    on_palm = np.array([sims.palm_touches_object(i) for i in ids])
+    ok &= touching[:, -1] & (touching.sum(1) >= config.min_contacts) & ~on_palm & ~dropped(rec_pos, drop)
+    ok &= _hold(sims, n, ok, rec_pos, rec_quat, config, drop, dt, off_palm=True)
     return ok, (rec_q, targets, rec_pos, rec_quat)
 
 

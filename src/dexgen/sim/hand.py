@@ -85,16 +85,13 @@ def build_spec(obj: ObjectSpec, *, wrist: str = "palm_up", hand: str = C.DEFAULT
     body.add_freejoint(name=C.OBJECT_JOINT)
     size = np.zeros(3)
     size[: len(obj.size)] = obj.size
+    # The object's contact properties come from the hand file's "object" class: they belong with the hand's own.
     body.add_geom(
+        spec.find_default("object"),
         name=C.OBJECT_GEOM,
         type=getattr(mujoco.mjtGeom, f"mjGEOM_{obj.shape.upper()}"),
         size=size,
         mass=obj.mass,
-        contype=2,
-        conaffinity=1,
-        condim=3,
-        friction=[0.8, 0.01, 0.0001],
-        solref=[0.01, 1],
         rgba=_OBJECT_RGBA[obj.kind],
     )
     rot = np.zeros(9)

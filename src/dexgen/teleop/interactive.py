@@ -93,7 +93,7 @@ def run_teleop(cfg: TeleopConfig) -> dict:
         def act(frame, cmd):
             return ctrl.act(frame[0], cmd[0])[None]
     else:
-        from dexgen.teleop.ik import FingertipIK
+        from dexgen.sim.ik import FingertipIK
 
         ik = FingertipIK()
 

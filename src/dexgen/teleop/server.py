@@ -262,7 +262,7 @@ class PolicyServer:
                                      f"{value.shape}")  # fmt: skip
             check_frames(np.concatenate([joints, targets, np.zeros(12)])[None], batch=1)  # finite, in range
             if self._fk is None:
-                from dexgen.teleop.ik import FingertipIK
+                from dexgen.sim.ik import FingertipIK
 
                 self._fk = FingertipIK(hand=self.hand)
             obs = np.concatenate([joints, targets, self._fk.forward(joints).ravel()])

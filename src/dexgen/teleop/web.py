@@ -106,7 +106,7 @@ class HandSession:
         in a thread with ``background`` (the hand runs raw IK until it is ready); where no model ships for the
         wrist, the assist stays off and ``message`` says why."""
         from dexgen.sim.env import EnvConfig, HandEnv
-        from dexgen.teleop.ik import FingertipIK
+        from dexgen.sim.ik import FingertipIK
 
         with self.lock:
             self.env = HandEnv(EnvConfig(num_envs=1, objects=obj, wrist=wrist, action_mode="absolute",

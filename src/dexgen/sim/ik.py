@@ -1,7 +1,8 @@
-"""Fingertip inverse kinematics for the raw-teleoperation baseline.
+"""Fingertip inverse kinematics: joint targets that put the fingertips where asked.
 
-A teleoperator (or a scripted command source) gives where each fingertip should be; the baseline turns that into
-joint position targets with damped least squares (DLS), with no learned prior and no notion of the object.
+The raw-teleoperation baseline turns an operator's fingertip positions into joint targets with it (damped least
+squares, DLS, with no learned prior and no notion of the object); grasp generation places fingertips on an object's
+surface with it.
 
 Conventions (shared with ``HandBatch.fingertips``): fingertip positions are metres in the palm frame, fingers in
 ``constants.FINGERS`` order (index, middle, ring, thumb); joint vectors are radians in ``constants.JOINT_NAMES``

@@ -151,3 +151,21 @@ def test_check_reports_the_share_of_grasps_on_the_palm():
     one = report["per_object"]["cube_60"]
     assert report["palm_contact"] == one["palm_contact"] == one["on_palm"] / len(cache)
     assert one["on_palm"] > len(cache) / 2  # palm up, the object rests on the palm
+
+
+def test_pinch_candidates_put_the_thumb_and_a_finger_just_off_the_surface_and_aim_inside():
+    from dexgen.sim.grasps import _pinch_candidates
+    from dexgen.sim.ik import FingertipIK
+    from dexgen.sim.rotations import quat_to_mat
+
+    obj = get_object("cuboid_60x40x30")
+    ik = FingertipIK(hand="allegro", iterations=30)
+    q, targets, pos, quat, reached = _pinch_candidates(obj, np.random.default_rng(0), 32, "allegro", ik, 0.012)
+    assert reached.sum() >= 8
+    for i in np.flatnonzero(reached):
+        to_object = quat_to_mat(quat[i])  # object -> palm frame; rows of its transpose map palm to object
+        start = obj.signed_distance((ik.forward(q[i]) - pos[i]) @ to_object)
+        aim = obj.signed_distance((ik.forward(targets[i]) - pos[i]) @ to_object)
+        assert abs(start[3] - 0.019) < 0.003  # the thumb: tip radius + 7 mm off the surface
+        assert (np.abs(start[:3] - 0.019) < 0.003).any()  # at least one finger opposes it
+        assert aim[3] < 0.012  # at its target the thumb tip (radius 12 mm) would be inside the object: it squeezes

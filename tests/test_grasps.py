@@ -169,3 +169,9 @@ def test_pinch_candidates_put_the_thumb_and_a_finger_just_off_the_surface_and_ai
         assert abs(start[3] - 0.019) < 0.003  # the thumb: tip radius + 7 mm off the surface
         assert (np.abs(start[:3] - 0.019) < 0.003).any()  # at least one finger opposes it
         assert aim[3] < 0.012  # at its target the thumb tip (radius 12 mm) would be inside the object: it squeezes
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
+def test_a_pinch_share_outside_0_1_is_refused(share):
+    with pytest.raises(ValueError, match="pinch_share must be finite and >= 0 and <= 1"):
+        GraspGenConfig(pinch_share=share)

@@ -64,6 +64,10 @@ def test_resume_refuses_mismatch_and_bad_files(tmp_path):
         train_expert(tiny_config(tmp_path, iterations=2, run_name="r"), progress=False)
     with pytest.raises(CheckpointError, match="trained with envs=6"):
         train_expert(tiny_config(tmp_path, iterations=4, run_name="r", envs=4, resume=True), progress=False)
+    (tmp_path / "caches" / "palm_up").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match="trained with grasp_dir=None"):  # other starts: not an exact resume
+        train_expert(tiny_config(tmp_path, iterations=4, run_name="r", grasp_dir=str(tmp_path / "caches"),
+                                 resume=True), progress=False)  # fmt: skip
     with pytest.raises(CheckpointError, match="no checkpoint"):
         train_expert(tiny_config(tmp_path, run_name="missing", resume=True), progress=False)
     (tmp_path / "r" / "last.pt").write_bytes(b"not a checkpoint")

@@ -194,8 +194,8 @@ def config_from_dict(d: dict) -> TrainExpertConfig:
 
 
 RESUME_KEYS = ("task", "axis", "sphere_share", "translate_min", "translate_max", "translate_tolerance", "envs",
-               "seed", "objects", "object_weights", "wrist", "hand", "gravity", "shape_obs", "action_scale",
-               "episode_seconds")  # fmt: skip
+               "seed", "objects", "object_weights", "wrist", "hand", "grasp_dir", "gravity", "shape_obs",
+               "action_scale", "episode_seconds")  # fmt: skip
 """Settings a resumed run must share with its checkpoint."""
 _DEFAULTS = {f.name: f.default for f in fields(TrainExpertConfig)} | {"gravity": asdict(GravityCurriculum())}
 

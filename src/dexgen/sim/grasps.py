@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexgen.checks import check_number
 from dexgen.files import atomic_path
 from dexgen.provenance import revision
 from dexgen.sim import constants as C
@@ -148,6 +149,9 @@ class GraspGenConfig:
     """Share of the kept grasps that are pinch grasps (the object held away from the palm); the rest are wrap
     grasps. Each kind has its own budget of ``candidates``. The shipped caches are wrap grasps only: training the
     palm-down rotation expert from half pinch starts did not turn it faster about palm x / y (docs/results.md)."""
+
+    def __post_init__(self) -> None:
+        check_number("pinch_share", self.pinch_share, ge=0.0, le=1.0)
 
 
 def _resting_orientations(obj: ObjectSpec, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
